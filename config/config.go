@@ -1,0 +1,209 @@
+// Package config is taxii-bridge's configuration: one typed struct for the
+// whole YAML schema of DESIGN.md §4, its defaults, the environment overrides
+// for secrets, and validation.
+//
+// Loading is Parse(reader) → defaults overlaid by the YAML (unknown keys are
+// errors) → ApplyEnv (secrets from TC_ACCESS_ID, TC_SECRET_KEY, TC_API_TOKEN,
+// TAXII_BRIDGE_CURSOR_SECRET) → Validate, which gathers every problem into one
+// *ValidationError whose lines read "key.path: problem".
+//
+// Secrets are held in the Secret type, whose String, GoString, Format,
+// MarshalText, MarshalJSON and LogValue all print "[redacted]"; the only way
+// to read one is Reveal, so a secret cannot reach a log line or an error by
+// accident. Durations accept Go syntax plus whole days ("30d").
+package config
+
+import (
+	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/tlp"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Storage       Storage       `yaml:"storage"`
+	ThreatConnect ThreatConnect `yaml:"threatconnect"`
+	Sync          Sync          `yaml:"sync"`
+	STIX          STIX          `yaml:"stix"`
+	TAXII         TAXII         `yaml:"taxii"`
+}
+
+// Storage locates the SQLite database.
+type Storage struct {
+	Path string `yaml:"path"`
+}
+
+// ThreatConnect is how to reach and authenticate to the ThreatConnect API v3.
+// Either AccessID and SecretKey (HMAC) or APIToken is used; HMAC wins when both are set.
+type ThreatConnect struct {
+	BaseURL            string   `yaml:"base_url"`
+	AccessID           string   `yaml:"access_id"`
+	SecretKey          Secret   `yaml:"secret_key"`
+	APIToken           Secret   `yaml:"api_token"`
+	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
+	Proxy              string   `yaml:"proxy"`
+	Timeout            Duration `yaml:"timeout"`
+	RequestsPerSecond  float64  `yaml:"requests_per_second"`
+	MaxRetries         int      `yaml:"max_retries"`
+}
+
+// Enabled reports whether a ThreatConnect source is configured at all; without
+// one, serve runs a standalone TAXII server.
+func (t ThreatConnect) Enabled() bool { return t.BaseURL != "" }
+
+// Sync selects what the sync worker pulls from ThreatConnect and how often.
+type Sync struct {
+	Interval                   Duration   `yaml:"interval"`
+	FirstFetch                 Duration   `yaml:"first_fetch"`
+	Owners                     []string   `yaml:"owners"`
+	Tags                       []string   `yaml:"tags"`
+	IndicatorTypes             []string   `yaml:"indicator_types"`
+	GroupTypes                 []string   `yaml:"group_types"`
+	ActiveOnly                 bool       `yaml:"active_only"`
+	CreateRelationships        bool       `yaml:"create_relationships"`
+	TQL                        string     `yaml:"tql"`
+	ConfidenceThreshold        int        `yaml:"confidence_threshold"`
+	ThreatAssessScoreThreshold int        `yaml:"threat_assess_score_threshold"`
+	PageSize                   int        `yaml:"page_size"`
+	Exclusions                 Exclusions `yaml:"exclusions"`
+	BypassExclusionList        bool       `yaml:"bypass_exclusion_list"`
+}
+
+// Exclusions are values never published, typically benign infrastructure.
+type Exclusions struct {
+	Values  []string `yaml:"values"`
+	CIDRs   []string `yaml:"cidrs"`
+	Domains []string `yaml:"domains"`
+}
+
+// STIX shapes the STIX 2.1 output.
+type STIX struct {
+	TLPMode             string   `yaml:"tlp_mode"`
+	DefaultTLP          TLP      `yaml:"default_tlp"`
+	IndicatorReputation string   `yaml:"indicator_reputation"`
+	SourceReliability   string   `yaml:"source_reliability"`
+	FeedTags            []string `yaml:"feed_tags"`
+}
+
+// TAXII configures the TAXII 2.1 server.
+type TAXII struct {
+	Listen              string       `yaml:"listen"`
+	TLSCertFile         string       `yaml:"tls_cert_file"`
+	TLSKeyFile          string       `yaml:"tls_key_file"`
+	Title               string       `yaml:"title"`
+	Description         string       `yaml:"description"`
+	Contact             string       `yaml:"contact"`
+	APIRoot             string       `yaml:"api_root"`
+	DefaultPageSize     int          `yaml:"default_page_size"`
+	MaxPageSize         int          `yaml:"max_page_size"`
+	MaxContentLength    int64        `yaml:"max_content_length"`
+	CursorSecret        Secret       `yaml:"cursor_secret"`
+	PerOwnerCollections bool         `yaml:"per_owner_collections"`
+	Collections         []Collection `yaml:"collections"`
+	Users               []User       `yaml:"users"`
+	APIKeys             []APIKey     `yaml:"api_keys"`
+}
+
+// Collection is an extra collection: a filter over the synced data, or a
+// local writable collection (Writable) that clients POST to and TC never feeds.
+type Collection struct {
+	Alias       string `yaml:"alias"`
+	Title       string `yaml:"title"`
+	Description string `yaml:"description"`
+	Writable    bool   `yaml:"writable"`
+	Filter      Filter `yaml:"filter"`
+}
+
+// Filter decides, at write time, which synced objects a filter collection holds.
+// Empty lists match everything.
+type Filter struct {
+	Owners        []string `yaml:"owners"`
+	MaxTLP        TLP      `yaml:"max_tlp"`
+	STIXTypes     []string `yaml:"stix_types"`
+	Tags          []string `yaml:"tags"`
+	MinConfidence int      `yaml:"min_confidence"`
+}
+
+// User is a TAXII client authenticated by HTTP Basic.
+type User struct {
+	Name         string   `yaml:"name"`
+	PasswordHash string   `yaml:"password_hash"`
+	Read         []string `yaml:"read"`
+	Write        []string `yaml:"write"`
+	MaxTLP       TLP      `yaml:"max_tlp"`
+}
+
+// APIKey is a TAXII client authenticated by "Authorization: Bearer <key>"
+// (or "Token <key>"); only the key's SHA-256 is configured.
+type APIKey struct {
+	Name      string   `yaml:"name"`
+	KeySHA256 string   `yaml:"key_sha256"`
+	Read      []string `yaml:"read"`
+	Write     []string `yaml:"write"`
+	MaxTLP    TLP      `yaml:"max_tlp"`
+}
+
+// Default returns the configuration with every default of DESIGN.md §4 filled in.
+func Default() Config {
+	return Config{
+		Storage: Storage{Path: "taxii-bridge.db"},
+		ThreatConnect: ThreatConnect{
+			Timeout:           Dur(60 * time.Second),
+			RequestsPerSecond: 10,
+			MaxRetries:        5,
+		},
+		Sync: Sync{
+			Interval:            Dur(15 * time.Minute),
+			FirstFetch:          Dur(30 * 24 * time.Hour),
+			IndicatorTypes:      []string{"All"},
+			GroupTypes:          []string{"All"},
+			ActiveOnly:          true,
+			CreateRelationships: true,
+			PageSize:            1000,
+		},
+		STIX: STIX{TLPMode: "compat"},
+		TAXII: TAXII{
+			Listen:              "127.0.0.1:8080",
+			Title:               "ThreatConnect TAXII bridge",
+			APIRoot:             "threatconnect",
+			DefaultPageSize:     1000,
+			MaxPageSize:         10000,
+			MaxContentLength:    10 << 20,
+			PerOwnerCollections: true,
+		},
+	}
+}
+
+// TLP is a tlp.Level read from YAML by name ("AMBER", "TLP:RED", "WHITE");
+// empty means tlp.None. A bad name is kept and reported by Validate with its
+// key path, so one run names every bad key.
+type TLP struct {
+	tlp.Level
+	bad string
+}
+
+// UnmarshalText parses a TLP name; it never fails (see TLP).
+func (t *TLP) UnmarshalText(b []byte) error {
+	t.Level, t.bad = tlp.None, ""
+	if len(b) == 0 {
+		return nil
+	}
+	l, err := tlp.Parse(string(b))
+	if err != nil {
+		t.bad = string(b)
+		return nil
+	}
+	t.Level = l
+	return nil
+}
+
+// MarshalText writes the TLP name.
+func (t TLP) MarshalText() ([]byte, error) { return []byte(t.Level.String()), nil }
+
+func (t TLP) check() error {
+	if t.bad != "" {
+		_, err := tlp.Parse(t.bad)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Known ThreatConnect indicator and group type names (threatconnect-v3.md §6.1, §7.1).
+var (
+	IndicatorTypes = []string{"Address", "EmailAddress", "File", "Host", "URL", "ASN", "CIDR",
+		"Email Subject", "Hashtag", "Mutex", "Registry Key", "User Agent"}
+	GroupTypes = []string{"Adversary", "Attack Pattern", "Campaign", "Course of Action", "Document", "Email",
+		"Event", "Incident", "Intrusion Set", "Malware", "Report", "Signature", "Tactic", "Task", "Threat",
+		"Tool", "Vulnerability"}
+)
+
+var (
+	aliasRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	apiRootRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	stixType  = regexp.MustCompile(`^[a-z][a-z0-9-]{1,249}$`)
+)
+
+type problems []string
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, key+": "+fmt.Sprintf(format, args...))
+}
+
+// Validate checks every value and returns a *ValidationError naming each bad
+// key, or nil.
+func (c *Config) Validate() error {
+	var p problems
+	if strings.TrimSpace(c.Storage.Path) == "" {
+		p.add("storage.path", "must not be empty")
+	}
+	c.validateTC(&p)
+	c.validateSync(&p)
+	c.validateSTIX(&p)
+	c.validateTAXII(&p)
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+func (c *Config) validateTC(p *problems) {
+	tc := c.ThreatConnect
+	if tc.BaseURL != "" {
+		u, err := url.Parse(tc.BaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add("threatconnect.base_url", "must be an http(s) URL such as https://app.threatconnect.com/api, got %q", tc.BaseURL)
+		} else if u.User != nil {
+			p.add("threatconnect.base_url", "must not contain credentials; use access_id/secret_key or api_token")
+		}
+		hmac := tc.AccessID != "" || tc.SecretKey.IsSet()
+		switch {
+		case hmac && (tc.AccessID == "" || !tc.SecretKey.IsSet()):
+			p.add("threatconnect.access_id", "HMAC needs both access_id and secret_key (or env %s and %s)", EnvAccessID, EnvSecretKey)
+		case !hmac && !tc.APIToken.IsSet():
+			p.add("threatconnect.access_id", "no credentials: set access_id and secret_key, or api_token (or env %s/%s, %s)", EnvAccessID, EnvSecretKey, EnvAPIToken)
+		}
+	}
+	if tc.Proxy != "" {
+		u, err := url.Parse(tc.Proxy)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") {
+			p.add("threatconnect.proxy", "must be a proxy URL such as http://proxy:3128")
+		}
+	}
+	checkDuration(p, "threatconnect.timeout", tc.Timeout)
+	if tc.Timeout.bad == "" && tc.Timeout.d <= 0 {
+		p.add("threatconnect.timeout", "must be positive, got %s", tc.Timeout)
+	}
+	if tc.RequestsPerSecond <= 0 || tc.RequestsPerSecond > 1000 {
+		p.add("threatconnect.requests_per_second", "must be greater than 0 and at most 1000, got %g", tc.RequestsPerSecond)
+	}
+	if tc.MaxRetries < 0 || tc.MaxRetries > 20 {
+		p.add("threatconnect.max_retries", "must be between 0 and 20, got %d", tc.MaxRetries)
+	}
+}
+
+func (c *Config) validateSync(p *problems) {
+	s := c.Sync
+	checkDuration(p, "sync.interval", s.Interval)
+	if s.Interval.bad == "" && s.Interval.d < 30*time.Second {
+		p.add("sync.interval", "must be at least 30s, got %s", s.Interval)
+	}
+	checkDuration(p, "sync.first_fetch", s.FirstFetch)
+	checkTypes(p, "sync.indicator_types", s.IndicatorTypes, IndicatorTypes)
+	checkTypes(p, "sync.group_types", s.GroupTypes, GroupTypes)
+	if s.ConfidenceThreshold < 0 || s.ConfidenceThreshold > 100 {
+		p.add("sync.confidence_threshold", "must be between 0 and 100, got %d", s.ConfidenceThreshold)
+	}
+	if s.ThreatAssessScoreThreshold < 0 || s.ThreatAssessScoreThreshold > 1000 {
+		p.add("sync.threat_assess_score_threshold", "must be between 0 and 1000, got %d", s.ThreatAssessScoreThreshold)
+	}
+	if s.PageSize < 1 || s.PageSize > 10000 {
+		p.add("sync.page_size", "must be between 1 and 10000, got %d", s.PageSize)
+	}
+	for i, v := range s.Exclusions.CIDRs {
+		if _, _, err := net.ParseCIDR(v); err != nil {
+			if _, err2 := netip.ParseAddr(v); err2 != nil {
+				p.add(fmt.Sprintf("sync.exclusions.cidrs[%d]", i), "not a CIDR block or address: %q", v)
+			}
+		}
+	}
+	for i, v := range s.Exclusions.Domains {
+		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, " /:") {
+			p.add(fmt.Sprintf("sync.exclusions.domains[%d]", i), "not a domain name: %q", v)
+		}
+	}
+	for i, v := range s.Owners {
+		if strings.TrimSpace(v) == "" {
+			p.add(fmt.Sprintf("sync.owners[%d]", i), "must not be empty")
+		}
+	}
+}
+
+func (c *Config) validateSTIX(p *problems) {
+	s := c.STIX
+	switch s.TLPMode {
+	case "compat", "tlp2", "v1-only":
+	default:
+		p.add("stix.tlp_mode", "must be compat, tlp2 or v1-only, got %q", s.TLPMode)
+	}
+	checkTLP(p, "stix.default_tlp", s.DefaultTLP)
+	switch s.IndicatorReputation {
+	case "", "malicious-activity", "anomalous-activity", "benign", "unknown", "compromised", "attribution":
+	default:
+		p.add("stix.indicator_reputation", "must be empty or a STIX indicator type (malicious-activity, anomalous-activity, benign, compromised, attribution, unknown), got %q", s.IndicatorReputation)
+	}
+	switch s.SourceReliability {
+	case "", "A", "B", "C", "D", "E", "F":
+	default:
+		p.add("stix.source_reliability", "must be empty or one of A, B, C, D, E, F, got %q", s.SourceReliability)
+	}
+	for i, t := range s.FeedTags {
+		if strings.TrimSpace(t) == "" {
+			p.add(fmt.Sprintf("stix.feed_tags[%d]", i), "must not be empty")
+		}
+	}
+}
+
+func (c *Config) validateTAXII(p *problems) {
+	t := c.TAXII
+	if _, _, err := net.SplitHostPort(t.Listen); err != nil {
+		p.add("taxii.listen", "must be host:port such as 127.0.0.1:8080, got %q", t.Listen)
+	}
+	if (t.TLSCertFile == "") != (t.TLSKeyFile == "") {
+		p.add("taxii.tls_cert_file", "tls_cert_file and tls_key_file must be set together")
+	}
+	if strings.TrimSpace(t.Title) == "" {
+		p.add("taxii.title", "must not be empty")
+	}
+	if !apiRootRE.MatchString(t.APIRoot) || t.APIRoot == "taxii2" {
+		p.add("taxii.api_root", "must be one path segment of letters, digits, '.', '_' or '-' (not taxii2), got %q", t.APIRoot)
+	}
+	if t.MaxPageSize < 1 || t.MaxPageSize > 100000 {
+		p.add("taxii.max_page_size", "must be between 1 and 100000, got %d", t.MaxPageSize)
+	}
+	if t.DefaultPageSize < 1 || t.DefaultPageSize > t.MaxPageSize {
+		p.add("taxii.default_page_size", "must be between 1 and max_page_size (%d), got %d", t.MaxPageSize, t.DefaultPageSize)
+	}
+	if t.MaxContentLength < 1024 || t.MaxContentLength > 1<<30 {
+		p.add("taxii.max_content_length", "must be between 1024 and 1073741824 bytes, got %d", t.MaxContentLength)
+	}
+	if t.CursorSecret.IsSet() && len(t.CursorSecret.Reveal()) < 16 {
+		p.add("taxii.cursor_secret", "must be at least 16 characters when set")
+	}
+	aliases := map[string]bool{}
+	for i, col := range t.Collections {
+		key := fmt.Sprintf("taxii.collections[%d]", i)
+		switch {
+		case !aliasRE.MatchString(col.Alias):
+			p.add(key+".alias", "must be lower-case letters, digits, '.', '_' or '-', got %q", col.Alias)
+		case aliases[col.Alias]:
+			p.add(key+".alias", "duplicate alias %q", col.Alias)
+		}
+		aliases[col.Alias] = true
+		checkTLP(p, key+".filter.max_tlp", col.Filter.MaxTLP)
+		if col.Filter.MinConfidence < 0 || col.Filter.MinConfidence > 100 {
+			p.add(key+".filter.min_confidence", "must be between 0 and 100, got %d", col.Filter.MinConfidence)
+		}
+		for j, st := range col.Filter.STIXTypes {
+			if !stixType.MatchString(st) {
+				p.add(fmt.Sprintf("%s.filter.stix_types[%d]", key, j), "not a STIX type name: %q", st)
+			}
+		}
+	}
+	names := map[string]bool{}
+	for i, u := range t.Users {
+		key := fmt.Sprintf("taxii.users[%d]", i)
+		checkPrincipalName(p, key, u.Name, names)
+		if !strings.HasPrefix(u.PasswordHash, "$2a$") && !strings.HasPrefix(u.PasswordHash, "$2b$") && !strings.HasPrefix(u.PasswordHash, "$2y$") {
+			p.add(key+".password_hash", "must be a bcrypt hash from `taxii-bridge hash-password`")
+		}
+		checkTLP(p, key+".max_tlp", u.MaxTLP)
+		checkRefs(p, key, u.Read, u.Write)
+	}
+	for i, k := range t.APIKeys {
+		key := fmt.Sprintf("taxii.api_keys[%d]", i)
+		checkPrincipalName(p, key, k.Name, names)
+		if b, err := hex.DecodeString(k.KeySHA256); err != nil || len(b) != 32 {
+			p.add(key+".key_sha256", "must be the 64 hex digits of the key's SHA-256")
+		}
+		checkTLP(p, key+".max_tlp", k.MaxTLP)
+		checkRefs(p, key, k.Read, k.Write)
+	}
+}
+
+func checkPrincipalName(p *problems, key, name string, seen map[string]bool) {
+	switch {
+	case strings.TrimSpace(name) == "":
+		p.add(key+".name", "must not be empty")
+	case strings.Contains(name, ":"):
+		p.add(key+".name", "must not contain ':' (HTTP Basic separates user and password with it)")
+	case seen[name]:
+		p.add(key+".name", "duplicate principal name %q", name)
+	}
+	seen[name] = true
+}
+
+func checkRefs(p *problems, key string, read, write []string) {
+	for j, r := range read {
+		if strings.TrimSpace(r) == "" {
+			p.add(fmt.Sprintf("%s.read[%d]", key, j), "must not be empty")
+		}
+	}
+	for j, w := range write {
+		if strings.TrimSpace(w) == "" {
+			p.add(fmt.Sprintf("%s.write[%d]", key, j), "must not be empty")
+		}
+	}
+}
+
+func checkDuration(p *problems, key string, d Duration) {
+	if err := d.check(); err != nil {
+		p.add(key, "%v", err)
+	}
+}
+
+func checkTLP(p *problems, key string, t TLP) {
+	if err := t.check(); err != nil {
+		p.add(key, "%v", err)
+	}
+}
+
+func checkTypes(p *problems, key string, got, known []string) {
+	for i, v := range got {
+		if strings.EqualFold(v, "All") {
+			if len(got) > 1 {
+				p.add(key, "\"All\" cannot be combined with other types")
+			}
+			continue
+		}
+		ok := false
+		for _, k := range known {
+			if v == k {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			p.add(fmt.Sprintf("%s[%d]", key, i), "unknown type %q (known: All, %s)", v, strings.Join(known, ", "))
+		}
+	}
+}
