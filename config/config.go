@@ -26,6 +26,8 @@ type Config struct {
 	Sync          Sync          `yaml:"sync"`
 	STIX          STIX          `yaml:"stix"`
 	TAXII         TAXII         `yaml:"taxii"`
+
+	parseProblems []string // unknown keys and wrongly typed values, reported by Validate
 }
 
 // Storage locates the SQLite database.

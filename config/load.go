@@ -51,8 +51,10 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	return cfg, nil
 }
 
-// Parse reads YAML over the defaults. Unknown keys are reported together with
-// any other problem the structure has; values are checked by Validate.
+// Parse reads YAML over the defaults. It fails only on unreadable YAML:
+// unknown keys and values of the wrong kind are recorded with their key paths
+// and reported by Validate together with every other problem, so a single
+// run names every bad key.
 func Parse(r io.Reader) (*Config, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
 	if err != nil {
@@ -73,13 +75,16 @@ func Parse(r io.Reader) (*Config, error) {
 	if len(root.Content) > 0 {
 		checkKeys(root.Content[0], reflect.TypeOf(cfg), "", &problems)
 	}
-	if len(problems) > 0 {
-		return nil, &ValidationError{Problems: problems}
-	}
 	// Lists replace their defaults rather than merging into them.
 	cfg.Sync.IndicatorTypes, cfg.Sync.GroupTypes = nil, nil
 	if err := root.Decode(&cfg); err != nil {
-		return nil, &ValidationError{Problems: typeProblems(err)}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("decode YAML: %w", err)
+		}
+		if len(problems) == 0 { // checkKeys found nothing: report the decoder's own words
+			problems = te.Errors
+		}
 	}
 	if cfg.Sync.IndicatorTypes == nil {
 		cfg.Sync.IndicatorTypes = []string{"All"}
@@ -87,6 +92,7 @@ func Parse(r io.Reader) (*Config, error) {
 	if cfg.Sync.GroupTypes == nil {
 		cfg.Sync.GroupTypes = []string{"All"}
 	}
+	cfg.parseProblems = problems
 	return &cfg, nil
 }
 
@@ -123,7 +129,43 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]string) {
 		for i, item := range n.Content {
 			checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), problems)
 		}
+	default:
+		if want := kindProblem(n, t); want != "" {
+			*problems = append(*problems, fmt.Sprintf("%s: want %s, got %q (line %d)", path, want, n.Value, n.Line))
+		}
 	}
+}
+
+// kindProblem says what n should have been when it cannot decode into t.
+func kindProblem(n *yaml.Node, t reflect.Type) string {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return ""
+	}
+	switch {
+	case t.Kind() == reflect.Struct && !isScalarType(t):
+		if n.Kind != yaml.MappingNode {
+			return "a mapping of keys"
+		}
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return "a list such as [a, b]"
+		}
+	case n.Kind != yaml.ScalarNode:
+		return "a single value"
+	case t.Kind() == reflect.Bool:
+		if n.Tag != "!!bool" {
+			return "true or false"
+		}
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		if n.Tag != "!!int" {
+			return "a whole number"
+		}
+	case t.Kind() == reflect.Float64:
+		if n.Tag != "!!int" && n.Tag != "!!float" {
+			return "a number"
+		}
+	}
+	return ""
 }
 
 func isScalarType(t reflect.Type) bool {
@@ -177,14 +219,6 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
-}
-
-func typeProblems(err error) []string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return te.Errors
-	}
-	return []string{err.Error()}
 }
 
 func join(path, key string) string {

@@ -35,7 +35,7 @@ func (p *problems) add(key, format string, args ...any) {
 // Validate checks every value and returns a *ValidationError naming each bad
 // key, or nil.
 func (c *Config) Validate() error {
-	var p problems
+	p := problems(append([]string(nil), c.parseProblems...))
 	if strings.TrimSpace(c.Storage.Path) == "" {
 		p.add("storage.path", "must not be empty")
 	}
