@@ -1,0 +1,148 @@
+package storage
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned (possibly wrapped) when a collection, status or
+// object asked for by identifier does not exist.
+var ErrNotFound = errors.New("not found")
+
+// TLP ranks as stored in the tlp column. They equal tlp.Level's values; the
+// storage package keeps them as plain integers so that it imports nothing
+// of ours.
+const (
+	TLPNone        = 0
+	TLPClear       = 1
+	TLPGreen       = 2
+	TLPAmber       = 3
+	TLPAmberStrict = 4
+	TLPRed         = 5
+)
+
+// Collection is a TAXII collection as stored. Alias is the stable key under
+// which configuration and sync refer to it; ID is the UUIDv4 assigned on first
+// creation and never changed (taxii21.md D-19).
+type Collection struct {
+	ID          string
+	Alias       string
+	Title       string
+	Description string
+	// Kind is "owner", "filter" or "local"; it is opaque to storage.
+	Kind     string
+	CanWrite bool
+}
+
+// Object is one STIX object version handed to Tx.Put.
+type Object struct {
+	ID          string
+	Type        string
+	SpecVersion string
+	Created     time.Time
+	// Modified is zero for unversioned objects (SCOs, marking-definitions).
+	Modified time.Time
+	// TLP is the object's TLP rank (see the TLP constants).
+	TLP int
+	// Hash is a content hash that ignores `modified`, computed by the caller.
+	Hash [32]byte
+	// JSON is the canonical JSON of the object, served byte for byte
+	// (taxii21.md D-20).
+	JSON []byte
+}
+
+// PutOptions changes how Tx.Put treats incoming versions.
+type PutOptions struct {
+	// BumpModified makes Put move `modified` past the latest stored version
+	// when the content changed but the timestamp did not (taxii21.md D-4).
+	// The sync sets it; TAXII POST does not.
+	BumpModified bool
+}
+
+// PutResult counts what Tx.Put did. Bumped versions are counted in New too.
+type PutResult struct {
+	New, Unchanged, Bumped int
+}
+
+// Version is one stored version of an object as a member of a collection.
+type Version struct {
+	ID          string
+	Type        string
+	SpecVersion string
+	Created     time.Time
+	// Modified is zero for unversioned objects.
+	Modified  time.Time
+	TLP       int
+	Hash      [32]byte
+	JSON      []byte
+	DateAdded int64 // µs since the epoch
+}
+
+// Key is a keyset position in a listing: listings are ordered by DateAdded
+// (unique per database, taxii21.md D-1) and then RowID.
+type Key struct {
+	DateAdded int64 // µs since the epoch
+	RowID     int64
+}
+
+// VersionFilter is match[version]. The zero value means "last", the TAXII
+// default; otherwise the result is the union of the selected versions.
+type VersionFilter struct {
+	Last, First, All bool
+	// At selects versions whose modified (or, for unversioned objects, the
+	// version time described in the package doc) equals one of these instants.
+	At []time.Time
+}
+
+// Query selects a page of a collection. Every filter is applied in SQL so
+// that a page is as full as the limit allows (taxii21.md D-7, C-15).
+type Query struct {
+	CollectionID string
+	// AddedAfter is exclusive, in µs since the epoch; 0 means no bound.
+	AddedAfter int64
+	// After resumes strictly after this position (from a `next` cursor).
+	After *Key
+	// IDs, Types and SpecVersions are match[id], match[type] and
+	// match[spec_version]; empty means any.
+	IDs, Types, SpecVersions []string
+	Versions                 VersionFilter
+	// MaxTLP hides every row whose TLP rank is above it; TLPRed means no cap.
+	MaxTLP int
+	// Limit is the page size; the store fetches Limit+1 rows to decide More.
+	Limit int
+}
+
+// Item is one row of a listing.
+type Item struct {
+	ID          string
+	Type        string
+	SpecVersion string
+	Created     time.Time
+	// Modified is zero for unversioned objects.
+	Modified  time.Time
+	DateAdded int64 // µs since the epoch
+	Key       Key
+	// JSON is nil for manifest listings.
+	JSON []byte
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Items []Item
+	More  bool
+}
+
+// StatusDetail is one entry of a status resource's successes, failures or
+// pendings list.
+type StatusDetail struct {
+	ID, Version, Message string
+}
+
+// Status is a TAXII status resource created by a POST to a collection.
+type Status struct {
+	ID                               string
+	Status                           string
+	RequestTimestamp                 time.Time
+	Total, Success, Failure, Pending int
+	Successes, Failures, Pendings    []StatusDetail
+}
