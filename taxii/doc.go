@@ -1,0 +1,68 @@
+// Package taxii implements the TAXII 2.1 server of taxii-bridge
+// (OASIS taxii-v2.1-os; the rules cited as S-…, C-…, D-… are in
+// reference/taxii21.md). It serves, with Echo v4:
+//
+//	GET    /taxii2/                                              discovery
+//	GET    /{root}/                                              API root
+//	GET    /{root}/status/{status-id}/                           status
+//	GET    /{root}/collections/                                  collections
+//	GET    /{root}/collections/{id}/                             collection
+//	GET    /{root}/collections/{id}/manifest/                    manifest
+//	GET    /{root}/collections/{id}/objects/                     envelope
+//	POST   /{root}/collections/{id}/objects/                     status (writable collections)
+//	GET    /{root}/collections/{id}/objects/{object-id}/         envelope
+//	DELETE /{root}/collections/{id}/objects/{object-id}/         (writable collections)
+//	GET    /{root}/collections/{id}/objects/{object-id}/versions/ versions
+//	GET    /healthz, /readyz                                     operations, outside TAXII
+//
+// One API root at /{root}/ (DESIGN.md §5). Every path works with and without
+// its trailing slash, by rewriting before routing, never by redirect (D-11).
+// Collections are addressed by id or alias.
+//
+// Every non-2xx answer goes through one error handler that writes a TAXII
+// error resource with a string http_status and an error_id that is also
+// logged — router 404/405 (with Allow), 401 (with WWW-Authenticate for Basic
+// and Bearer), 406, 413, 415, 422 and 500 alike (D-12). Every TAXII response,
+// errors included, has Content-Type application/taxii+json;version=2.1;
+// Accept is read leniently and 406 is reserved for headers that name only
+// other TAXII versions or unrelated types (D-13, C-1, C-19).
+//
+// Authentication (D-14) is HTTP Basic against bcrypt hashes, or an API key by
+// Bearer, Token, or as a Basic user name or password (C-17); keys are kept as
+// SHA-256 digests and compared in constant time. Successful bcrypt checks are
+// cached for a minute under a SHA-256 of the Authorization header, and
+// concurrent identical checks share one bcrypt run. There is no anonymous
+// access: with no principal configured every request is 401. A principal has
+// read and write lists (aliases, ids or "*") and an optional TLP ceiling.
+// Collections it can neither read nor write are invisible (absent from
+// listings, 404 everywhere); visible but not readable is 403 (D-15, A-4).
+// Objects above the ceiling are filtered in SQL, so they never appear in a
+// page, a count, a header, a manifest, a versions list or an existence check.
+//
+// Listings (objects, object, manifest, versions) are one keyset query each,
+// ordered by the store's unique date_added (D-1, D-3, D-7). The page carries
+// more and, exactly when more is true, next (D-8, C-4, C-5, A-1): a stateless
+// cursor, base64url(JSON) "." base64url(HMAC-SHA-256), binding the API root,
+// collection, endpoint, object id, the normalized filter and the last
+// (date_added, row id) served. A next sent alone resumes the original query
+// (C-6); sent with filters, they must equal the cursor's or the request is a
+// 400. The principal is not in the cursor; access and the TLP ceiling are
+// re-checked on every request (S-7.19). Empty pages are {} without the
+// X-TAXII-Date-Added headers (D-21, A-2). Unknown objects are 404, known ones
+// filtered to nothing are {}. Object JSON is copied from the store
+// byte for byte (D-20).
+//
+// Writable collections accept POST (S-8.8): the envelope is refused whole
+// for a wrong Content-Type (415), a body above max_content_length (413),
+// invalid JSON (400) or JSON that is not an envelope with objects (422);
+// otherwise each object is checked (type and id shape, spec_version "2.1",
+// created and modified where STIX requires them, at most 1 MiB), stored in
+// canonical RFC 8785 form in one transaction if it passes, and listed in the
+// status failures with the reason if it does not. The 202 status is complete
+// at once and kept in the store. DELETE removes every version of an object
+// from that collection. Status resources are readable by any authenticated
+// principal that knows the random status id.
+//
+// Serve runs the handler with every http.Server timeout set, optional TLS
+// (TLS 1.2+, ECDHE AEAD suites only, D-18) and graceful shutdown.
+package taxii

@@ -1,0 +1,272 @@
+package taxii
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/taxii-bridge/taxii-bridge/storage"
+)
+
+// Header names of taxii21.md S-6.1, S-6.2.
+const (
+	headerFirst = "X-TAXII-Date-Added-First"
+	headerLast  = "X-TAXII-Date-Added-Last"
+)
+
+// objects serves GET {api-root}/collections/{id}/objects/ (S-2.7, S-8.7).
+func (s *Server) objects(c echo.Context) error { return s.list(c, epObjects) }
+
+// manifest serves GET {api-root}/collections/{id}/manifest/ (S-2.6, S-8.6).
+func (s *Server) manifest(c echo.Context) error { return s.list(c, epManifest) }
+
+// object serves GET {api-root}/collections/{id}/objects/{object-id}/ (S-2.8, S-8.9).
+func (s *Server) object(c echo.Context) error { return s.list(c, epObject) }
+
+// versions serves GET {api-root}/collections/{id}/objects/{object-id}/versions/ (S-2.9, S-8.11).
+func (s *Server) versions(c echo.Context) error { return s.list(c, epVersions) }
+
+// list is every listing endpoint: parse and verify the query, run one keyset
+// query with every filter and the principal's TLP cap in SQL (D-7), and
+// write the page with more/next (next iff more, D-8, C-4, C-5) and the
+// X-TAXII-Date-Added headers (omitted on empty pages, A-2).
+func (s *Server) list(c echo.Context, ep endpoint) error {
+	col, err := s.readable(c)
+	if err != nil {
+		return err
+	}
+	p := principalOf(c)
+	ctx := c.Request().Context()
+	objectID := ""
+	if ep == epObject || ep == epVersions {
+		objectID = c.Param("object")
+	}
+	q, err := s.parseQuery(c.QueryString(), ep, col.ID, objectID)
+	if err != nil {
+		return err
+	}
+	sq := storage.Query{
+		CollectionID: col.ID,
+		AddedAfter:   q.filter.AddedAfter,
+		After:        q.after,
+		IDs:          q.filter.IDs,
+		Types:        q.filter.Types,
+		SpecVersions: q.filter.SpecVersions,
+		Versions:     q.filter.versionFilter(),
+		MaxTLP:       p.tlpCap(),
+		Limit:        q.limit,
+	}
+	var page storage.Page
+	switch ep {
+	case epObjects, epObject:
+		page, err = s.store.Objects(ctx, sq)
+	case epManifest:
+		page, err = s.store.Manifest(ctx, sq)
+	case epVersions:
+		page, err = s.store.Versions(ctx, sq)
+	}
+	if err != nil {
+		return fmt.Errorf("query %s: %w", ep, err)
+	}
+	if len(page.Items) == 0 && objectID != "" && q.after == nil {
+		// Unknown (or invisible) object → 404; known but filtered away → {} (A-6).
+		ok, err := s.exists(ctx, col.ID, objectID, p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fail(http.StatusNotFound, "no such object in this collection")
+		}
+	}
+	next := ""
+	if page.More && len(page.Items) > 0 {
+		last := page.Items[len(page.Items)-1].Key
+		next = s.cursors.encode(cursor{
+			Collection: col.ID, Endpoint: string(ep), Object: objectID,
+			Filter: q.filter, DateAdded: last.DateAdded, RowID: last.RowID,
+		})
+	}
+	if n := len(page.Items); n > 0 {
+		h := c.Response().Header()
+		h.Set(headerFirst, taxiiTime(page.Items[0].DateAdded))
+		h.Set(headerLast, taxiiTime(page.Items[n-1].DateAdded))
+	}
+	var body []byte
+	switch ep {
+	case epObjects, epObject:
+		body = envelope(page, next)
+	case epManifest:
+		body = manifestBody(page, next)
+	case epVersions:
+		body = versionsBody(page, next)
+	}
+	return c.Blob(http.StatusOK, MediaType, body)
+}
+
+// exists reports whether any version of id in the collection is visible
+// under the principal's TLP cap.
+func (s *Server) exists(ctx context.Context, collectionID, id string, p *principal) (bool, error) {
+	pg, err := s.store.Manifest(ctx, storage.Query{
+		CollectionID: collectionID, IDs: []string{id},
+		Versions: storage.VersionFilter{All: true}, MaxTLP: p.tlpCap(), Limit: 1,
+	})
+	if err != nil {
+		return false, fmt.Errorf("look up object: %w", err)
+	}
+	return len(pg.Items) > 0, nil
+}
+
+// writeHead writes the more/next members that open every listing body, or
+// nothing for an empty page (whose body is {} — S-4.4, D-21).
+func writeHead(b *bytes.Buffer, page storage.Page, next string) {
+	b.WriteString(`{"more":`)
+	if page.More {
+		b.WriteString("true")
+	} else {
+		b.WriteString("false")
+	}
+	if next != "" {
+		b.WriteString(`,"next":`)
+		q, _ := json.Marshal(next)
+		b.Write(q)
+	}
+}
+
+// envelope writes the stored JSON of each object into the envelope byte for
+// byte, without re-marshalling (D-20).
+func envelope(page storage.Page, next string) []byte {
+	if len(page.Items) == 0 {
+		return []byte("{}")
+	}
+	size := 64 + len(next)
+	for _, it := range page.Items {
+		size += len(it.JSON) + 1
+	}
+	b := bytes.NewBuffer(make([]byte, 0, size))
+	writeHead(b, page, next)
+	b.WriteString(`,"objects":[`)
+	for i, it := range page.Items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(it.JSON)
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+// versionOf is the TAXII version string of an item: its modified, else its
+// created for unversioned objects, else its date_added (S-7.13, §4.3.1).
+func versionOf(it storage.Item) string {
+	switch {
+	case !it.Modified.IsZero():
+		return stixTime(it.Modified)
+	case !it.Created.IsZero():
+		return stixTime(it.Created)
+	}
+	return taxiiTime(it.DateAdded)
+}
+
+type manifestRecord struct {
+	ID        string `json:"id"`
+	DateAdded string `json:"date_added"`
+	Version   string `json:"version"`
+	MediaType string `json:"media_type"`
+}
+
+func manifestBody(page storage.Page, next string) []byte {
+	if len(page.Items) == 0 {
+		return []byte("{}")
+	}
+	b := bytes.NewBuffer(make([]byte, 0, 128*len(page.Items)+64))
+	writeHead(b, page, next)
+	b.WriteString(`,"objects":[`)
+	for i, it := range page.Items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		rec, _ := json.Marshal(manifestRecord{ID: it.ID, DateAdded: taxiiTime(it.DateAdded), Version: versionOf(it), MediaType: stixMediaType})
+		b.Write(rec)
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+func versionsBody(page storage.Page, next string) []byte {
+	if len(page.Items) == 0 {
+		return []byte("{}")
+	}
+	b := bytes.NewBuffer(make([]byte, 0, 32*len(page.Items)+64))
+	writeHead(b, page, next)
+	b.WriteString(`,"versions":[`)
+	for i, it := range page.Items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		v, _ := json.Marshal(versionOf(it))
+		b.Write(v)
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+// deleteObject serves DELETE {api-root}/collections/{id}/objects/{object-id}/
+// (S-8.10): needs both read and write access (invisible → 404, otherwise
+// missing either → 403); removes every version of the object from this
+// collection only. Deleting single versions (match[version] other than
+// all) is not supported and is a 400.
+func (s *Server) deleteObject(c echo.Context) error {
+	col, err := s.lookup(c)
+	if err != nil {
+		return err
+	}
+	p := principalOf(c)
+	if !p.canRead(col) || !p.canWrite(col) {
+		return fail(http.StatusForbidden, "deleting needs read and write access to this collection")
+	}
+	id := c.Param("object")
+	vals, err := url.ParseQuery(c.QueryString())
+	if err != nil {
+		return fail(http.StatusBadRequest, "malformed query string: %v", err)
+	}
+	if _, ok := vals["match[version]"]; ok {
+		var f filter
+		vs, _, err := matchValues(vals, "match[version]")
+		if err != nil {
+			return err
+		}
+		if err := f.setVersions(vs); err != nil {
+			return err
+		}
+		if !f.All {
+			return fail(http.StatusBadRequest, "match[version]: only all is supported when deleting; omit it to delete every version")
+		}
+	}
+	ctx := c.Request().Context()
+	ok, err := s.exists(ctx, col.ID, id, p)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fail(http.StatusNotFound, "no such object in this collection")
+	}
+	removed := false
+	err = s.store.Update(ctx, func(tx *storage.Tx) error {
+		var err error
+		removed, err = tx.Remove(col.ID, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	if !removed {
+		return fail(http.StatusNotFound, "no such object in this collection")
+	}
+	c.Response().Header().Set(echo.HeaderContentType, MediaType)
+	return c.NoContent(http.StatusOK)
+}

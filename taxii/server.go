@@ -1,0 +1,270 @@
+package taxii
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tlp"
+)
+
+// Store is the persistence the TAXII server needs. *storage.Store satisfies it.
+type Store interface {
+	Collections(ctx context.Context) ([]storage.Collection, error)
+	Collection(ctx context.Context, idOrAlias string) (storage.Collection, error)
+	Objects(ctx context.Context, q storage.Query) (storage.Page, error)
+	Manifest(ctx context.Context, q storage.Query) (storage.Page, error)
+	Versions(ctx context.Context, q storage.Query) (storage.Page, error)
+	Status(ctx context.Context, id string) (storage.Status, error)
+	PutStatus(ctx context.Context, st storage.Status) error
+	Update(ctx context.Context, fn func(tx *storage.Tx) error) error
+}
+
+// Config configures a Server. Zero values of the optional fields get the
+// defaults of DESIGN.md §4.
+type Config struct {
+	// Title, Description and Contact describe the server in the discovery
+	// resource; Title and Description also describe the API root.
+	Title, Description, Contact string
+	// APIRoot is the single API root's path segment, e.g. "threatconnect"
+	// (served at /threatconnect/). Default "threatconnect".
+	APIRoot string
+	// DefaultPageSize is the page size when a request has no limit (default
+	// 1000); MaxPageSize caps limit (default 10000; larger limits are clamped,
+	// taxii21.md D-10).
+	DefaultPageSize, MaxPageSize int
+	// MaxContentLength is the largest request body accepted, advertised on
+	// the API root (default 10 MiB).
+	MaxContentLength int64
+	// CursorSecret keys the HMAC of the next cursors (taxii21.md D-8); at
+	// least 16 bytes.
+	CursorSecret []byte
+	// Users authenticate with HTTP Basic; APIKeys with Bearer or Token.
+	// With neither, every request is refused with 401.
+	Users   []User
+	APIKeys []APIKey
+	// Ready reports whether the service is ready (GET /readyz); nil means always.
+	Ready func() error
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// User is a principal authenticated by HTTP Basic against a bcrypt hash.
+type User struct {
+	Name         string
+	PasswordHash string
+	// Read and Write list the collections (aliases, ids or "*") the user may
+	// read from and write to.
+	Read, Write []string
+	// MaxTLP hides every object marked above it; tlp.None means no cap.
+	MaxTLP tlp.Level
+}
+
+// APIKey is a principal authenticated by "Authorization: Bearer <key>" or
+// "Token <key>" (or the key as a Basic user name or password, taxii21.md C-17).
+type APIKey struct {
+	Name string
+	// KeySHA256 is the hex SHA-256 of the key.
+	KeySHA256   string
+	Read, Write []string
+	MaxTLP      tlp.Level
+}
+
+// Server is the TAXII 2.1 HTTP handler.
+type Server struct {
+	store   Store
+	cfg     Config
+	log     *slog.Logger
+	echo    *echo.Echo
+	auth    *authenticator
+	cursors cursorCodec
+	now     func() time.Time
+	root    string // "/<api root>/"
+}
+
+// apiRootPattern is what an API root segment may look like: a simple slug,
+// so clients that name the root by its last path segment work (taxii21.md C-12).
+var apiRootPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// New builds the server. It checks the configuration (API root shape, bcrypt
+// hashes, API key digests, cursor secret) and returns an error naming the
+// first problem.
+func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
+	if store == nil {
+		return nil, errors.New("taxii: nil store")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.APIRoot == "" {
+		cfg.APIRoot = "threatconnect"
+	}
+	if !apiRootPattern.MatchString(cfg.APIRoot) || cfg.APIRoot == "taxii2" || cfg.APIRoot == "healthz" || cfg.APIRoot == "readyz" {
+		return nil, fmt.Errorf("taxii: api root %q: want a simple path segment of letters, digits, '.', '_' or '-' other than taxii2, healthz and readyz", cfg.APIRoot)
+	}
+	if cfg.Title == "" {
+		cfg.Title = "TAXII 2.1 server"
+	}
+	if cfg.DefaultPageSize <= 0 {
+		cfg.DefaultPageSize = 1000
+	}
+	if cfg.MaxPageSize <= 0 {
+		cfg.MaxPageSize = 10000
+	}
+	if cfg.DefaultPageSize > cfg.MaxPageSize {
+		cfg.DefaultPageSize = cfg.MaxPageSize
+	}
+	if cfg.MaxContentLength <= 0 {
+		cfg.MaxContentLength = 10 << 20
+	}
+	if len(cfg.CursorSecret) < 16 {
+		return nil, fmt.Errorf("taxii: cursor secret is %d bytes, want at least 16", len(cfg.CursorSecret))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	auth, err := newAuthenticator(cfg.Users, cfg.APIKeys, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("taxii: %w", err)
+	}
+	s := &Server{
+		store:   store,
+		cfg:     cfg,
+		log:     log,
+		auth:    auth,
+		cursors: cursorCodec{secret: append([]byte(nil), cfg.CursorSecret...), root: cfg.APIRoot},
+		now:     cfg.Now,
+		root:    "/" + cfg.APIRoot + "/",
+	}
+	s.echo = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// routes builds the Echo instance. The table reads like taxii21.md §1.2;
+// each route is served with and without its trailing slash (D-11) by the
+// Pre middleware trimSlash, never by a redirect.
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = s.handleError
+	e.Pre(trimSlash)
+	e.Use(s.requestLog)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true, DisableErrorHandler: false}))
+	e.Use(s.commonHeaders)
+	e.Use(s.authenticate)
+	e.Use(s.negotiate)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	e.GET("/taxii2", s.discovery)
+	r := "/" + s.cfg.APIRoot
+	e.GET(r, s.apiRoot)
+	e.GET(r+"/status/:status", s.status)
+	e.GET(r+"/collections", s.collections)
+	e.GET(r+"/collections/:collection", s.collection)
+	e.GET(r+"/collections/:collection/manifest", s.manifest)
+	e.GET(r+"/collections/:collection/objects", s.objects)
+	e.POST(r+"/collections/:collection/objects", s.addObjects)
+	e.GET(r+"/collections/:collection/objects/:object", s.object)
+	e.DELETE(r+"/collections/:collection/objects/:object", s.deleteObject)
+	e.GET(r+"/collections/:collection/objects/:object/versions", s.versions)
+	return e
+}
+
+// trimSlash rewrites ".../" to "..." before routing so both spellings of
+// every endpoint reach the same handler without a redirect (taxii21.md C-2, D-11).
+func trimSlash(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if len(u.Path) > 1 && strings.HasSuffix(u.Path, "/") {
+			u.Path = strings.TrimRight(u.Path, "/")
+			if u.Path == "" {
+				u.Path = "/"
+			}
+		}
+		if len(u.RawPath) > 1 && strings.HasSuffix(u.RawPath, "/") {
+			u.RawPath = strings.TrimRight(u.RawPath, "/")
+			if u.RawPath == "" {
+				u.RawPath = "/"
+			}
+		}
+		return next(c)
+	}
+}
+
+// isOps reports whether the request is for an operational endpoint outside
+// TAXII (no authentication, no TAXII media type).
+func isOps(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return p == "/healthz" || p == "/readyz"
+}
+
+// commonHeaders sets the headers every TAXII response carries: the exact
+// media type (D-13, C-3, also on errors), no shared caching of intelligence (B-3).
+func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		if !isOps(c) {
+			h.Set(echo.HeaderContentType, MediaType)
+			h.Set("Cache-Control", "private, no-cache")
+		}
+		return next(c)
+	}
+}
+
+// requestLog logs one line per request.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			// Let the error handler write the response first so the status is known.
+			c.Error(err)
+		}
+		req := c.Request()
+		attrs := []slog.Attr{
+			slog.String("method", req.Method),
+			slog.String("path", req.URL.Path),
+			slog.Int("status", c.Response().Status),
+			slog.Int64("bytes", c.Response().Size),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("remote", c.RealIP()),
+		}
+		if p := principalOf(c); p != nil {
+			attrs = append(attrs, slog.String("principal", p.name))
+		}
+		s.log.LogAttrs(req.Context(), slog.LevelDebug, "taxii request", attrs...)
+		return nil
+	}
+}
+
+// healthz reports that the process is up.
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+// readyz reports whether the caller-supplied readiness check passes.
+func (s *Server) readyz(c echo.Context) error {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			s.log.Warn("not ready", slog.Any("error", err))
+			return c.JSONBlob(http.StatusServiceUnavailable, []byte(`{"status":"not ready"}`))
+		}
+	}
+	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ready"}`))
+}
