@@ -3,20 +3,42 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	_ "github.com/mattn/go-sqlite3" // registers the sqlite3 driver
 )
 
-var errTODO = errors.New("storage: not implemented yet")
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// applicationID marks a SQLite file as a taxii-bridge database ("TXBR").
+const applicationID = 0x54584252
+
+// hwKey is the state key of the persisted date_added high-water mark (D-1).
+const hwKey = "storage.date_added_high_water"
 
 // Store is a taxii-bridge database: one writer connection and a small pool of
-// read connections over the same SQLite file.
+// read connections over the same SQLite file. It is safe for concurrent use.
 type Store struct {
-	w   *sql.DB
-	r   *sql.DB
+	w   *sql.DB // exactly one connection: every write goes through it
+	r   *sql.DB // read-only pool
 	now func() time.Time
+
+	wmu sync.Mutex // serialises Update; guards hw
+	hw  int64      // greatest date_added handed out, µs
+
+	cmu  sync.RWMutex
+	cids map[string]int64 // collection id -> cid, filled lazily
 }
 
 // Option configures Open.
@@ -25,6 +47,7 @@ type Option func(*options)
 type options struct {
 	now       func() time.Time
 	readConns int
+	cacheKiB  int
 }
 
 // WithNow replaces the clock used for date_added (tests).
@@ -34,71 +57,394 @@ func WithNow(now func() time.Time) Option { return func(o *options) { o.now = no
 func WithReadConns(n int) Option { return func(o *options) { o.readConns = n } }
 
 // Open opens or creates the database at path and applies pending migrations.
+// A file that is not a SQLite database, or a SQLite database that belongs to
+// another program, is refused with an error saying so.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	return nil, errTODO
+	o := options{now: time.Now, readConns: 4, cacheKiB: 16 << 10}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if path == "" {
+		return nil, errors.New("open storage: empty database path")
+	}
+	if o.readConns < 1 {
+		o.readConns = 1
+	}
+	u := (&url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}).String()
+	wdsn := u + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate&_cache_size=-" + strconv.Itoa(o.cacheKiB)
+	w, err := sql.Open("sqlite3", wdsn)
+	if err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{w: w, now: o.now, cids: map[string]int64{}}
+	if err := s.checkFile(ctx, path); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if err := s.loadHighWater(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open storage %s: %w", path, err)
+	}
+	rdsn := u + "?mode=ro&_busy_timeout=10000&_foreign_keys=1&_cache_size=-" + strconv.Itoa(o.cacheKiB)
+	r, err := sql.Open("sqlite3", rdsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open storage %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(o.readConns)
+	r.SetMaxIdleConns(o.readConns)
+	r.SetConnMaxIdleTime(0)
+	r.SetConnMaxLifetime(0)
+	if err := r.PingContext(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open storage %s for reading: %w", path, err)
+	}
+	s.r = r
+	return s, nil
+}
+
+// checkFile refuses files that are not SQLite databases or that belong to
+// another application, before anything is written to them.
+func (s *Store) checkFile(ctx context.Context, path string) error {
+	var app int64
+	if err := s.w.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
+		return fmt.Errorf("open storage %s: not a usable SQLite database: %w", path, err)
+	}
+	var tables int
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'").Scan(&tables); err != nil {
+		return fmt.Errorf("open storage %s: not a usable SQLite database: %w", path, err)
+	}
+	switch {
+	case app == applicationID:
+		return nil
+	case app != 0:
+		return fmt.Errorf("open storage %s: SQLite database belongs to another application (application_id %#x)", path, app)
+	case tables > 0:
+		return fmt.Errorf("open storage %s: SQLite database has %d tables but is not a taxii-bridge database", path, tables)
+	}
+	if _, err := s.w.ExecContext(ctx, "PRAGMA application_id = "+strconv.Itoa(applicationID)); err != nil {
+		return fmt.Errorf("open storage %s: mark database: %w", path, err)
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %q: name must start with a positive number and an underscore", name)
+		}
+		b, err := migrationFS.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", name, err)
+		}
+		ms = append(ms, migration{version: v, name: name, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := range ms {
+		if ms[i].version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected number %d", ms[i].name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies every embedded migration not yet recorded, each in its own
+// transaction together with its record.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var have int
+	if err := s.w.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d)", have, len(ms))
+	}
+	for _, m := range ms[have:] {
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			m.version, m.name, s.now().UTC().Format(time.RFC3339Nano)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("record migration %s: %w", m.name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// loadHighWater restores the date_added high-water mark: the persisted value,
+// or the greatest stored date_added if that is larger.
+func (s *Store) loadHighWater(ctx context.Context) error {
+	var raw []byte
+	err := s.w.QueryRowContext(ctx, "SELECT value FROM state WHERE key = ?", hwKey).Scan(&raw)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read date_added high-water mark: %w", err)
+	default:
+		v, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return fmt.Errorf("parse date_added high-water mark %q: %w", raw, err)
+		}
+		s.hw = v
+	}
+	rows, err := s.w.QueryContext(ctx, "SELECT cid FROM collections")
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	var cids []int64
+	for rows.Next() {
+		var cid int64
+		if err := rows.Scan(&cid); err != nil {
+			rows.Close()
+			return fmt.Errorf("list collections: %w", err)
+		}
+		cids = append(cids, cid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	for _, cid := range cids {
+		var m sql.NullInt64
+		if err := s.w.QueryRowContext(ctx, "SELECT max(date_added) FROM members WHERE cid = ?", cid).Scan(&m); err != nil {
+			return fmt.Errorf("read greatest date_added: %w", err)
+		}
+		if m.Valid && m.Int64 > s.hw {
+			s.hw = m.Int64
+		}
+	}
+	return nil
 }
 
 // Close closes both connection pools.
-func (s *Store) Close() error { return nil }
-
-// Tx is one write transaction on the single writer connection.
-type Tx struct {
-	ctx context.Context
-	tx  *sql.Tx
-	s   *Store
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if _, err := s.w.Exec("PRAGMA optimize"); err != nil {
+		errs = append(errs, fmt.Errorf("optimize: %w", err))
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
 }
 
-// Update runs fn in one write transaction and commits iff fn returns nil.
-func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error { return errTODO }
+// Tx is one write transaction on the single writer connection. It is valid
+// only inside the function passed to Update.
+type Tx struct {
+	ctx     context.Context
+	tx      *sql.Tx
+	s       *Store
+	hwDirty bool
+	stmts   map[string]*sql.Stmt
+}
 
-// EnsureCollection creates or updates the collection keyed by c.Alias.
+// Update runs fn in one write transaction on the single writer connection and
+// commits iff fn returns nil. Updates are serialised.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin write transaction: %w", err)
+	}
+	tx := &Tx{ctx: ctx, tx: sqlTx, s: s}
+	if err := fn(tx); err != nil {
+		if rerr := sqlTx.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+		}
+		return err
+	}
+	if tx.hwDirty {
+		if _, err := sqlTx.ExecContext(ctx, "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+			hwKey, []byte(strconv.FormatInt(s.hw, 10))); err != nil {
+			sqlTx.Rollback()
+			return fmt.Errorf("persist date_added high-water mark: %w", err)
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit write transaction: %w", err)
+	}
+	return nil
+}
+
+// nextDateAdded hands out the next date_added: max(now, high-water + 1) in µs
+// (taxii21.md D-1). Only called with wmu held.
+func (tx *Tx) nextDateAdded() int64 {
+	v := tx.s.now().UnixMicro()
+	if v <= tx.s.hw {
+		v = tx.s.hw + 1
+	}
+	tx.s.hw = v
+	tx.hwDirty = true
+	return v
+}
+
+// EnsureCollection creates or updates the collection keyed by c.Alias. The
+// first call assigns a random UUIDv4 id that is kept forever (taxii21.md
+// D-19); later calls update title, description, kind and can_write and
+// return the stored id. c.ID is ignored.
 func (s *Store) EnsureCollection(ctx context.Context, c Collection) (Collection, error) {
-	return Collection{}, errTODO
+	if c.Alias == "" {
+		return Collection{}, errors.New("ensure collection: empty alias")
+	}
+	err := s.Update(ctx, func(tx *Tx) error {
+		var id string
+		err := tx.tx.QueryRowContext(ctx, "SELECT id FROM collections WHERE alias = ?", c.Alias).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			id = uuid.NewString()
+			_, err = tx.tx.ExecContext(ctx, `INSERT INTO collections (id, alias, title, description, kind, can_write)
+				VALUES (?, ?, ?, ?, ?, ?)`, id, c.Alias, c.Title, c.Description, c.Kind, c.CanWrite)
+		case err == nil:
+			_, err = tx.tx.ExecContext(ctx, `UPDATE collections SET title = ?, description = ?, kind = ?, can_write = ?
+				WHERE alias = ?`, c.Title, c.Description, c.Kind, c.CanWrite, c.Alias)
+		}
+		c.ID = id
+		return err
+	})
+	if err != nil {
+		return Collection{}, fmt.Errorf("ensure collection %q: %w", c.Alias, err)
+	}
+	return c, nil
+}
+
+const collectionCols = "id, alias, title, description, kind, can_write"
+
+func scanCollection(sc interface{ Scan(...any) error }) (Collection, error) {
+	var c Collection
+	err := sc.Scan(&c.ID, &c.Alias, &c.Title, &c.Description, &c.Kind, &c.CanWrite)
+	return c, err
 }
 
 // Collections lists every collection sorted by id (taxii21.md D-3).
-func (s *Store) Collections(ctx context.Context) ([]Collection, error) { return nil, errTODO }
+func (s *Store) Collections(ctx context.Context) ([]Collection, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+collectionCols+" FROM collections ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	defer rows.Close()
+	var out []Collection
+	for rows.Next() {
+		c, err := scanCollection(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list collections: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	return out, nil
+}
 
-// Collection returns the collection with this id or alias, or ErrNotFound.
+// Collection returns the collection with this id or alias, or an error
+// wrapping ErrNotFound. An id match wins over an alias match.
 func (s *Store) Collection(ctx context.Context, idOrAlias string) (Collection, error) {
-	return Collection{}, errTODO
+	c, err := scanCollection(s.r.QueryRowContext(ctx, "SELECT "+collectionCols+
+		" FROM collections WHERE id = ?1 OR alias = ?1 ORDER BY id <> ?1 LIMIT 1", idOrAlias))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Collection{}, fmt.Errorf("collection %q: %w", idOrAlias, ErrNotFound)
+	}
+	if err != nil {
+		return Collection{}, fmt.Errorf("read collection %q: %w", idOrAlias, err)
+	}
+	return c, nil
 }
 
-// Put stores a batch of object versions in a collection.
-func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult, error) {
-	return PutResult{}, errTODO
+// cid maps a public collection id to the internal key, or ErrNotFound.
+func (s *Store) cid(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) (int64, error) {
+	s.cmu.RLock()
+	cid, ok := s.cids[id]
+	s.cmu.RUnlock()
+	if ok {
+		return cid, nil
+	}
+	err := q.QueryRowContext(ctx, "SELECT cid FROM collections WHERE id = ?", id).Scan(&cid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("collection %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("look up collection %q: %w", id, err)
+	}
+	s.cmu.Lock()
+	s.cids[id] = cid
+	s.cmu.Unlock()
+	return cid, nil
 }
 
-// Latest returns the latest version of id in the collection.
-func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
-	return Version{}, false, errTODO
+// SetState stores value under key, replacing any previous value.
+func (tx *Tx) SetState(key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", key, value); err != nil {
+		return fmt.Errorf("set state %q: %w", key, err)
+	}
+	return nil
 }
-
-// Remove drops every membership of id in the collection (TAXII DELETE).
-func (tx *Tx) Remove(collectionID, id string) (bool, error) { return false, errTODO }
-
-// SetState stores value under key.
-func (tx *Tx) SetState(key string, value []byte) error { return errTODO }
 
 // State reads the value stored under key inside the transaction.
-func (tx *Tx) State(key string) ([]byte, bool, error) { return nil, false, errTODO }
+func (tx *Tx) State(key string) ([]byte, bool, error) {
+	return readState(tx.ctx, tx.tx, key)
+}
 
 // State reads the value stored under key.
 func (s *Store) State(ctx context.Context, key string) ([]byte, bool, error) {
-	return nil, false, errTODO
+	return readState(ctx, s.r, key)
 }
 
-// Objects returns a page of object versions with their JSON.
-func (s *Store) Objects(ctx context.Context, q Query) (Page, error) { return Page{}, errTODO }
-
-// Manifest returns the same rows as Objects without their JSON.
-func (s *Store) Manifest(ctx context.Context, q Query) (Page, error) { return Page{}, errTODO }
-
-// Versions returns every version of q.IDs[0], ordered by date_added.
-func (s *Store) Versions(ctx context.Context, q Query) (Page, error) { return Page{}, errTODO }
-
-// PutStatus creates or replaces a status resource.
-func (s *Store) PutStatus(ctx context.Context, st Status) error { return errTODO }
-
-// Status reads a status resource, or ErrNotFound.
-func (s *Store) Status(ctx context.Context, id string) (Status, error) { return Status{}, errTODO }
+func readState(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, key string) ([]byte, bool, error) {
+	var v []byte
+	err := q.QueryRowContext(ctx, "SELECT value FROM state WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read state %q: %w", key, err)
+	}
+	return v, true, nil
+}

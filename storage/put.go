@@ -1,0 +1,388 @@
+package storage
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Microseconds since the epoch are the unit of every instant in the schema;
+// 0 stands for "not set".
+func toMicro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicro(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// stmt returns the transaction's prepared statement for query, preparing it
+// on first use.
+func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.tx.PrepareContext(tx.ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", firstWords(query), err)
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = st
+	return st, nil
+}
+
+func firstWords(q string) string {
+	f := strings.Fields(q)
+	if len(f) > 4 {
+		f = f[:4]
+	}
+	return strings.Join(f, " ")
+}
+
+const (
+	sqlLookup = `SELECT o.oid, m.date_added, m.ver, m.versioned, v.hash
+		FROM objects o
+		LEFT JOIN members m ON m.cid = ?1 AND m.oid = o.oid AND m.latest = 1
+		LEFT JOIN versions v ON v.vid = m.vid
+		WHERE o.stix_id = ?2 LIMIT 1`
+	sqlInsertObject  = `INSERT INTO objects (stix_id) VALUES (?)`
+	sqlFindVersion   = `SELECT vid FROM versions WHERE oid = ? AND modified = ? AND hash = ? LIMIT 1`
+	sqlInsertVersion = `INSERT INTO versions (oid, modified, hash, codec, json) VALUES (?, ?, ?, ?, ?)`
+	sqlInsertMember  = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlClearLatest = `UPDATE members SET latest = 0 WHERE cid = ? AND date_added = ?`
+	sqlClearFirst  = `UPDATE members SET first = 0 WHERE cid = ? AND date_added = ?`
+	sqlFirst       = `SELECT date_added, ver FROM members WHERE cid = ? AND oid = ? AND first = 1 LIMIT 1`
+	sqlHasVersion  = `SELECT 1 FROM members WHERE cid = ? AND oid = ? AND ver = ? AND versioned = 1 LIMIT 1`
+)
+
+func validateObject(o *Object) error {
+	switch {
+	case o.ID == "":
+		return errors.New("empty id")
+	case o.Type == "":
+		return errors.New("empty type")
+	case !strings.HasPrefix(o.ID, o.Type+"--") || len(o.ID) == len(o.Type)+2:
+		return fmt.Errorf("id does not have the form %s--<uuid>", o.Type)
+	case o.SpecVersion == "":
+		return errors.New("empty spec_version")
+	case o.TLP < TLPNone || o.TLP > TLPRed:
+		return fmt.Errorf("tlp rank %d outside 0..5", o.TLP)
+	case len(o.JSON) == 0:
+		return errors.New("empty json")
+	}
+	return nil
+}
+
+// Put stores a batch of object versions in a collection (taxii21.md D-1, D-2,
+// D-4, D-5). For each object, in order:
+//
+//   - if the collection's latest version of the id has the same Hash, or
+//     (without BumpModified) a version with the same id and modified is
+//     already in the collection, it is Unchanged and nothing is written;
+//   - otherwise, with BumpModified, a versioned object whose modified is not
+//     after the latest stored one gets modified = latest + 1 ms, rewritten in
+//     its JSON, and is counted as Bumped (and New);
+//   - the version bytes are stored once per (id, modified, hash) however many
+//     collections hold them, and a membership row with a fresh date_added is
+//     added; is_latest and is_first are kept right in the same transaction.
+//
+// An invalid object fails the whole call; Update then rolls back, so nothing
+// of the batch is kept.
+func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult, error) {
+	var res PutResult
+	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
+	if err != nil {
+		return res, fmt.Errorf("put: %w", err)
+	}
+	for i := range objs {
+		o := objs[i] // a copy: a bump must not change the caller's slice
+		if err := validateObject(&o); err != nil {
+			return res, fmt.Errorf("put object %d (%q): %w", i, o.ID, err)
+		}
+		changed, bumped, err := tx.putOne(cid, &o, opt)
+		if err != nil {
+			return res, fmt.Errorf("put object %d (%s): %w", i, o.ID, err)
+		}
+		switch {
+		case !changed:
+			res.Unchanged++
+		case bumped:
+			res.Bumped++
+			res.New++
+		default:
+			res.New++
+		}
+	}
+	return res, nil
+}
+
+func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool, err error) {
+	st, err := tx.stmt(sqlLookup)
+	if err != nil {
+		return false, false, err
+	}
+	var (
+		oid                int64
+		lDA, lVer, lVersed sql.NullInt64
+		lHash              []byte
+	)
+	err = st.QueryRowContext(tx.ctx, cid, o.ID).Scan(&oid, &lDA, &lVer, &lVersed, &lHash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		ins, err := tx.stmt(sqlInsertObject)
+		if err != nil {
+			return false, false, err
+		}
+		r, err := ins.ExecContext(tx.ctx, o.ID)
+		if err != nil {
+			return false, false, fmt.Errorf("insert object: %w", err)
+		}
+		if oid, err = r.LastInsertId(); err != nil {
+			return false, false, fmt.Errorf("insert object: %w", err)
+		}
+	case err != nil:
+		return false, false, fmt.Errorf("look up latest version: %w", err)
+	}
+	hasLatest := lDA.Valid
+	versioned := !o.Modified.IsZero()
+	mod := toMicro(o.Modified)
+
+	if hasLatest {
+		if bytes.Equal(lHash, o.Hash[:]) {
+			return false, false, nil
+		}
+		if versioned && mod <= lVer.Int64 {
+			if opt.BumpModified && lVersed.Int64 == 1 {
+				mod = lVer.Int64 + int64(time.Millisecond/time.Microsecond)
+				if o.JSON, err = setModified(o.JSON, fromMicro(mod)); err != nil {
+					return false, false, fmt.Errorf("bump modified: %w", err)
+				}
+				o.Modified = fromMicro(mod)
+				bumped = true
+			} else if !opt.BumpModified {
+				has, err := tx.stmt(sqlHasVersion)
+				if err != nil {
+					return false, false, err
+				}
+				var one int
+				err = has.QueryRowContext(tx.ctx, cid, oid, mod).Scan(&one)
+				if err == nil {
+					return false, false, nil
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return false, false, fmt.Errorf("look up version: %w", err)
+				}
+			}
+		}
+	}
+
+	vid, err := tx.versionRow(oid, mod, o)
+	if err != nil {
+		return false, false, err
+	}
+	da := tx.nextDateAdded()
+	ver := mod
+	if !versioned {
+		ver = toMicro(o.Created)
+		if ver == 0 {
+			ver = da
+		}
+	}
+	// Latest is the greatest version instant, ties going to the newest row;
+	// first is the smallest, ties going to the oldest row.
+	latest, first := true, true
+	if hasLatest {
+		if ver >= lVer.Int64 {
+			if err := tx.exec(sqlClearLatest, cid, lDA.Int64); err != nil {
+				return false, false, fmt.Errorf("clear latest flag: %w", err)
+			}
+			first = false // first.ver <= latest.ver <= ver
+		} else {
+			latest = false
+			fs, err := tx.stmt(sqlFirst)
+			if err != nil {
+				return false, false, err
+			}
+			var fDA, fVer int64
+			switch err := fs.QueryRowContext(tx.ctx, cid, oid).Scan(&fDA, &fVer); {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return false, false, fmt.Errorf("look up first version: %w", err)
+			case ver < fVer:
+				if err := tx.exec(sqlClearFirst, cid, fDA); err != nil {
+					return false, false, fmt.Errorf("clear first flag: %w", err)
+				}
+			default:
+				first = false
+			}
+		}
+	}
+	if err := tx.exec(sqlInsertMember, cid, da, oid, vid, ver, versioned, toMicro(o.Created),
+		o.Type, o.SpecVersion, o.TLP, latest, first); err != nil {
+		return false, false, fmt.Errorf("insert membership: %w", err)
+	}
+	return true, bumped, nil
+}
+
+// versionRow returns the row holding this version's bytes, inserting it when
+// no collection holds it yet.
+func (tx *Tx) versionRow(oid, mod int64, o *Object) (int64, error) {
+	find, err := tx.stmt(sqlFindVersion)
+	if err != nil {
+		return 0, err
+	}
+	var vid int64
+	err = find.QueryRowContext(tx.ctx, oid, mod, o.Hash[:]).Scan(&vid)
+	if err == nil {
+		return vid, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("look up version bytes: %w", err)
+	}
+	codec, body := encodeJSON(o.JSON)
+	ins, err := tx.stmt(sqlInsertVersion)
+	if err != nil {
+		return 0, err
+	}
+	r, err := ins.ExecContext(tx.ctx, oid, mod, o.Hash[:], codec, body)
+	if err != nil {
+		return 0, fmt.Errorf("insert version: %w", err)
+	}
+	if vid, err = r.LastInsertId(); err != nil {
+		return 0, fmt.Errorf("insert version: %w", err)
+	}
+	return vid, nil
+}
+
+func (tx *Tx) exec(query string, args ...any) error {
+	st, err := tx.stmt(query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(tx.ctx, args...)
+	return err
+}
+
+// formatSTIXTime writes a STIX timestamp with millisecond precision, or
+// microsecond precision when the instant needs it.
+func formatSTIXTime(t time.Time) string {
+	t = t.UTC()
+	if t.Nanosecond()%int(time.Millisecond) == 0 {
+		return t.Format("2006-01-02T15:04:05.000Z")
+	}
+	return t.Format("2006-01-02T15:04:05.000000Z")
+}
+
+// setModified rewrites the top-level "modified" property of a JSON object.
+// Keys come out sorted and nothing is HTML-escaped, so canonical input stays
+// canonical.
+func setModified(doc []byte, mod time.Time) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &m); err != nil {
+		return nil, fmt.Errorf("decode object json: %w", err)
+	}
+	v, err := json.Marshal(formatSTIXTime(mod))
+	if err != nil {
+		return nil, err
+	}
+	m["modified"] = v
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("encode object json: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// Latest returns the latest version of id in the collection; false when the
+// collection does not hold id.
+func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
+	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
+	if err != nil {
+		return Version{}, false, fmt.Errorf("latest %s: %w", id, err)
+	}
+	var (
+		v                    Version
+		ver, created, versed int64
+		hash                 []byte
+		codec                int
+		body                 []byte
+	)
+	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.date_added, m.ver, m.versioned, m.created, m.type, m.spec_version, m.tlp, v.hash, v.codec, v.json
+		FROM objects o
+		JOIN members m ON m.cid = ?1 AND m.oid = o.oid AND m.latest = 1
+		JOIN versions v ON v.vid = m.vid
+		WHERE o.stix_id = ?2 LIMIT 1`, cid, id).
+		Scan(&v.DateAdded, &ver, &versed, &created, &v.Type, &v.SpecVersion, &v.TLP, &hash, &codec, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Version{}, false, nil
+	}
+	if err != nil {
+		return Version{}, false, fmt.Errorf("latest %s: %w", id, err)
+	}
+	v.ID = id
+	v.Created = fromMicro(created)
+	if versed == 1 {
+		v.Modified = fromMicro(ver)
+	}
+	copy(v.Hash[:], hash)
+	if v.JSON, err = decodeJSON(codec, body); err != nil {
+		return Version{}, false, fmt.Errorf("latest %s: %w", id, err)
+	}
+	return v, true, nil
+}
+
+// Remove drops every membership of id in the collection (TAXII DELETE) and
+// reports whether there was any. Version bytes no collection holds any more
+// are purged.
+func (tx *Tx) Remove(collectionID, id string) (bool, error) {
+	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	var oid int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT oid FROM objects WHERE stix_id = ?", id).Scan(&oid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	r, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM members WHERE cid = ? AND oid = ?", cid, oid)
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	var held int
+	err = tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM collections c
+		WHERE EXISTS (SELECT 1 FROM members m WHERE m.cid = c.cid AND m.oid = ?)`, oid).Scan(&held)
+	if err != nil {
+		return false, fmt.Errorf("remove %s: check other collections: %w", id, err)
+	}
+	if held == 0 {
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM versions WHERE oid = ?", oid); err != nil {
+			return false, fmt.Errorf("remove %s: purge versions: %w", id, err)
+		}
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM objects WHERE oid = ?", oid); err != nil {
+			return false, fmt.Errorf("remove %s: purge object: %w", id, err)
+		}
+	}
+	return n > 0, nil
+}

@@ -1,0 +1,252 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// FirstDateAdded is the date_added of the page's first item (the
+// X-TAXII-Date-Added-First header), or 0 for an empty page.
+func (p Page) FirstDateAdded() int64 {
+	if len(p.Items) == 0 {
+		return 0
+	}
+	return p.Items[0].DateAdded
+}
+
+// LastDateAdded is the date_added of the page's last item (the
+// X-TAXII-Date-Added-Last header), or 0 for an empty page.
+func (p Page) LastDateAdded() int64 {
+	if len(p.Items) == 0 {
+		return 0
+	}
+	return p.Items[len(p.Items)-1].DateAdded
+}
+
+// LastKey is the keyset position of the page's last item, to resume after it.
+func (p Page) LastKey() Key {
+	if len(p.Items) == 0 {
+		return Key{}
+	}
+	return p.Items[len(p.Items)-1].Key
+}
+
+type listMode int
+
+const (
+	modeObjects listMode = iota
+	modeManifest
+	modeVersions
+)
+
+// Objects returns a page of object versions with their JSON, ordered by
+// date_added (taxii21.md D-3, D-7).
+func (s *Store) Objects(ctx context.Context, q Query) (Page, error) {
+	return s.list(ctx, q, modeObjects)
+}
+
+// Manifest returns the same rows as Objects without their JSON; the version
+// bytes are never read.
+func (s *Store) Manifest(ctx context.Context, q Query) (Page, error) {
+	return s.list(ctx, q, modeManifest)
+}
+
+// Versions returns every version of q.IDs[0] in the collection, ordered by
+// date_added; q.Versions is ignored, every other filter applies.
+func (s *Store) Versions(ctx context.Context, q Query) (Page, error) {
+	if len(q.IDs) == 0 {
+		return Page{}, errors.New("list versions: no object id given")
+	}
+	q.IDs = q.IDs[:1]
+	q.Versions = VersionFilter{All: true}
+	return s.list(ctx, q, modeVersions)
+}
+
+// maxLimit bounds one page whatever the caller asks for.
+const maxLimit = 100_000
+
+func jsonList[T any](v []T) string {
+	b, _ := json.Marshal(v) // strings and int64s always marshal
+	return string(b)
+}
+
+func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) {
+	what := [...]string{"list objects", "list manifest", "list versions"}[mode]
+	if q.Limit <= 0 {
+		return Page{}, fmt.Errorf("%s: limit %d is not positive", what, q.Limit)
+	}
+	if q.Limit > maxLimit {
+		q.Limit = maxLimit
+	}
+	cid, err := s.cid(ctx, s.r, q.CollectionID)
+	if err != nil {
+		return Page{}, fmt.Errorf("%s: %w", what, err)
+	}
+
+	var (
+		where = []string{"m.cid = ?", "m.tlp <= ?"}
+		args  = []any{cid, q.MaxTLP}
+		from  = "members m"
+	)
+	after := q.AddedAfter
+	if q.After != nil && q.After.DateAdded > after {
+		// date_added is unique in the database (D-1), so it alone is a total
+		// position; RowID needs no comparison.
+		after = q.After.DateAdded
+	}
+	if after > 0 {
+		where = append(where, "m.date_added > ?")
+		args = append(args, after)
+	}
+	if len(q.IDs) > 0 {
+		oids, err := s.resolveIDs(ctx, q.IDs)
+		if err != nil {
+			return Page{}, fmt.Errorf("%s: %w", what, err)
+		}
+		if len(oids) == 0 {
+			return Page{}, nil
+		}
+		from = "members m INDEXED BY members_by_object"
+		where = append(where, "m.oid IN (SELECT value FROM json_each(?))")
+		args = append(args, jsonList(oids))
+	}
+	if len(q.Types) > 0 {
+		where = append(where, "m.type IN (SELECT value FROM json_each(?))")
+		args = append(args, jsonList(q.Types))
+	}
+	if len(q.SpecVersions) > 0 {
+		where = append(where, "m.spec_version IN (SELECT value FROM json_each(?))")
+		args = append(args, jsonList(q.SpecVersions))
+	}
+	vf := q.Versions
+	if !vf.All {
+		var or []string
+		if vf.Last || (!vf.First && len(vf.At) == 0) {
+			or = append(or, "m.latest = 1")
+		}
+		if vf.First {
+			or = append(or, "m.first = 1")
+		}
+		if len(vf.At) > 0 {
+			at := make([]int64, len(vf.At))
+			for i, t := range vf.At {
+				at[i] = t.UnixMicro()
+			}
+			or = append(or, "m.ver IN (SELECT value FROM json_each(?))")
+			args = append(args, jsonList(at))
+		}
+		where = append(where, "("+strings.Join(or, " OR ")+")")
+	}
+
+	cols := "m.date_added, m.vid, m.ver, m.versioned, m.created, m.type, m.spec_version, o.stix_id"
+	// CROSS JOIN fixes the loop order: members drives, the rest are lookups
+	// by primary key.
+	join := " CROSS JOIN objects o ON o.oid = m.oid"
+	if mode == modeObjects {
+		cols += ", v.codec, v.json"
+		join += " CROSS JOIN versions v ON v.vid = m.vid"
+	}
+	query := "SELECT " + cols + " FROM " + from + join + " WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY m.date_added LIMIT ?"
+	args = append(args, q.Limit+1)
+
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	page := Page{Items: make([]Item, 0, min(q.Limit, 1024))}
+	for rows.Next() {
+		if len(page.Items) == q.Limit {
+			page.More = true
+			break
+		}
+		var (
+			it                   Item
+			ver, versed, created int64
+			codec                int
+			body                 []byte
+		)
+		dest := []any{&it.DateAdded, &it.Key.RowID, &ver, &versed, &created, &it.Type, &it.SpecVersion, &it.ID}
+		if mode == modeObjects {
+			dest = append(dest, &codec, &body)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return Page{}, fmt.Errorf("%s: %w", what, err)
+		}
+		it.Key.DateAdded = it.DateAdded
+		it.Created = fromMicro(created)
+		if versed == 1 {
+			it.Modified = fromMicro(ver)
+		}
+		if mode == modeObjects {
+			if it.JSON, err = decodeJSON(codec, body); err != nil {
+				return Page{}, fmt.Errorf("%s: object %s: %w", what, it.ID, err)
+			}
+		}
+		page.Items = append(page.Items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return page, nil
+}
+
+// resolveIDs maps STIX ids to object keys; unknown ids are dropped.
+func (s *Store) resolveIDs(ctx context.Context, ids []string) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("resolve object ids: %w", err)
+	}
+	defer rows.Close()
+	var oids []int64
+	for rows.Next() {
+		var oid int64
+		if err := rows.Scan(&oid); err != nil {
+			return nil, fmt.Errorf("resolve object ids: %w", err)
+		}
+		oids = append(oids, oid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("resolve object ids: %w", err)
+	}
+	return oids, nil
+}
+
+// PutStatus creates or replaces a status resource.
+func (s *Store) PutStatus(ctx context.Context, st Status) error {
+	if st.ID == "" {
+		return errors.New("put status: empty id")
+	}
+	body, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("put status %s: %w", st.ID, err)
+	}
+	return s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.tx.ExecContext(ctx, "INSERT OR REPLACE INTO statuses (id, body) VALUES (?, ?)", st.ID, body); err != nil {
+			return fmt.Errorf("put status %s: %w", st.ID, err)
+		}
+		return nil
+	})
+}
+
+// Status reads a status resource, or an error wrapping ErrNotFound.
+func (s *Store) Status(ctx context.Context, id string) (Status, error) {
+	var body []byte
+	err := s.r.QueryRowContext(ctx, "SELECT body FROM statuses WHERE id = ?", id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Status{}, fmt.Errorf("status %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Status{}, fmt.Errorf("read status %q: %w", id, err)
+	}
+	var st Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return Status{}, fmt.Errorf("decode status %q: %w", id, err)
+	}
+	return st, nil
+}
