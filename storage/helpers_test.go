@@ -1,0 +1,101 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// t0 is the fixed instant test clocks start from.
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// clock is a settable test clock.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func openTest(t testing.TB, opts ...Option) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "taxii.db")
+	s, err := Open(context.Background(), path, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func ensure(t testing.TB, s *Store, alias string) Collection {
+	t.Helper()
+	c, err := s.EnsureCollection(context.Background(), Collection{Alias: alias, Title: alias, Kind: "local"})
+	if err != nil {
+		t.Fatalf("EnsureCollection(%s): %v", alias, err)
+	}
+	return c
+}
+
+// obj builds a canonical STIX object. The hash covers everything but
+// modified, like the real callers' hash.
+func obj(typ string, n int, created, modified time.Time, tlp int, content string) Object {
+	id := fmt.Sprintf("%s--00000000-0000-4000-8000-%012d", typ, n)
+	m := map[string]any{"id": id, "type": typ, "spec_version": "2.1", "name": content}
+	if !created.IsZero() {
+		m["created"] = formatSTIXTime(created)
+	}
+	h := marshalNoEscape(m)
+	if !modified.IsZero() {
+		m["modified"] = formatSTIXTime(modified)
+	}
+	b := marshalNoEscape(m)
+	return Object{ID: id, Type: typ, SpecVersion: "2.1", Created: created, Modified: modified, TLP: tlp,
+		Hash: sha256.Sum256(h), JSON: b}
+}
+
+func put(t testing.TB, s *Store, cid string, opt PutOptions, objs ...Object) PutResult {
+	t.Helper()
+	var res PutResult
+	err := s.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		res, err = tx.Put(cid, objs, opt)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	return res
+}
+
+func marshalNoEscape(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// all pages through a listing with the given page size and returns every item.
+func all(t testing.TB, list func(context.Context, Query) (Page, error), q Query, limit int) []Item {
+	t.Helper()
+	var out []Item
+	q.Limit = limit
+	for i := 0; ; i++ {
+		p, err := list(context.Background(), q)
+		if err != nil {
+			t.Fatalf("page %d: %v", i, err)
+		}
+		out = append(out, p.Items...)
+		if !p.More {
+			return out
+		}
+		if len(p.Items) == 0 {
+			t.Fatalf("page %d: More with no items", i)
+		}
+		k := p.LastKey()
+		q.After = &k
+	}
+}

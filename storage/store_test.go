@@ -1,0 +1,481 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func TestOpenIsIdempotentAndKeepsCollectionIDs(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t)
+	c := ensure(t, s, "local")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		s2, err := Open(ctx, path)
+		if err != nil {
+			t.Fatalf("reopen %d: %v", i, err)
+		}
+		var n int
+		if err := s2.w.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		ms, _ := loadMigrations()
+		if n != len(ms) {
+			t.Errorf("reopen %d: %d migrations recorded, want %d", i, n, len(ms))
+		}
+		// taxii21.md D-19: the id is generated once and persisted.
+		c2, err := s2.EnsureCollection(ctx, Collection{Alias: "local", Title: "Renamed", Kind: "filter", CanWrite: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c2.ID != c.ID {
+			t.Errorf("reopen %d: id changed from %s to %s", i, c.ID, c2.ID)
+		}
+		got, err := s2.Collection(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Collection{ID: c.ID, Alias: "local", Title: "Renamed", Kind: "filter", CanWrite: true}
+		if got != want {
+			t.Errorf("Collection = %+v, want %+v", got, want)
+		}
+		s2.Close()
+	}
+}
+
+func TestOpenRefusesForeignFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte("not sqlite at all "), 500), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "foreign.db")
+	otherApp := filepath.Join(dir, "otherapp.db")
+	newer := filepath.Join(dir, "newer.db")
+	for path, stmts := range map[string][]string{
+		foreign:  {"CREATE TABLE users (name TEXT)"},
+		otherApp: {"PRAGMA application_id = 1234"},
+	} {
+		db, err := sql.Open("sqlite3", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range stmts {
+			if _, err := db.Exec(st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+	}
+	s, err := Open(ctx, newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec("INSERT INTO schema_migrations VALUES (999, '0999_future.sql', 'x')"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"garbage", garbage, "not a usable SQLite database"},
+		{"foreign tables", foreign, "not a taxii-bridge database"},
+		{"other application", otherApp, "belongs to another application"},
+		{"newer schema", newer, "newer than this program knows"},
+		{"empty path", "", "empty database path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := os.ReadFile(tc.path)
+			s, err := Open(ctx, tc.path)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open succeeded, want error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if after, _ := os.ReadFile(tc.path); tc.name == "garbage" && !bytes.Equal(before, after) {
+				t.Error("Open modified a file it refused")
+			}
+		})
+	}
+}
+
+func TestCollections(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	var ids []string
+	for _, a := range []string{"b", "a", "c", "d"} {
+		c := ensure(t, s, a)
+		u, err := uuid.Parse(c.ID)
+		if err != nil || u.Version() != 4 {
+			t.Errorf("collection id %q is not a UUIDv4 (taxii21.md D-19)", c.ID)
+		}
+		ids = append(ids, c.ID)
+	}
+	cs, err := s.Collections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(ids)
+	var got []string
+	for _, c := range cs {
+		got = append(got, c.ID)
+	}
+	if strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Errorf("Collections not sorted by id (taxii21.md D-3): %v", got)
+	}
+	if c, err := s.Collection(ctx, "c"); err != nil || c.Alias != "c" {
+		t.Errorf("Collection by alias = %+v, %v", c, err)
+	}
+	if _, err := s.Collection(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing collection: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.EnsureCollection(ctx, Collection{}); err == nil {
+		t.Error("EnsureCollection with empty alias succeeded")
+	}
+	if _, err := s.Objects(ctx, Query{CollectionID: "nope", Limit: 1, MaxTLP: 5}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Objects on a missing collection: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestPutSemantics(t *testing.T) {
+	m1 := t0.Add(time.Hour)
+	m2 := t0.Add(2 * time.Hour)
+	type step struct {
+		obj  Object
+		opt  PutOptions
+		want PutResult
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		// wantVersions lists the modified instants in the collection, by date_added.
+		wantVersions []time.Time
+	}{
+		{"new then same content is unchanged (D-4)", []step{
+			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{New: 1}},
+			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{Unchanged: 1}},
+			{obj("indicator", 1, t0, m2, 0, "a"), PutOptions{BumpModified: true}, PutResult{Unchanged: 1}},
+		}, []time.Time{m1}},
+		{"changed content with a later modified is new", []step{
+			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{New: 1}},
+			{obj("indicator", 1, t0, m2, 0, "b"), PutOptions{}, PutResult{New: 1}},
+		}, []time.Time{m1, m2}},
+		{"same id and modified without bump is unchanged", []step{
+			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{New: 1}},
+			{obj("indicator", 1, t0, m1, 0, "b"), PutOptions{}, PutResult{Unchanged: 1}},
+		}, []time.Time{m1}},
+		{"sync bump when modified did not move (D-4)", []step{
+			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{BumpModified: true}, PutResult{New: 1}},
+			{obj("indicator", 1, t0, m1, 0, "b"), PutOptions{BumpModified: true}, PutResult{New: 1, Bumped: 1}},
+			{obj("indicator", 1, t0, m1, 0, "c"), PutOptions{BumpModified: true}, PutResult{New: 1, Bumped: 1}},
+		}, []time.Time{m1, m1.Add(time.Millisecond), m1.Add(2 * time.Millisecond)}},
+		{"older version posted later is kept but not latest", []step{
+			{obj("indicator", 1, t0, m2, 0, "b"), PutOptions{}, PutResult{New: 1}},
+			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{New: 1}},
+		}, []time.Time{m2, m1}},
+		{"unversioned object changes by hash only", []step{
+			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "a"), PutOptions{}, PutResult{New: 1}},
+			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "a"), PutOptions{BumpModified: true}, PutResult{Unchanged: 1}},
+			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "b"), PutOptions{BumpModified: true}, PutResult{New: 1}},
+		}, []time.Time{{}, {}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := openTest(t)
+			c := ensure(t, s, "c")
+			for i, st := range tc.steps {
+				if got := put(t, s, c.ID, st.opt, st.obj); got != st.want {
+					t.Errorf("step %d: %+v, want %+v", i, got, st.want)
+				}
+			}
+			q := Query{CollectionID: c.ID, Versions: VersionFilter{All: true}, MaxTLP: 5}
+			items := all(t, s.Objects, q, 10)
+			if len(items) != len(tc.wantVersions) {
+				t.Fatalf("%d versions stored, want %d", len(items), len(tc.wantVersions))
+			}
+			for i, it := range items {
+				if !it.Modified.Equal(tc.wantVersions[i]) {
+					t.Errorf("version %d modified %v, want %v", i, it.Modified, tc.wantVersions[i])
+				}
+			}
+		})
+	}
+}
+
+func TestBumpRewritesModifiedCanonically(t *testing.T) {
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	m1 := t0.Add(time.Hour)
+	put(t, s, c.ID, PutOptions{BumpModified: true}, obj("indicator", 1, t0, m1, 0, "a"))
+	o := obj("indicator", 1, t0, m1, 0, "<b & c>")
+	orig := append([]byte(nil), o.JSON...)
+	put(t, s, c.ID, PutOptions{BumpModified: true}, o)
+	if !bytes.Equal(o.JSON, orig) {
+		t.Error("Put changed the caller's JSON")
+	}
+	var v Version
+	err := s.Update(context.Background(), func(tx *Tx) error {
+		var ok bool
+		var err error
+		v, ok, err = tx.Latest(c.ID, o.ID)
+		if !ok {
+			return errors.New("no latest")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"created":"2026-01-02T03:04:05.000Z","id":"indicator--00000000-0000-4000-8000-000000000001",` +
+		`"modified":"2026-01-02T04:04:05.001Z","name":"<b & c>","spec_version":"2.1","type":"indicator"}`
+	if string(v.JSON) != want {
+		t.Errorf("bumped JSON\n got %s\nwant %s", v.JSON, want)
+	}
+	if !v.Modified.Equal(m1.Add(time.Millisecond)) || v.Hash != o.Hash {
+		t.Errorf("Latest = modified %v hash %x", v.Modified, v.Hash)
+	}
+}
+
+func TestPutRejectsBadObjectsAtomically(t *testing.T) {
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	good := obj("indicator", 1, t0, t0, 0, "a")
+	for _, tc := range []struct {
+		name string
+		mod  func(*Object)
+		want string
+	}{
+		{"empty id", func(o *Object) { o.ID = "" }, "empty id"},
+		{"id of another type", func(o *Object) { o.Type = "malware" }, "form malware--"},
+		{"tlp out of range", func(o *Object) { o.TLP = 6 }, "tlp rank 6"},
+		{"no json", func(o *Object) { o.JSON = nil }, "empty json"},
+		{"no spec_version", func(o *Object) { o.SpecVersion = "" }, "empty spec_version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := obj("indicator", 2, t0, t0, 0, "b")
+			tc.mod(&bad)
+			err := s.Update(context.Background(), func(tx *Tx) error {
+				_, err := tx.Put(c.ID, []Object{good, bad}, PutOptions{})
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+			p, err := s.Objects(context.Background(), Query{CollectionID: c.ID, Limit: 10, MaxTLP: 5})
+			if err != nil || len(p.Items) != 0 {
+				t.Errorf("after a failed batch: %d items, %v; want nothing stored", len(p.Items), err)
+			}
+		})
+	}
+}
+
+func TestDateAddedUniqueAcrossCollectionsAndRestarts(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	s, path := openTest(t, WithNow(clk.now))
+	a, b := ensure(t, s, "a"), ensure(t, s, "b")
+	o := obj("indicator", 1, t0, t0, 0, "x")
+	put(t, s, a.ID, PutOptions{}, o)
+	put(t, s, b.ID, PutOptions{}, o) // taxii21.md D-2: membership carries its own date
+	pa, _ := s.Objects(ctx, Query{CollectionID: a.ID, Limit: 5, MaxTLP: 5})
+	pb, _ := s.Objects(ctx, Query{CollectionID: b.ID, Limit: 5, MaxTLP: 5})
+	if len(pa.Items) != 1 || len(pb.Items) != 1 {
+		t.Fatalf("items: %d, %d", len(pa.Items), len(pb.Items))
+	}
+	if pa.Items[0].DateAdded != t0.UnixMicro() || pb.Items[0].DateAdded != t0.UnixMicro()+1 {
+		t.Errorf("date_added %d, %d; want %d and one µs later (taxii21.md D-1)", pa.Items[0].DateAdded, pb.Items[0].DateAdded, t0.UnixMicro())
+	}
+	var versions int
+	s.w.QueryRow("SELECT count(*) FROM versions").Scan(&versions)
+	if versions != 1 {
+		t.Errorf("%d version rows for one version in two collections, want 1 (bytes shared)", versions)
+	}
+	// Remove every membership, close, set the clock back a day: the persisted
+	// high-water mark still moves date_added forward.
+	s.Update(ctx, func(tx *Tx) error {
+		_, err := tx.Remove(a.ID, o.ID)
+		if err == nil {
+			_, err = tx.Remove(b.ID, o.ID)
+		}
+		return err
+	})
+	last := pb.Items[0].DateAdded
+	s.Close()
+	clk.t = t0.Add(-24 * time.Hour)
+	s2, err := Open(ctx, path, WithNow(clk.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	put(t, s2, b.ID, PutOptions{}, obj("indicator", 2, t0, t0, 0, "y"))
+	put(t, s2, a.ID, PutOptions{}, obj("indicator", 3, t0, t0, 0, "z"))
+	pa, _ = s2.Objects(ctx, Query{CollectionID: a.ID, Limit: 5, MaxTLP: 5})
+	pb, _ = s2.Objects(ctx, Query{CollectionID: b.ID, Limit: 5, MaxTLP: 5})
+	if pb.Items[0].DateAdded != last+1 || pa.Items[0].DateAdded != last+2 {
+		t.Errorf("after restart with clock back: %d, %d; want %d, %d", pb.Items[0].DateAdded, pa.Items[0].DateAdded, last+1, last+2)
+	}
+}
+
+func TestLatestAndFirstFlags(t *testing.T) {
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	mk := func(h int, content string) Object {
+		return obj("malware", 7, t0, t0.Add(time.Duration(h)*time.Hour), 0, content)
+	}
+	// Arrive out of order: 2, 1, 3, 0 (taxii21.md D-5).
+	put(t, s, c.ID, PutOptions{}, mk(2, "two"), mk(1, "one"), mk(3, "three"), mk(0, "zero"))
+	for _, tc := range []struct {
+		name string
+		vf   VersionFilter
+		want []int
+	}{
+		{"default is last", VersionFilter{}, []int{3}},
+		{"last", VersionFilter{Last: true}, []int{3}},
+		{"first", VersionFilter{First: true}, []int{0}},
+		{"first and last", VersionFilter{First: true, Last: true}, []int{3, 0}},
+		{"all", VersionFilter{All: true}, []int{2, 1, 3, 0}},
+		// Instants, not strings: a different location is the same instant.
+		{"at", VersionFilter{At: []time.Time{t0.Add(time.Hour).In(time.FixedZone("x", 3600))}}, []int{1}},
+		{"at and first", VersionFilter{At: []time.Time{t0.Add(2 * time.Hour)}, First: true}, []int{2, 0}},
+		{"at nothing", VersionFilter{At: []time.Time{t0.Add(time.Minute)}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			items := all(t, s.Manifest, Query{CollectionID: c.ID, Versions: tc.vf, MaxTLP: 5}, 1)
+			var got []int
+			for _, it := range items {
+				got = append(got, int(it.Modified.Sub(t0)/time.Hour))
+				if it.JSON != nil {
+					t.Error("manifest item carries JSON")
+				}
+			}
+			if len(got) != len(tc.want) || (len(got) > 0 && !equalInts(got, tc.want)) {
+				t.Errorf("versions %v, want %v", got, tc.want)
+			}
+		})
+	}
+	vs := all(t, s.Versions, Query{CollectionID: c.ID, IDs: []string{mk(0, "").ID}, MaxTLP: 5}, 3)
+	if len(vs) != 4 {
+		t.Errorf("Versions: %d items, want 4", len(vs))
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestMaxTLPHidesRows(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	for tlp := 0; tlp <= 5; tlp++ {
+		put(t, s, c.ID, PutOptions{}, obj("indicator", tlp, t0, t0, tlp, "x"))
+	}
+	for max := 0; max <= 5; max++ {
+		for _, list := range []func(context.Context, Query) (Page, error){s.Objects, s.Manifest} {
+			// Page size 1: a hidden row must never end a page or set More.
+			items := all(t, list, Query{CollectionID: c.ID, MaxTLP: max}, 1)
+			if len(items) != max+1 {
+				t.Errorf("MaxTLP %d: %d items, want %d", max, len(items), max+1)
+			}
+		}
+		for tlp := 0; tlp <= 5; tlp++ {
+			id := obj("indicator", tlp, t0, t0, tlp, "x").ID
+			p, err := s.Objects(ctx, Query{CollectionID: c.ID, IDs: []string{id}, MaxTLP: max, Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if visible := len(p.Items) == 1; visible != (tlp <= max) || p.More {
+				t.Errorf("MaxTLP %d, object TLP %d: visible=%v more=%v", max, tlp, visible, p.More)
+			}
+			v, _ := s.Versions(ctx, Query{CollectionID: c.ID, IDs: []string{id}, MaxTLP: max, Limit: 5})
+			if visible := len(v.Items) == 1; visible != (tlp <= max) {
+				t.Errorf("Versions: MaxTLP %d, object TLP %d: visible=%v", max, tlp, visible)
+			}
+		}
+	}
+}
+
+func TestRemoveStateStatus(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	a, b := ensure(t, s, "a"), ensure(t, s, "b")
+	o := obj("indicator", 1, t0, t0, 0, "x")
+	put(t, s, a.ID, PutOptions{}, o)
+	put(t, s, b.ID, PutOptions{}, o)
+	remove := func(cid string) bool {
+		var ok bool
+		if err := s.Update(ctx, func(tx *Tx) (err error) { ok, err = tx.Remove(cid, o.ID); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	count := func(table string) (n int) { s.w.QueryRow("SELECT count(*) FROM " + table).Scan(&n); return }
+	if !remove(a.ID) || remove(a.ID) {
+		t.Error("Remove: want true then false")
+	}
+	if count("versions") != 1 {
+		t.Error("bytes still held by collection b were purged")
+	}
+	if p, _ := s.Objects(ctx, Query{CollectionID: b.ID, Limit: 5, MaxTLP: 5}); len(p.Items) != 1 {
+		t.Error("Remove from a touched collection b")
+	}
+	remove(b.ID)
+	if count("versions") != 0 || count("objects") != 0 {
+		t.Error("orphaned version bytes kept after the last membership went")
+	}
+	put(t, s, a.ID, PutOptions{}, o) // re-adding after a purge works
+	if p, _ := s.Objects(ctx, Query{CollectionID: a.ID, Limit: 5, MaxTLP: 5}); len(p.Items) != 1 {
+		t.Error("re-add after purge")
+	}
+
+	if _, ok, err := s.State(ctx, "k"); ok || err != nil {
+		t.Errorf("State of a missing key: %v %v", ok, err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetState("k", []byte("v1")) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Update(ctx, func(tx *Tx) error {
+		tx.SetState("k", []byte("v2"))
+		return errors.New("roll back")
+	})
+	if v, ok, err := s.State(ctx, "k"); string(v) != "v1" || !ok || err != nil {
+		t.Errorf("State = %q %v %v, want v1 (rolled-back write ignored)", v, ok, err)
+	}
+
+	st := Status{ID: uuid.NewString(), Status: "complete", RequestTimestamp: t0, Total: 2, Success: 1, Failure: 1,
+		Successes: []StatusDetail{{ID: o.ID, Version: "2026-01-02T03:04:05.000Z"}},
+		Failures:  []StatusDetail{{ID: "x--y", Message: "bad id"}}}
+	if err := s.PutStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Status(ctx, st.ID)
+	if err != nil || got.Failures[0].Message != "bad id" || !got.RequestTimestamp.Equal(t0) || got.Total != 2 {
+		t.Errorf("Status = %+v, %v", got, err)
+	}
+	if _, err := s.Status(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing status: %v", err)
+	}
+}
