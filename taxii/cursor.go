@@ -18,7 +18,7 @@ const maxCursorLen = 256 << 10
 
 // cursor is the content of a next value (taxii21.md D-8): the API root,
 // collection, endpoint and object it belongs to, the normalized filter, and
-// the last (date_added, row id) served. It holds nothing about the
+// the last (date_added, row id) served, and the page size asked for. It holds nothing about the
 // principal: authorization and the TLP cap are re-applied on every request
 // (S-7.19), so a cursor passed to another principal reveals nothing.
 type cursor struct {
@@ -28,6 +28,7 @@ type cursor struct {
 	Endpoint   string `json:"e"`
 	Object     string `json:"o,omitempty"`
 	Filter     filter `json:"f"`
+	Limit      int    `json:"n,omitempty"` // the page size asked for; a request's own limit wins
 	DateAdded  int64  `json:"d"`
 	RowID      int64  `json:"k"`
 }

@@ -88,7 +88,7 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		last := page.Items[len(page.Items)-1].Key
 		next = s.cursors.encode(cursor{
 			Collection: col.ID, Endpoint: string(ep), Object: objectID,
-			Filter: q.filter, DateAdded: last.DateAdded, RowID: last.RowID,
+			Filter: q.filter, Limit: q.askedLimit, DateAdded: last.DateAdded, RowID: last.RowID,
 		})
 	}
 	if n := len(page.Items); n > 0 {

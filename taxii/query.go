@@ -62,6 +62,9 @@ type listQuery struct {
 	filter filter
 	limit  int
 	after  *storage.Key
+	// askedLimit is the client's limit (from the request or, failing that,
+	// the cursor), 0 when none; it is carried into the next cursor.
+	askedLimit int
 }
 
 // paramSet says which query parameters an endpoint takes (taxii21.md §1.7 table).
@@ -134,6 +137,7 @@ func (s *Server) parseQuery(rawQuery string, ep endpoint, collectionID, objectID
 				return q, fail(http.StatusBadRequest, "limit: must be greater than 0, got %d", n)
 			}
 			q.limit = min(n, s.cfg.MaxPageSize)
+			q.askedLimit = q.limit
 		}
 	}
 	if allowed.id && ep != epObject {
@@ -203,6 +207,10 @@ func (s *Server) parseQuery(rawQuery string, ep endpoint, collectionID, objectID
 			}
 			f = cur.Filter
 			q.after = &storage.Key{DateAdded: cur.DateAdded, RowID: cur.RowID}
+			if q.askedLimit == 0 && cur.Limit > 0 {
+				q.askedLimit = min(cur.Limit, s.cfg.MaxPageSize)
+				q.limit = q.askedLimit
+			}
 		}
 	}
 	q.filter = f
