@@ -52,11 +52,12 @@ func firstWords(q string) string {
 }
 
 const (
-	sqlLookup = `SELECT o.oid, m.date_added, m.ver, m.versioned, v.hash
-		FROM objects o
-		LEFT JOIN members m ON m.cid = ?1 AND m.oid = o.oid AND m.latest = 1
-		LEFT JOIN versions v ON v.vid = m.vid
-		WHERE o.stix_id = ?2 LIMIT 1`
+	// Lookups are split into simple statements with pinned indexes: joined
+	// forms let SQLite build a Bloom filter over all of members per call.
+	sqlObject = `SELECT oid FROM objects WHERE stix_id = ?`
+	sqlLatest = `SELECT m.date_added, m.ver, m.versioned, v.hash
+		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
+		WHERE m.cid = ? AND m.oid = ? AND m.latest = 1 LIMIT 1`
 	sqlInsertObject  = `INSERT INTO objects (stix_id) VALUES (?)`
 	sqlFindVersion   = `SELECT vid FROM versions WHERE oid = ? AND modified = ? AND hash = ? LIMIT 1`
 	sqlInsertVersion = `INSERT INTO versions (oid, modified, hash, codec, json) VALUES (?, ?, ?, ?, ?)`
@@ -64,8 +65,8 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlClearLatest = `UPDATE members SET latest = 0 WHERE cid = ? AND date_added = ?`
 	sqlClearFirst  = `UPDATE members SET first = 0 WHERE cid = ? AND date_added = ?`
-	sqlFirst       = `SELECT date_added, ver FROM members WHERE cid = ? AND oid = ? AND first = 1 LIMIT 1`
-	sqlHasVersion  = `SELECT 1 FROM members WHERE cid = ? AND oid = ? AND ver = ? AND versioned = 1 LIMIT 1`
+	sqlFirst       = `SELECT date_added, ver FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND first = 1 LIMIT 1`
+	sqlHasVersion  = `SELECT 1 FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND ver = ? AND versioned = 1 LIMIT 1`
 )
 
 func validateObject(o *Object) error {
@@ -130,16 +131,16 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 }
 
 func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool, err error) {
-	st, err := tx.stmt(sqlLookup)
-	if err != nil {
-		return false, false, err
-	}
 	var (
 		oid                int64
 		lDA, lVer, lVersed sql.NullInt64
 		lHash              []byte
 	)
-	err = st.QueryRowContext(tx.ctx, cid, o.ID).Scan(&oid, &lDA, &lVer, &lVersed, &lHash)
+	st, err := tx.stmt(sqlObject)
+	if err != nil {
+		return false, false, err
+	}
+	err = st.QueryRowContext(tx.ctx, o.ID).Scan(&oid)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		ins, err := tx.stmt(sqlInsertObject)
@@ -154,7 +155,16 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 			return false, false, fmt.Errorf("insert object: %w", err)
 		}
 	case err != nil:
-		return false, false, fmt.Errorf("look up latest version: %w", err)
+		return false, false, fmt.Errorf("look up object: %w", err)
+	default:
+		lst, err := tx.stmt(sqlLatest)
+		if err != nil {
+			return false, false, err
+		}
+		err = lst.QueryRowContext(tx.ctx, cid, oid).Scan(&lDA, &lVer, &lVersed, &lHash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, false, fmt.Errorf("look up latest version: %w", err)
+		}
 	}
 	hasLatest := lDA.Valid
 	versioned := !o.Modified.IsZero()
@@ -323,10 +333,8 @@ func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
 		body                 []byte
 	)
 	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.date_added, m.ver, m.versioned, m.created, m.type, m.spec_version, m.tlp, v.hash, v.codec, v.json
-		FROM objects o
-		JOIN members m ON m.cid = ?1 AND m.oid = o.oid AND m.latest = 1
-		JOIN versions v ON v.vid = m.vid
-		WHERE o.stix_id = ?2 LIMIT 1`, cid, id).
+		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
+		WHERE m.cid = ?1 AND m.oid = (SELECT oid FROM objects WHERE stix_id = ?2) AND m.latest = 1 LIMIT 1`, cid, id).
 		Scan(&v.DateAdded, &ver, &versed, &created, &v.Type, &v.SpecVersion, &v.TLP, &hash, &codec, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Version{}, false, nil

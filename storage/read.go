@@ -90,7 +90,9 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	var (
 		where = []string{"m.cid = ?", "m.tlp <= ?"}
 		args  = []any{cid, q.MaxTLP}
-		from  = "members m"
+		// Plans are pinned: the keyset scan walks the (cid, date_added)
+		// primary key; match[id] goes through members_by_object.
+		from = "members m NOT INDEXED"
 	)
 	after := q.AddedAfter
 	if q.After != nil && q.After.DateAdded > after {
