@@ -1,6 +1,7 @@
 package tcsim
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -207,14 +208,14 @@ func (n cmpNode) eval(s subject, e *evalEnv) bool {
 	if len(have) == 0 {
 		return false // comparisons with null are false, either way round
 	}
-	any := false
+	found := false
 	for _, h := range have {
 		if n.match(h, e) {
-			any = true
+			found = true
 			break
 		}
 	}
-	return any != n.neg
+	return found != n.neg
 }
 
 func (n cmpNode) match(h any, e *evalEnv) bool {
@@ -264,9 +265,14 @@ type dateFunc string
 func compare(h, v any, e *evalEnv) int {
 	switch hv := h.(type) {
 	case int64:
-		x := v.(float64)
-		return cmp3(float64(hv), x)
+		if x, ok := v.(int64); ok {
+			return cmp.Compare(hv, x)
+		}
+		return cmp3(float64(hv), v.(float64))
 	case float64:
+		if x, ok := v.(int64); ok {
+			return cmp3(hv, float64(x))
+		}
 		return cmp3(hv, v.(float64))
 	case string:
 		a, b := strings.ToLower(hv), strings.ToLower(v.(string))
@@ -507,6 +513,13 @@ func (p *parser) parseComparison(key string, kind valueKind, kt token) (node, er
 func typedValue(kind valueKind, v token) (any, error) {
 	switch kind {
 	case kInt, kFloat:
+		// Integers stay int64: ids exceed 2^53, where float64 loses precision
+		// (threatconnect-v3.md §1).
+		if kind == kInt && v.kind == tNumber {
+			if n, err := strconv.ParseInt(v.text, 10, 64); err == nil {
+				return n, nil
+			}
+		}
 		f, err := strconv.ParseFloat(v.text, 64)
 		if err != nil || v.kind == tIdent {
 			return nil, tqlErrorf("%q at position %d is not a number", v.text, v.pos)
@@ -562,12 +575,15 @@ func idLowerBound(n node) int64 {
 		if x.key != "id" || x.neg || len(x.vals) != 1 {
 			return 0
 		}
-		v := x.vals[0].(float64)
+		v, ok := x.vals[0].(int64)
+		if !ok {
+			return 0
+		}
 		switch x.op {
 		case "gt":
-			return int64(v) + 1
+			return v + 1
 		case "ge", "eq":
-			return int64(v)
+			return v
 		}
 	}
 	return 0
