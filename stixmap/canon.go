@@ -1,0 +1,335 @@
+package stixmap
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// timeLayout renders created/modified/valid_from with the millisecond
+// precision STIX 2.1 requires (stix-mapping.md §3.1).
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+// stamp formats t as a STIX timestamp in UTC.
+func stamp(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// appendString appends s as a JSON string escaped the way RFC 8785 §3.2.2.2
+// (ECMAScript JSON.stringify) does: only '"', '\' and control characters are
+// escaped; '<', '>', '&', '/' and non-ASCII stay literal. s must be valid
+// UTF-8 (callers pass values through clean first).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"':
+			b = append(b, '\\', '"')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			const hex = "0123456789abcdef"
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// clean makes s valid UTF-8 (invalid bytes become U+FFFD, as encoding/json
+// does when it decodes ThreatConnect's responses) so that every value we emit
+// has exactly one canonical form.
+func clean(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// appendNumber appends f in the ECMAScript shortest form RFC 8785 §3.2.2.3
+// requires for the small numbers we emit (ratings, scores): integral values
+// without a fraction, others with the shortest round-tripping digits.
+func appendNumber(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, '0')
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
+	}
+	if a := math.Abs(f); a >= 1e-6 && a < 1e21 {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
+	}
+	// ES6 exponent form: d.ddde+N without leading zeros in the exponent.
+	s := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, exp, _ := strings.Cut(s, "e")
+	sign := exp[0]
+	exp = strings.TrimLeft(exp[1:], "0")
+	b = append(b, mant...)
+	b = append(b, 'e', sign)
+	return append(b, exp...)
+}
+
+// member is one key of an object under construction; its value is the
+// already-encoded JSON in obj.buf[start:end].
+type member struct {
+	key        string
+	start, end int
+}
+
+// obj builds one JSON object whose members are emitted in RFC 8785 order
+// (our keys are ASCII, so byte order equals UTF-16 order). Values are encoded
+// as they are added; empty strings, empty lists and nil nested objects are
+// skipped because the STIX schemas reject them (stix-mapping.md §3.1).
+type obj struct {
+	buf     []byte
+	members []member
+}
+
+func newObj(capacity int) *obj {
+	return &obj{buf: make([]byte, 0, 64*capacity), members: make([]member, 0, capacity)}
+}
+
+func (o *obj) add(key string, start int) {
+	o.members = append(o.members, member{key: key, start: start, end: len(o.buf)})
+}
+
+// str adds a string member unless s is empty.
+func (o *obj) str(key, s string) {
+	if s == "" {
+		return
+	}
+	n := len(o.buf)
+	o.buf = appendString(o.buf, s)
+	o.add(key, n)
+}
+
+// int adds an integer member.
+func (o *obj) int(key string, v int64) {
+	n := len(o.buf)
+	o.buf = strconv.AppendInt(o.buf, v, 10)
+	o.add(key, n)
+}
+
+// num adds a number member.
+func (o *obj) num(key string, v float64) {
+	n := len(o.buf)
+	o.buf = appendNumber(o.buf, v)
+	o.add(key, n)
+}
+
+// boolean adds a boolean member.
+func (o *obj) boolean(key string, v bool) {
+	n := len(o.buf)
+	o.buf = strconv.AppendBool(o.buf, v)
+	o.add(key, n)
+}
+
+// time adds a timestamp member unless t is zero.
+func (o *obj) time(key string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	n := len(o.buf)
+	o.buf = append(o.buf, '"')
+	o.buf = t.UTC().AppendFormat(o.buf, timeLayout)
+	o.buf = append(o.buf, '"')
+	o.add(key, n)
+}
+
+// strs adds a list of strings unless it is empty.
+func (o *obj) strs(key string, vs []string) {
+	if len(vs) == 0 {
+		return
+	}
+	n := len(o.buf)
+	o.buf = append(o.buf, '[')
+	for i, v := range vs {
+		if i > 0 {
+			o.buf = append(o.buf, ',')
+		}
+		o.buf = appendString(o.buf, v)
+	}
+	o.buf = append(o.buf, ']')
+	o.add(key, n)
+}
+
+// raw adds an already-canonical JSON value unless it is empty.
+func (o *obj) raw(key string, v []byte) {
+	if len(v) == 0 {
+		return
+	}
+	n := len(o.buf)
+	o.buf = append(o.buf, v...)
+	o.add(key, n)
+}
+
+// list adds a JSON array of already-canonical values unless it is empty.
+func (o *obj) list(key string, vs [][]byte) {
+	if len(vs) == 0 {
+		return
+	}
+	n := len(o.buf)
+	o.buf = append(o.buf, '[')
+	for i, v := range vs {
+		if i > 0 {
+			o.buf = append(o.buf, ',')
+		}
+		o.buf = append(o.buf, v...)
+	}
+	o.buf = append(o.buf, ']')
+	o.add(key, n)
+}
+
+func (o *obj) sort() {
+	slices.SortFunc(o.members, func(a, b member) int { return strings.Compare(a.key, b.key) })
+}
+
+// bytes returns the canonical encoding of the object.
+func (o *obj) bytes() []byte {
+	o.sort()
+	out := make([]byte, 0, len(o.buf)+len(o.members)*16+2)
+	return o.appendTo(out, "")
+}
+
+// appendTo appends the canonical object, leaving out the member named skip.
+func (o *obj) appendTo(out []byte, skip string) []byte {
+	out = append(out, '{')
+	first := true
+	for _, m := range o.members {
+		if m.key == skip {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = appendString(out, m.key)
+		out = append(out, ':')
+		out = append(out, o.buf[m.start:m.end]...)
+	}
+	return append(out, '}')
+}
+
+// finish returns the canonical JSON of a top-level STIX object and the
+// SHA-256 of the same JSON without its "modified" member (the content hash
+// the sync compares, stix-mapping.md §0.7).
+func (o *obj) finish() ([]byte, [32]byte) {
+	o.sort()
+	out := make([]byte, 0, len(o.buf)+len(o.members)*16+2)
+	out = o.appendTo(out, "")
+	hasModified := false
+	for _, m := range o.members {
+		if m.key == "modified" {
+			hasModified = true
+			break
+		}
+	}
+	if !hasModified {
+		return out, sha256.Sum256(out)
+	}
+	tmp := o.appendTo(make([]byte, 0, len(out)), "modified")
+	return out, sha256.Sum256(tmp)
+}
+
+// appendAny appends v, a value decoded by encoding/json with UseNumber, in
+// RFC 8785 form. It is used to rewrite stored objects (Revoke).
+func appendAny(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case string:
+		return appendString(b, clean(x)), nil
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return strconv.AppendInt(b, i, 10), nil
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("number %q: %w", x, err)
+		}
+		return appendNumber(b, f), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendAny(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, compareUTF16)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, clean(k))
+			b = append(b, ':')
+			var err error
+			if b, err = appendAny(b, x[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	}
+	return nil, fmt.Errorf("unsupported JSON value of type %T", v)
+}
+
+// compareUTF16 orders strings by UTF-16 code units (RFC 8785 §3.2.3).
+func compareUTF16(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	for i := 0; i < len(ra) && i < len(rb); i++ {
+		ua, ub := utf16Key(ra[i]), utf16Key(rb[i])
+		if ua == ub && ra[i] != rb[i] {
+			// same high surrogate: the low surrogates order like the runes
+			ua, ub = int(ra[i]), int(rb[i])
+		}
+		if ua != ub {
+			if ua < ub {
+				return -1
+			}
+			return 1
+		}
+	}
+	return len(ra) - len(rb)
+}
+
+// utf16Key maps a rune to a value that sorts like its first UTF-16 code unit
+// (supplementary characters become surrogates 0xD800–0xDBFF, below 0xE000).
+func utf16Key(r rune) int {
+	if r >= 0x10000 {
+		return 0xD800 + int((r-0x10000)>>10)
+	}
+	return int(r)
+}

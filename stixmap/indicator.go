@@ -1,0 +1,553 @@
+package stixmap
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
+)
+
+// observable is what one TC indicator value becomes (stix-mapping.md §4.2):
+// the pattern, and the SCO when the type has one.
+type observable struct {
+	key       string // normalised value, part of the indicator id
+	pattern   string
+	scoType   string // "" when the type has no SCO
+	scoID     string
+	sco       *obj // SCO members except object_marking_refs
+	extraProp [2]string
+}
+
+var hives = []struct{ short, long string }{
+	{"HKLM", "HKEY_LOCAL_MACHINE"}, {"HKCU", "HKEY_CURRENT_USER"}, {"HKCR", "HKEY_CLASSES_ROOT"},
+	{"HKU", "HKEY_USERS"}, {"HKCC", "HKEY_CURRENT_CONFIG"},
+}
+
+// expandHive replaces an abbreviated registry hive; STIX 2.1 §6.15 requires
+// the full name.
+func expandHive(key string) string {
+	for _, h := range hives {
+		if len(key) >= len(h.short) && strings.EqualFold(key[:len(h.short)], h.short) &&
+			(len(key) == len(h.short) || key[len(h.short)] == '\\') {
+			return h.long + key[len(h.short):]
+		}
+	}
+	return key
+}
+
+var registryTypes = map[string]string{
+	"REG_NONE": "REG_NONE", "REG_SZ": "REG_SZ", "REG_EXPAND_SZ": "REG_EXPAND_SZ", "REG_BINARY": "REG_BINARY",
+	"REG_DWORD": "REG_DWORD", "REG_DWORD_BIG_ENDIAN": "REG_DWORD_BIG_ENDIAN",
+	"REG_DWORD_LITTLE_ENDIAN": "REG_DWORD_LITTLE_ENDIAN", "REG_LINK": "REG_LINK", "REG_MULTI_SZ": "REG_MULTI_SZ",
+	"REG_RESOURCE_LIST": "REG_RESOURCE_LIST", "REG_FULL_RESOURCE_DESCRIPTION": "REG_FULL_RESOURCE_DESCRIPTION",
+	"REG_RESOURCE_REQUIREMENTS_LIST": "REG_RESOURCE_REQUIREMENTS_LIST", "REG_QWORD": "REG_QWORD",
+	"REG_QWORD_LITTLE_ENDIAN": "REG_QWORD", "REG_INVALID_TYPE": "REG_INVALID_TYPE",
+}
+
+// valueSCO starts an SCO with a single "value" property.
+func valueSCO(typ, prop, v string) (*obj, string) {
+	canon := appendString(append(append([]byte(`{"`), prop...), `":`...), v)
+	canon = append(canon, '}')
+	o := newObj(5)
+	o.str("type", typ)
+	o.str("spec_version", "2.1")
+	id := scoIDFromCanonical(typ, canon)
+	o.str("id", id)
+	o.str(prop, v)
+	return o, id
+}
+
+func fieldErr(field, format string, args ...any) error {
+	return fmt.Errorf("field %q: %s", field, fmt.Sprintf(format, args...))
+}
+
+// observe normalises the value of an indicator and builds its pattern and SCO.
+// It returns (nil, nil) for types that map to nothing (Hashtag).
+func observe(typ string, values []string) (*observable, error) {
+	first := ""
+	if len(values) > 0 {
+		first = strings.TrimSpace(clean(values[0]))
+	}
+	ob := &observable{}
+	switch typ {
+	case tcapi.TypeAddress:
+		a, err := netip.ParseAddr(first)
+		if err != nil || a.Zone() != "" {
+			return nil, fieldErr("ip", "%q is not an IP address", first)
+		}
+		a = a.Unmap()
+		v := a.String() // RFC 5952 form for IPv6
+		t := "ipv4-addr"
+		if a.Is6() {
+			t = "ipv6-addr"
+		}
+		ob.key, ob.scoType = v, t
+		ob.sco, ob.scoID = valueSCO(t, "value", v)
+		ob.pattern = buildPattern("AND", comparison{path: t + ":value", value: v})
+	case tcapi.TypeCIDR:
+		p, err := netip.ParsePrefix(first)
+		if err != nil || p.Addr().Zone() != "" {
+			return nil, fieldErr("Block", "%q is not a CIDR block", first)
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		v := p.String()
+		t := "ipv4-addr"
+		if p.Addr().Is6() {
+			t = "ipv6-addr"
+		}
+		ob.key, ob.scoType = v, t
+		ob.sco, ob.scoID = valueSCO(t, "value", v)
+		ob.pattern = buildPattern("AND", comparison{path: t + ":value", value: v})
+	case tcapi.TypeEmailAddress:
+		if first == "" {
+			return nil, fieldErr("address", "empty")
+		}
+		ob.key, ob.scoType = strings.ToLower(first), "email-addr"
+		ob.sco, ob.scoID = valueSCO("email-addr", "value", first)
+		ob.pattern = buildPattern("AND", comparison{path: "email-addr:value", value: first})
+	case tcapi.TypeHost:
+		v := strings.ToLower(strings.TrimSuffix(first, "."))
+		if v == "" {
+			return nil, fieldErr("hostName", "empty")
+		}
+		ob.key, ob.scoType = v, "domain-name"
+		ob.sco, ob.scoID = valueSCO("domain-name", "value", v)
+		ob.pattern = buildPattern("AND", comparison{path: "domain-name:value", value: v})
+	case tcapi.TypeURL:
+		if first == "" {
+			return nil, fieldErr("text", "empty")
+		}
+		ob.key, ob.scoType = first, "url"
+		ob.sco, ob.scoID = valueSCO("url", "value", first)
+		ob.pattern = buildPattern("AND", comparison{path: "url:value", value: first})
+	case tcapi.TypeASN:
+		s := strings.ToUpper(first)
+		s = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(s, "ASN"), "AS"))
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return nil, fieldErr("AS Number", "%q is not an AS number", first)
+		}
+		num := strconv.FormatUint(n, 10)
+		ob.key, ob.scoType = num, "autonomous-system"
+		canon := []byte(`{"number":` + num + `}`)
+		o := newObj(4)
+		o.str("type", "autonomous-system")
+		o.str("spec_version", "2.1")
+		ob.scoID = scoIDFromCanonical("autonomous-system", canon)
+		o.str("id", ob.scoID)
+		o.int("number", int64(n))
+		ob.sco = o
+		ob.pattern = buildPattern("AND", comparison{path: "autonomous-system:number", value: num, num: true})
+	case tcapi.TypeMutex:
+		if first == "" {
+			return nil, fieldErr("Mutex", "empty")
+		}
+		ob.key, ob.scoType = first, "mutex"
+		ob.sco, ob.scoID = valueSCO("mutex", "name", first)
+		ob.pattern = buildPattern("AND", comparison{path: "mutex:name", value: first})
+	case tcapi.TypeUserAgent:
+		if first == "" {
+			return nil, fieldErr("User Agent String", "empty")
+		}
+		ob.key = first
+		ob.pattern = buildPattern("AND", comparison{path: "network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'", value: first})
+	case tcapi.TypeEmailSubject:
+		if first == "" {
+			return nil, fieldErr("Subject", "empty")
+		}
+		ob.key, ob.scoType = first, "email-message"
+		canon := appendString([]byte(`{"subject":`), first)
+		canon = append(canon, '}')
+		o := newObj(5)
+		o.str("type", "email-message")
+		o.str("spec_version", "2.1")
+		ob.scoID = scoIDFromCanonical("email-message", canon)
+		o.str("id", ob.scoID)
+		o.boolean("is_multipart", false)
+		o.str("subject", first)
+		ob.sco = o
+		ob.pattern = buildPattern("AND", comparison{path: "email-message:subject", value: first})
+	case tcapi.TypeFile:
+		return observeFile(values)
+	case tcapi.TypeRegistryKey:
+		return observeRegistry(values)
+	case tcapi.TypeHashtag:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("indicator type %q has no STIX mapping", typ)
+	}
+	return ob, nil
+}
+
+var fileHashes = []struct {
+	field, stix, path string
+	hexLen            int
+}{
+	{"md5", "MD5", "file:hashes.MD5", 32},
+	{"sha1", "SHA-1", "file:hashes.'SHA-1'", 40},
+	{"sha256", "SHA-256", "file:hashes.'SHA-256'", 64},
+}
+
+func observeFile(values []string) (*observable, error) {
+	var hs [3]string
+	var cs []comparison
+	key := make([]string, 0, 3)
+	for i, h := range fileHashes {
+		v := ""
+		if i < len(values) {
+			v = strings.ToLower(strings.TrimSpace(clean(values[i])))
+		}
+		key = append(key, v)
+		if v == "" {
+			continue
+		}
+		if _, err := hex.DecodeString(v); err != nil || len(v) != h.hexLen {
+			return nil, fieldErr(h.field, "%q is not a %s hash", v, h.stix)
+		}
+		hs[i] = v
+		cs = append(cs, comparison{path: h.path, value: v})
+	}
+	if len(cs) == 0 {
+		return nil, fieldErr("md5", "a File indicator needs at least one of md5, sha1, sha256")
+	}
+	hashes := newObj(3)
+	var canon []byte
+	for i, h := range fileHashes {
+		if hs[i] == "" {
+			continue
+		}
+		hashes.str(h.stix, hs[i])
+		if canon == nil {
+			canon = appendString([]byte(`{"hashes":{"`+h.stix+`":`), hs[i])
+			canon = append(canon, "}}"...)
+		}
+	}
+	o := newObj(5)
+	o.str("type", "file")
+	o.str("spec_version", "2.1")
+	id := scoIDFromCanonical("file", canon)
+	o.str("id", id)
+	o.raw("hashes", hashes.bytes())
+	return &observable{
+		key: strings.Join(key, " : "), scoType: "file", scoID: id, sco: o,
+		pattern: buildPattern("OR", cs...),
+	}, nil
+}
+
+func observeRegistry(values []string) (*observable, error) {
+	var v [3]string
+	for i := range min(len(values), 3) {
+		v[i] = strings.TrimSpace(clean(values[i]))
+	}
+	key := expandHive(v[0])
+	if key == "" {
+		return nil, fieldErr("Key Name", "empty")
+	}
+	name, rawType := v[1], strings.ToUpper(v[2])
+	dataType := registryTypes[rawType]
+	ob := &observable{key: key + " : " + name + " : " + rawType, scoType: "windows-registry-key"}
+	if rawType != "" && dataType == "" {
+		ob.extraProp = [2]string{"x_threatconnect_registry_value_type", v[2]}
+	}
+	cs := []comparison{{path: "windows-registry-key:key", value: key}}
+	var values1 []byte
+	if name != "" || dataType != "" {
+		val := newObj(2)
+		val.str("name", name)
+		val.str("data_type", dataType)
+		values1 = append(append([]byte{'['}, val.bytes()...), ']')
+		if name != "" {
+			cs = append(cs, comparison{path: "windows-registry-key:values[*].name", value: name})
+		}
+		if dataType != "" {
+			cs = append(cs, comparison{path: "windows-registry-key:values[*].data_type", value: dataType})
+		}
+	}
+	canon := newObj(2)
+	canon.str("key", key)
+	canon.raw("values", values1)
+	o := newObj(5)
+	o.str("type", "windows-registry-key")
+	o.str("spec_version", "2.1")
+	ob.scoID = scoIDFromCanonical("windows-registry-key", canon.bytes())
+	o.str("id", ob.scoID)
+	o.str("key", key)
+	o.raw("values", values1)
+	ob.sco = o
+	ob.pattern = buildPattern("AND", cs...)
+	return ob, nil
+}
+
+// indicatorKey is the ThreatConnect natural key of an indicator: owner
+// name, type and normalised value. Indicator ids derive from it so that a
+// deletion, which ThreatConnect reports without the indicator id
+// (threatconnect-v3.md §6.5), still finds the STIX id to revoke.
+func (m *Mapper) indicatorID(owner, typ, key string) string {
+	return m.ids.make("indicator", "indicator|tc-indicator|"+owner+"|"+typ+"|"+key)
+}
+
+// IndicatorID returns the STIX id of an indicator from ThreatConnect's
+// natural key (owner name, type, summary), the same id Indicator assigns.
+func (m *Mapper) IndicatorID(owner, typ, summary string) (string, error) {
+	ids, err := m.DeletedIndicatorIDs(tcapi.DeletedIndicator{OwnerName: owner, Type: typ, Summary: summary})
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// DeletedIndicatorIDs returns the ids of the versioned objects Indicator made
+// for a now deleted indicator: the indicator and, for types with an SCO, its
+// based-on relationship. Relationships to associations are not derivable
+// from a deletion record; the sync finds them by their source_ref.
+func (m *Mapper) DeletedIndicatorIDs(d tcapi.DeletedIndicator) ([]string, error) {
+	owner := strings.TrimSpace(clean(d.OwnerName))
+	if owner == "" {
+		return nil, fmt.Errorf("deleted %s indicator %q: field ownerName is empty", d.Type, d.Summary)
+	}
+	probe := tcapi.Indicator{Type: d.Type, Summary: d.Summary}
+	ob, err := observe(d.Type, probe.Values())
+	if err != nil {
+		return nil, fmt.Errorf("deleted %s indicator %q: %w", d.Type, d.Summary, err)
+	}
+	if ob == nil {
+		return nil, fmt.Errorf("deleted %s indicator %q: the type maps to no STIX object", d.Type, d.Summary)
+	}
+	id := m.indicatorID(owner, d.Type, ob.key)
+	out := []string{id}
+	if ob.scoID != "" {
+		out = append(out, m.ids.relationship(id, "based-on", ob.scoID))
+	}
+	return out, nil
+}
+
+// indicatorTypes derives indicator_types (stix-mapping.md §4.6).
+func (m *Mapper) indicatorTypes(rating *float64) string {
+	if m.reputation != "" {
+		return m.reputation
+	}
+	switch {
+	case rating == nil:
+		return "unknown"
+	case *rating >= 2:
+		return "malicious-activity"
+	case *rating >= 1:
+		return "anomalous-activity"
+	}
+	return "unknown"
+}
+
+// itemBase is what every TC item contributes to its objects.
+type itemBase struct {
+	tcID       int64
+	tcType     string
+	owner      string
+	ownerRef   string
+	created    time.Time
+	modified   time.Time
+	marks      marks
+	tags       []string
+	confidence int
+}
+
+func (b *itemBase) stamp(o Object) Object {
+	o.Owner, o.Tags, o.Confidence, o.TCID, o.TCType = b.owner, b.tags, b.confidence, b.tcID, b.tcType
+	return o
+}
+
+// times returns created and modified from dateAdded and lastModified,
+// falling back on each other, modified never before created.
+func times(what string, id int64, added, modified time.Time) (time.Time, time.Time, error) {
+	if added.IsZero() {
+		added = modified
+	}
+	if added.IsZero() {
+		return time.Time{}, time.Time{}, fmt.Errorf("%s %d: fields dateAdded and lastModified are both missing", what, id)
+	}
+	c := ms(added)
+	mo := ms(modified)
+	if mo.Before(c) {
+		mo = c
+	}
+	return c, mo, nil
+}
+
+// Indicator maps one ThreatConnect indicator (stix-mapping.md §4.1, §4.2):
+// the indicator SDO, its SCO and based-on relationship when the type has an
+// SCO, statement markings of organisation-defined labels, and relationships
+// for the associations embedded in it (§4.4). Hashtags map to nothing (nil,
+// nil). Unmappable input is an error naming the field; it never panics.
+func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
+	ob, err := observe(ind.Type, ind.Values())
+	if err != nil {
+		return nil, fmt.Errorf("indicator %d: %w", ind.ID, err)
+	}
+	if ob == nil {
+		return nil, nil
+	}
+	owner := strings.TrimSpace(clean(ind.OwnerName))
+	if owner == "" {
+		return nil, fmt.Errorf("indicator %d: field ownerName is empty", ind.ID)
+	}
+	created, modified, err := times("indicator", ind.ID, ind.DateAdded, ind.LastModified)
+	if err != nil {
+		return nil, err
+	}
+	b := &itemBase{tcID: ind.ID, tcType: ind.Type, owner: owner, ownerRef: m.ownerRef(ind.OwnerID, owner),
+		created: created, modified: modified, marks: m.resolveLabels(ind.SecurityLabels.Data), tags: tagNames(ind.Tags.Data)}
+	if c, ok := clampConfidence(ind.Confidence); ok {
+		b.confidence = c
+	}
+	id := m.indicatorID(owner, ind.Type, ob.key)
+	at := readAttributes(ind.Attributes.Data, b.marks.level)
+
+	out := make([]Object, 0, 4+len(b.marks.statements))
+	o := newObj(32)
+	o.str("type", "indicator")
+	o.str("spec_version", "2.1")
+	o.str("id", id)
+	o.str("created_by_ref", b.ownerRef)
+	o.time("created", created)
+	o.time("modified", modified)
+	name := strings.TrimSpace(clean(ind.Summary))
+	if name == "" {
+		name = ob.key
+	}
+	o.str("name", name)
+	desc := strings.TrimSpace(clean(ind.Description))
+	if desc == "" {
+		desc = at.description
+	}
+	o.str("description", desc)
+	o.strs("indicator_types", []string{m.indicatorTypes(ind.Rating)})
+	o.str("pattern", ob.pattern)
+	o.str("pattern_type", "stix")
+	o.str("pattern_version", "2.1")
+	validFrom := created
+	if !ind.FirstSeen.IsZero() {
+		validFrom = ms(ind.FirstSeen)
+	}
+	o.time("valid_from", validFrom)
+	var validUntil time.Time
+	switch {
+	case !ind.Active:
+		validUntil = modified
+	case !ind.ExternalDateExpires.IsZero():
+		validUntil = ms(ind.ExternalDateExpires)
+	}
+	if !validUntil.IsZero() {
+		if !validUntil.After(validFrom) {
+			validUntil = validFrom.Add(time.Millisecond)
+		}
+		o.time("valid_until", validUntil)
+	}
+	if b.confidence > 0 {
+		o.int("confidence", int64(b.confidence))
+	}
+	o.strs("labels", m.labels(b.tags, ind.Rating))
+	o.strs("object_marking_refs", b.marks.refs)
+	refs := append([][]byte{tcRef(ind.ID, m.webLink(ind.WebLink, "indicators", ind.ID))}, at.sources...)
+	o.list("external_references", refs)
+	phases := append([][]byte(nil), at.phases...)
+	for _, g := range ind.AssociatedGroups.Data {
+		if g.Type == tcapi.GroupTactic {
+			if p := vocab(clean(g.Name)); p != "" {
+				phases = append(phases, killChain("mitre-attack", p))
+			}
+		}
+	}
+	sortBytes(phases)
+	o.list("kill_chain_phases", compactBytes(phases))
+	m.tcProps(o, ind.ID, ind.Type, owner, ind.OwnerID, ind.XID)
+	if ind.Rating != nil {
+		o.num("x_threatconnect_rating", *ind.Rating)
+	}
+	if ind.ThreatAssessScore != nil {
+		o.int("x_threatconnect_threat_assess_score", int64(*ind.ThreatAssessScore))
+	}
+	if ind.ThreatAssessRating != nil {
+		o.num("x_threatconnect_threat_assess_rating", *ind.ThreatAssessRating)
+	}
+	if ind.ThreatAssessConfidence != nil {
+		o.num("x_threatconnect_threat_assess_confidence", *ind.ThreatAssessConfidence)
+	}
+	if !ind.Active {
+		o.boolean("x_threatconnect_active", false)
+	}
+	if m.reliability != "" {
+		o.str("x_threatconnect_source_reliability", m.reliability)
+	}
+	o.list("x_threatconnect_attributes", at.rest)
+	if ob.extraProp[0] != "" {
+		o.str(ob.extraProp[0], ob.extraProp[1])
+	}
+	js, h := o.finish()
+	out = append(out, b.stamp(Object{ID: id, Type: "indicator", Created: created, Modified: modified, TLP: b.marks.level, Hash: h, JSON: js}))
+
+	self := end{id: id, kind: kindIndicator, tcType: ind.Type, created: created, ownerRef: b.ownerRef, level: b.marks.level, scoID: ob.scoID}
+	if ob.sco != nil {
+		ob.sco.strs("object_marking_refs", b.marks.refs)
+		sjs := ob.sco.bytes()
+		out = append(out, b.stamp(Object{ID: ob.scoID, Type: ob.scoType, TLP: b.marks.level, Hash: sha256Of(sjs), JSON: sjs}))
+		out = append(out, b.stamp(m.relationship(self, end{id: ob.scoID, created: created, ownerRef: b.ownerRef, level: b.marks.level}, "based-on", "")))
+	}
+	for _, st := range b.marks.statements {
+		out = append(out, b.stamp(st))
+	}
+	rels, err := m.indicatorAssociations(self, ind, owner)
+	if err != nil {
+		return nil, fmt.Errorf("indicator %d: %w", ind.ID, err)
+	}
+	for _, r := range rels {
+		out = append(out, b.stamp(r))
+	}
+	return dedupe(out), nil
+}
+
+// tcProps adds the x_threatconnect_* identification properties every SDO
+// mapped from a TC item carries (stix-mapping.md §4.1).
+func (m *Mapper) tcProps(o *obj, id int64, typ, owner string, ownerID int64, xid string) {
+	o.int("x_threatconnect_id", id)
+	o.str("x_threatconnect_type", clean(typ))
+	o.str("x_threatconnect_owner", owner)
+	if ownerID != 0 {
+		o.int("x_threatconnect_owner_id", ownerID)
+	}
+	o.str("x_threatconnect_xid", strings.TrimSpace(clean(xid)))
+}
+
+func compactBytes(v [][]byte) [][]byte { return sliceCompact(v) }
+
+func sliceCompact(v [][]byte) [][]byte {
+	if len(v) < 2 {
+		return v
+	}
+	out := v[:1]
+	for _, x := range v[1:] {
+		if string(x) != string(out[len(out)-1]) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// dedupe drops repeated objects (same id and bytes), keeping the first, so
+// an association listed twice yields one relationship.
+func dedupe(objs []Object) []Object {
+	seen := make(map[string]bool, len(objs))
+	out := objs[:0]
+	for _, o := range objs {
+		if seen[o.ID] {
+			continue
+		}
+		seen[o.ID] = true
+		out = append(out, o)
+	}
+	return out
+}
