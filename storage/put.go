@@ -109,11 +109,21 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 		return res, fmt.Errorf("put: %w", err)
 	}
 	for i := range objs {
-		o := objs[i] // a copy: a bump must not change the caller's slice
-		if err := validateObject(&o); err != nil {
-			return res, fmt.Errorf("put object %d (%q): %w", i, o.ID, err)
+		if err := validateObject(&objs[i]); err != nil {
+			return res, fmt.Errorf("put object %d (%q): %w", i, objs[i].ID, err)
 		}
-		changed, bumped, err := tx.putOne(cid, &o, opt)
+	}
+	b, err := newPutBatch(tx, cid, objs)
+	if err != nil {
+		return res, fmt.Errorf("put: %w", err)
+	}
+	for i := range objs {
+		o := objs[i] // a copy: a bump must not change the caller's slice
+		changed, handled, err := b.put(&o)
+		bumped := false
+		if err == nil && !handled {
+			changed, bumped, err = tx.putOne(cid, &o, opt)
+		}
 		if err != nil {
 			return res, fmt.Errorf("put object %d (%s): %w", i, o.ID, err)
 		}
@@ -126,6 +136,9 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 		default:
 			res.New++
 		}
+	}
+	if err := b.flush(); err != nil {
+		return res, fmt.Errorf("put: %w", err)
 	}
 	return res, nil
 }

@@ -1,0 +1,233 @@
+package storage
+
+import (
+	"fmt"
+	"strings"
+)
+
+// putBatch is the fast path of Tx.Put. Three queries prefetch, for the whole
+// batch, what the per-object decision needs (object keys, the collection's
+// latest versions, stored version bytes); new rows are then written with
+// multi-row INSERTs carrying ids assigned here. Cases the prefetch cannot
+// decide alone (content changed, or an id repeated in the batch) flush the
+// pending rows and take the statement-per-object path, putOne.
+//
+// Statement count matters because each one costs several µs of cgo and
+// database/sql overhead, more than SQLite's own work for these lookups.
+type putBatch struct {
+	tx  *Tx
+	cid int64
+
+	oids    map[string]int64
+	latest  map[int64]latestRow
+	vids    map[verKey]int64
+	seen    map[string]bool
+	nextOID int64 // 0: reload from the table before use
+	nextVID int64
+
+	objArgs, verArgs, memArgs []any
+}
+
+type latestRow struct {
+	da, ver   int64
+	versioned bool
+	hash      [32]byte
+}
+
+type verKey struct {
+	oid, mod int64
+	hash     [32]byte
+}
+
+// rowsPerInsert bounds one multi-row INSERT. Larger statements cost more to
+// prepare (they are prepared once per transaction) than they save; 64 rows of
+// members are 768 bound parameters.
+const rowsPerInsert = 64
+
+func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
+	b := &putBatch{tx: tx, cid: cid, oids: map[string]int64{}, latest: map[int64]latestRow{},
+		vids: map[verKey]int64{}, seen: map[string]bool{}}
+	ids := make([]string, len(objs))
+	for i := range objs {
+		ids[i] = objs[i].ID
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("prefetch objects: %w", err)
+	}
+	var known []int64
+	for rows.Next() {
+		var id string
+		var oid int64
+		if err := rows.Scan(&id, &oid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("prefetch objects: %w", err)
+		}
+		b.oids[id] = oid
+		known = append(known, oid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("prefetch objects: %w", err)
+	}
+	if len(known) == 0 {
+		return b, nil
+	}
+	rows, err = tx.tx.QueryContext(tx.ctx, `SELECT m.oid, m.date_added, m.ver, m.versioned, v.hash
+		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
+		WHERE m.cid = ? AND m.oid IN (SELECT value FROM json_each(?)) AND m.latest = 1`, cid, jsonList(known))
+	if err != nil {
+		return nil, fmt.Errorf("prefetch latest versions: %w", err)
+	}
+	for rows.Next() {
+		var oid int64
+		var l latestRow
+		var h []byte
+		if err := rows.Scan(&oid, &l.da, &l.ver, &l.versioned, &h); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("prefetch latest versions: %w", err)
+		}
+		copy(l.hash[:], h)
+		b.latest[oid] = l
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("prefetch latest versions: %w", err)
+	}
+	// Objects some other collection holds: their version bytes may be shared.
+	var elsewhere []int64
+	for _, oid := range known {
+		if _, ok := b.latest[oid]; !ok {
+			elsewhere = append(elsewhere, oid)
+		}
+	}
+	if len(elsewhere) == 0 {
+		return b, nil
+	}
+	rows, err = tx.tx.QueryContext(tx.ctx, `SELECT vid, oid, modified, hash FROM versions INDEXED BY versions_by_object
+		WHERE oid IN (SELECT value FROM json_each(?))`, jsonList(elsewhere))
+	if err != nil {
+		return nil, fmt.Errorf("prefetch versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var vid int64
+		var k verKey
+		var h []byte
+		if err := rows.Scan(&vid, &k.oid, &k.mod, &h); err != nil {
+			return nil, fmt.Errorf("prefetch versions: %w", err)
+		}
+		copy(k.hash[:], h)
+		b.vids[k] = vid
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("prefetch versions: %w", err)
+	}
+	return b, nil
+}
+
+// put decides one object. It reports handled=false when the object needs the
+// slow path; pending rows are flushed first so the slow path sees them.
+func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
+	if b.seen[o.ID] {
+		return false, false, b.flush()
+	}
+	b.seen[o.ID] = true
+	oid, known := b.oids[o.ID]
+	if known {
+		if l, ok := b.latest[oid]; ok {
+			if l.hash == o.Hash {
+				return false, true, nil
+			}
+			return false, false, b.flush()
+		}
+	}
+	// A first version in this collection: latest and first at once.
+	if b.nextOID == 0 {
+		if err := b.loadNextIDs(); err != nil {
+			return false, false, err
+		}
+	}
+	if !known {
+		oid = b.nextOID
+		b.nextOID++
+		b.objArgs = append(b.objArgs, oid, o.ID)
+	}
+	mod := toMicro(o.Modified)
+	vid, ok := b.vids[verKey{oid, mod, o.Hash}]
+	if !ok {
+		vid = b.nextVID
+		b.nextVID++
+		b.vids[verKey{oid, mod, o.Hash}] = vid
+		codec, body := encodeJSON(o.JSON)
+		b.verArgs = append(b.verArgs, vid, oid, mod, o.Hash[:], codec, body)
+	}
+	da := b.tx.nextDateAdded()
+	versioned := mod != 0
+	ver := mod
+	if !versioned {
+		if ver = toMicro(o.Created); ver == 0 {
+			ver = da
+		}
+	}
+	b.memArgs = append(b.memArgs, b.cid, da, oid, vid, ver, versioned, toMicro(o.Created),
+		o.Type, o.SpecVersion, o.TLP, true, true)
+	if len(b.memArgs) >= rowsPerInsert*12 {
+		return true, true, b.flush()
+	}
+	return true, true, nil
+}
+
+func (b *putBatch) loadNextIDs() error {
+	err := b.tx.tx.QueryRowContext(b.tx.ctx, "SELECT coalesce(max(oid), 0) + 1, (SELECT coalesce(max(vid), 0) + 1 FROM versions) FROM objects").
+		Scan(&b.nextOID, &b.nextVID)
+	if err != nil {
+		return fmt.Errorf("read next row ids: %w", err)
+	}
+	return nil
+}
+
+// flush writes the pending rows. The slow path inserts with implicit row ids,
+// so the counters are reloaded after it.
+func (b *putBatch) flush() error {
+	if err := b.insert("objects (oid, stix_id)", 2, b.objArgs); err != nil {
+		return err
+	}
+	if err := b.insert("versions (vid, oid, modified, hash, codec, json)", 6, b.verArgs); err != nil {
+		return err
+	}
+	if err := b.insert("members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first)", 12, b.memArgs); err != nil {
+		return err
+	}
+	b.objArgs, b.verArgs, b.memArgs = b.objArgs[:0], b.verArgs[:0], b.memArgs[:0]
+	b.nextOID, b.nextVID = 0, 0
+	return nil
+}
+
+func (b *putBatch) insert(into string, cols int, args []any) error {
+	for len(args) > 0 {
+		n := min(len(args)/cols, rowsPerInsert)
+		st, err := b.tx.stmt(multiInsert(into, cols, n))
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(b.tx.ctx, args[:n*cols]...); err != nil {
+			return fmt.Errorf("insert into %s: %w", strings.Fields(into)[0], err)
+		}
+		args = args[n*cols:]
+	}
+	return nil
+}
+
+func multiInsert(into string, cols, rows int) string {
+	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO " + into + " VALUES ")
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(one)
+	}
+	return sb.String()
+}
