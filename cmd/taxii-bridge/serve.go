@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/config"
+	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/taxii"
+	"github.com/taxii-bridge/taxii-bridge/tcsync"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "Run the TAXII 2.1 server over the database until interrupted",
+		run:     runServe,
+	})
+}
+
+// cursorSecretKey is the storage state key of the generated cursor secret.
+const cursorSecretKey = "taxii.cursor_secret"
+
+// readyFailureThreshold is how many consecutive failed syncs make /readyz
+// report not ready (DESIGN.md §5).
+const readyFailureThreshold = 3
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("serve")
+	path := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected arguments %q", fs.Args())
+	}
+	cfg, err := e.loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	store, err := storage.Open(ctx, cfg.Storage.Path)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", cfg.Storage.Path, err)
+	}
+	defer store.Close()
+	return serveTAXII(ctx, e, cfg, store)
+}
+
+// serveTAXII listens on taxii.listen and serves TAXII until ctx is
+// cancelled. It is the TAXII half of `serve`; the sync worker runs next to
+// it under the same errgroup.
+func serveTAXII(ctx context.Context, e *env, cfg *config.Config, store *storage.Store) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.TAXII.Listen)
+	if err != nil {
+		return fmt.Errorf("taxii.listen: listen on %s: %w", cfg.TAXII.Listen, err)
+	}
+	return serveTAXIIOn(ctx, e, cfg, store, ln, nil)
+}
+
+// serveTAXIIOn serves TAXII on ln until ctx is cancelled, then shuts down
+// gracefully. health, when not nil, is the sync worker's state for /readyz.
+func serveTAXIIOn(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, ln net.Listener, health func() tcsync.Health) error {
+	srv, err := newTAXIIServer(ctx, e, cfg, store, health)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	scheme := "http"
+	if cfg.TAXII.TLSCertFile != "" {
+		scheme = "https"
+	}
+	e.Log.Info("serving TAXII 2.1", "discovery", fmt.Sprintf("%s://%s/taxii2/", scheme, ln.Addr()), "api_root", "/"+cfg.TAXII.APIRoot+"/")
+	err = taxii.Serve(ctx, ln, srv, taxii.ServeOptions{
+		TLSCertFile: cfg.TAXII.TLSCertFile,
+		TLSKeyFile:  cfg.TAXII.TLSKeyFile,
+		Log:         e.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("taxii server: %w", err)
+	}
+	e.Log.Info("TAXII server stopped")
+	return nil
+}
+
+// newTAXIIServer makes sure every configured collection exists (ids are
+// assigned once and kept, taxii21.md D-19), finds the cursor secret and
+// builds the handler.
+func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, health func() tcsync.Health) (*taxii.Server, error) {
+	for i, c := range cfg.TAXII.Collections {
+		kind := "filter"
+		if c.Writable {
+			kind = "local"
+		}
+		title := c.Title
+		if title == "" {
+			title = c.Alias
+		}
+		_, err := store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: title, Description: c.Description, Kind: kind, CanWrite: c.Writable})
+		if err != nil {
+			return nil, fmt.Errorf("taxii.collections[%d] %q: %w", i, c.Alias, err)
+		}
+	}
+	secret, err := cursorSecret(ctx, cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	tc := taxii.Config{
+		Title:            cfg.TAXII.Title,
+		Description:      cfg.TAXII.Description,
+		Contact:          cfg.TAXII.Contact,
+		APIRoot:          cfg.TAXII.APIRoot,
+		DefaultPageSize:  cfg.TAXII.DefaultPageSize,
+		MaxPageSize:      cfg.TAXII.MaxPageSize,
+		MaxContentLength: cfg.TAXII.MaxContentLength,
+		CursorSecret:     secret,
+		Ready:            readiness(store, health),
+	}
+	for _, u := range cfg.TAXII.Users {
+		tc.Users = append(tc.Users, taxii.User{Name: u.Name, PasswordHash: u.PasswordHash, Read: u.Read, Write: u.Write, MaxTLP: u.MaxTLP.Level})
+	}
+	for _, k := range cfg.TAXII.APIKeys {
+		tc.APIKeys = append(tc.APIKeys, taxii.APIKey{Name: k.Name, KeySHA256: k.KeySHA256, Read: k.Read, Write: k.Write, MaxTLP: k.MaxTLP.Level})
+	}
+	if len(tc.Users) == 0 && len(tc.APIKeys) == 0 {
+		e.Log.Warn("no taxii.users or taxii.api_keys configured: every TAXII request will be refused with 401")
+	}
+	srv, err := taxii.New(store, tc, e.Log)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return srv, nil
+}
+
+// cursorSecret returns taxii.cursor_secret when set, else the secret kept in
+// the database, generating and storing 32 random bytes on first use so
+// cursors stay valid across restarts (taxii21.md D-8, C-7).
+func cursorSecret(ctx context.Context, cfg *config.Config, store *storage.Store) ([]byte, error) {
+	if s := cfg.TAXII.CursorSecret.Reveal(); s != "" {
+		if len(s) < 16 {
+			return nil, usageErrorf("taxii.cursor_secret: %d bytes, want at least 16", len(s))
+		}
+		return []byte(s), nil
+	}
+	var secret []byte
+	err := store.Update(ctx, func(tx *storage.Tx) error {
+		v, ok, err := tx.State(cursorSecretKey)
+		if err != nil {
+			return err
+		}
+		if ok && len(v) >= 16 {
+			secret = v
+			return nil
+		}
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		return tx.SetState(cursorSecretKey, secret)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cursor secret: %w", err)
+	}
+	return secret, nil
+}
+
+// readiness is /readyz: the database answers, and the sync (when there is
+// one) has not failed readyFailureThreshold times in a row.
+func readiness(store *storage.Store, health func() tcsync.Health) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := store.Collections(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if health != nil {
+			if h := health(); h.ConsecutiveFailures >= readyFailureThreshold {
+				return errors.New("sync: " + h.LastError)
+			}
+		}
+		return nil
+	}
+}
