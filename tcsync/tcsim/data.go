@@ -213,9 +213,12 @@ func (s *Simulator) genIndicator(n int64) *tcapi.Indicator {
 		in.FirstSeen = in.DateAdded.Add(-72 * time.Hour)
 		in.LastSeen = in.LastModified
 	}
+	// Every 29th cycle of the twelve types is hostile, with one hostile
+	// string per cycle, so each hostile string meets each type within
+	// 29·12·len(hostile) ≈ 3,500 indicators.
 	var bad string
-	if n%97 == 0 {
-		bad = hostile[(n/97)%int64(len(hostile))]
+	if cycle := (n - 1) / 12; cycle%29 == 3 {
+		bad = hostile[(cycle/29)%int64(len(hostile))]
 	}
 	s.fillValue(in, n, r, bad)
 	if bad != "" && in.Description == "" {

@@ -30,6 +30,7 @@ const (
 // ServeHTTP serves the API under /api (threatconnect-v3.md §3, §17).
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat)) // the simulator's clock, for skew checks
 	f, faulty := s.nextFault()
 	if faulty {
 		switch f.Kind {

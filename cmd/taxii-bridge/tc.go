@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/taxii-bridge/taxii-bridge/config"
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
+)
+
+func init() {
+	register(command{
+		name:    "tc-get-indicators",
+		summary: "List ThreatConnect indicators with the seed feed's filters (-owners -limit -offset -tql -indicator-type -active-indicators -confidence -threat-assess-score)",
+		run:     runTCGetIndicators,
+	})
+	register(command{
+		name:    "tc-get-owners",
+		summary: "List the ThreatConnect owners the credentials can read",
+		run:     runTCGetOwners,
+	})
+}
+
+// tcClientFromConfig builds the ThreatConnect client for the tc-* commands
+// and check; secrets are revealed only here.
+func tcClientFromConfig(cfg *config.Config, e *env) (*tcapi.Client, error) {
+	tc := cfg.ThreatConnect
+	if !tc.Enabled() {
+		return nil, usageErrorf("threatconnect.base_url is not set in the configuration")
+	}
+	c, err := tcapi.New(tcapi.Options{
+		BaseURL:            tc.BaseURL,
+		AccessID:           tc.AccessID,
+		SecretKey:          tc.SecretKey.Reveal(),
+		APIToken:           tc.APIToken.Reveal(),
+		Timeout:            tc.Timeout.D(),
+		RequestsPerSecond:  tc.RequestsPerSecond,
+		MaxRetries:         tc.MaxRetries,
+		Proxy:              tc.Proxy,
+		InsecureSkipVerify: tc.InsecureSkipVerify,
+		Log:                e.Log,
+	})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return c, nil
+}
+
+// splitList splits a comma-separated flag value, trimming blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// indicatorFields are the expansions tc-get-indicators asks for: enough for
+// the table, the JSON and the STIX mapping.
+var indicatorFields = []string{"tags", "securityLabels", "attributes", "threatAssess", "associatedGroups"}
+
+func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("tc-get-indicators")
+	path := configFlag(fs)
+	owners := fs.String("owners", "", "comma-separated owner `names` (default: sync.owners from the configuration)")
+	limit := fs.Int("limit", 50, "maximum number of indicators to print")
+	offset := fs.Int("offset", 0, "index of the first indicator (resultStart)")
+	tql := fs.String("tql", "", "ThreatConnect Query Language filter; overrides every other filter flag")
+	types := fs.String("indicator-type", "", "comma-separated indicator `types` (All, Address, EmailAddress, File, Host, URL, ASN, CIDR, Mutex, Registry Key, …)")
+	active := fs.Bool("active-indicators", true, "only active indicators")
+	confidence := fs.Int("confidence", 0, "only indicators with confidence greater than this (0–100)")
+	score := fs.Int("threat-assess-score", 0, "only indicators with a ThreatAssess score greater than this (0–1000)")
+	format := fs.String("format", "table", "output `format`: table, json or stix")
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("tc-get-indicators: unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case *limit < 1:
+		return usageErrorf("-limit must be at least 1, got %d", *limit)
+	case *offset < 0:
+		return usageErrorf("-offset must not be negative, got %d", *offset)
+	case *confidence < 0 || *confidence > 100:
+		return usageErrorf("-confidence must be 0–100, got %d", *confidence)
+	case *score < 0 || *score > 1000:
+		return usageErrorf("-threat-assess-score must be 0–1000, got %d", *score)
+	}
+	if *format != "table" && *format != "json" && *format != "stix" {
+		return usageErrorf("-format must be table, json or stix, got %q", *format)
+	}
+	if *format == "stix" && stixBundleFunc == nil {
+		return usageErrorf("-format stix is not available yet in this build; use -format json")
+	}
+	cfg, err := e.loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	f := tcapi.Filter{
+		Owners:               cfg.Sync.Owners,
+		IndicatorTypes:       splitList(*types),
+		ActiveOnly:           *active,
+		MinConfidence:        *confidence,
+		MinThreatAssessScore: *score,
+		UserTQL:              *tql,
+	}
+	if *owners != "" {
+		f.Owners = splitList(*owners)
+	}
+	for _, t := range f.IndicatorTypes {
+		if !strings.EqualFold(t, "All") && !knownType(t, config.IndicatorTypes) {
+			e.Log.Warn("unknown indicator type; sending it as given", "type", t)
+		}
+	}
+	client, err := tcClientFromConfig(cfg, e)
+	if err != nil {
+		return err
+	}
+	q := tcapi.Query{
+		TQL:          f.IndicatorTQL(),
+		Fields:       indicatorFields,
+		Start:        *offset,
+		Limit:        *limit,
+		PageSize:     min(*limit, tcapi.MaxPageSize),
+		OffsetPaging: true, // the seed's -offset is a resultStart
+	}
+	indicators := []tcapi.Indicator{}
+	err = client.Indicators(ctx, q, func(p []tcapi.Indicator) error {
+		indicators = append(indicators, p...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("tc-get-indicators: %w", err)
+	}
+	switch *format {
+	case "json":
+		return writeJSON(e.Stdout, indicators)
+	case "stix":
+		b, err := stixBundleFunc(cfg, indicators)
+		if err != nil {
+			return fmt.Errorf("tc-get-indicators: map to stix: %w", err)
+		}
+		_, err = e.Stdout.Write(append(b, '\n'))
+		return err
+	}
+	return writeIndicatorTable(e.Stdout, indicators)
+}
+
+// stixBundleFunc renders indicators as one STIX bundle; it is set by the
+// stixmap helper's stix.go (func stixBundle) when that is part of the build.
+var stixBundleFunc func(cfg *config.Config, indicators []tcapi.Indicator) ([]byte, error)
+
+func knownType(t string, known []string) bool {
+	for _, k := range known {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+func runTCGetOwners(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("tc-get-owners")
+	path := configFlag(fs)
+	format := fs.String("format", "table", "output `format`: table or json")
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("tc-get-owners: unexpected argument %q", fs.Arg(0))
+	}
+	if *format != "table" && *format != "json" {
+		return usageErrorf("-format must be table or json, got %q", *format)
+	}
+	cfg, err := e.loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	client, err := tcClientFromConfig(cfg, e)
+	if err != nil {
+		return err
+	}
+	owners, err := client.Owners(ctx)
+	if err != nil {
+		return fmt.Errorf("tc-get-owners: %w", err)
+	}
+	if owners == nil {
+		owners = []tcapi.Owner{}
+	}
+	if *format == "json" {
+		return writeJSON(e.Stdout, owners)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE")
+	for _, o := range owners {
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", o.ID, cell(o.Name, 60), cell(o.Type, 20))
+	}
+	return tw.Flush()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func writeIndicatorTable(w io.Writer, indicators []tcapi.Indicator) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tVALUE\tOWNER\tRATING\tCONF\tTA SCORE\tACTIVE\tTLP\tTAGS\tLAST MODIFIED")
+	for _, in := range indicators {
+		var labels, tags []string
+		for _, l := range in.SecurityLabels.Data {
+			labels = append(labels, l.Name)
+		}
+		for _, t := range in.Tags.Data {
+			tags = append(tags, t.Name)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n",
+			in.ID, cell(in.Type, 16), cell(in.Value(), 64), cell(in.OwnerName, 30),
+			optFloat(in.Rating), optInt(in.Confidence), optInt(in.ThreatAssessScore), in.Active,
+			cell(strings.Join(labels, ","), 30), cell(strings.Join(tags, ","), 40),
+			in.LastModified.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d indicators\n", len(indicators))
+	return err
+}
+
+func optInt(p *int) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.Itoa(*p)
+}
+
+func optFloat(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*p, 'f', -1, 64)
+}
+
+// cell makes a value safe and readable in a terminal table: control
+// characters, tabs, newlines and bidirectional overrides are escaped (a
+// hostile value cannot move the cursor or reorder the line), and long values
+// are cut to max runes with an ellipsis.
+func cell(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s { // invalid UTF-8 arrives as U+FFFD, which is harmless
+		if n >= max {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029':
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		n++
+	}
+	if b.Len() == 0 {
+		return "-"
+	}
+	return b.String()
+}
