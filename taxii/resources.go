@@ -1,11 +1,14 @@
 package taxii
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -109,7 +112,7 @@ func (s *Server) lookup(c echo.Context) (storage.Collection, error) {
 	if u, err := uuid.Parse(key); err == nil && len(key) == 36 {
 		key = u.String()
 	}
-	col, err := s.store.Collection(c.Request().Context(), key)
+	col, err := s.cols.find(c.Request().Context(), s.store, key, s.now())
 	if errors.Is(err, storage.ErrNotFound) {
 		return col, fail(http.StatusNotFound, "no such collection")
 	}
@@ -189,4 +192,47 @@ func (s *Server) status(c echo.Context) error {
 		return fmt.Errorf("read status: %w", err)
 	}
 	return reply(c, http.StatusOK, statusOf(st))
+}
+
+// collectionCacheTTL bounds how stale a cached collection (title, can_write)
+// may be; a key not in the cache reloads at once, so a collection the sync
+// has just created is found on its first request.
+const collectionCacheTTL = 2 * time.Second
+
+// collectionCache keeps the collection list in memory for the per-request
+// lookup, which otherwise costs an SQL query on every request (taxii21.md
+// D-20 hot path; DESIGN.md §8 single-object GET budget).
+type collectionCache struct {
+	mu     sync.Mutex
+	byKey  map[string]storage.Collection // by id and by alias
+	loaded time.Time
+}
+
+func (cc *collectionCache) find(ctx context.Context, store Store, key string, now time.Time) (storage.Collection, error) {
+	cc.mu.Lock()
+	if c, ok := cc.byKey[key]; ok && now.Sub(cc.loaded) < collectionCacheTTL && !now.Before(cc.loaded) {
+		cc.mu.Unlock()
+		return c, nil
+	}
+	cc.mu.Unlock()
+	cols, err := store.Collections(ctx)
+	if err != nil {
+		return storage.Collection{}, err
+	}
+	m := make(map[string]storage.Collection, 2*len(cols))
+	for _, c := range cols {
+		if c.Alias != "" {
+			m[c.Alias] = c
+		}
+	}
+	for _, c := range cols {
+		m[c.ID] = c // an id wins over an alias that happens to look like one
+	}
+	cc.mu.Lock()
+	cc.byKey, cc.loaded = m, now
+	cc.mu.Unlock()
+	if c, ok := m[key]; ok {
+		return c, nil
+	}
+	return storage.Collection{}, storage.ErrNotFound
 }

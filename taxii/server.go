@@ -89,6 +89,7 @@ type Server struct {
 	cursors cursorCodec
 	now     func() time.Time
 	root    string // "/<api root>/"
+	cols    collectionCache
 }
 
 // apiRootPattern is what an API root segment may look like: a simple slug,
@@ -237,6 +238,9 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req := c.Request()
+		if !s.log.Enabled(req.Context(), slog.LevelDebug) {
+			return nil
+		}
 		attrs := []slog.Attr{
 			slog.String("method", req.Method),
 			slog.String("path", req.URL.Path),

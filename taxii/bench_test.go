@@ -1,0 +1,212 @@
+package taxii
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/storage"
+)
+
+// benchObjects is the size of the benchmark collection: 1,000,000 by default
+// (DESIGN.md §8); TAXII_BENCH_N changes it.
+func benchObjects(b *testing.B) int {
+	if v := os.Getenv("TAXII_BENCH_N"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			b.Fatalf("TAXII_BENCH_N=%q: want an integer >= 1000", v)
+		}
+		return n
+	}
+	return 1_000_000
+}
+
+// benchObject is indicator i as ~600 bytes of canonical JSON, like the sync writes.
+func benchObject(i int) storage.Object {
+	created := baseTime.Add(time.Duration(i) * time.Second)
+	ts := stixTime(created)
+	id := fmt.Sprintf("indicator--%08x-1111-4222-8333-%012x", i, i)
+	ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+	js := fmt.Sprintf(`{"confidence":%d,"created":"%s","created_by_ref":"identity--2f9a8a3c-1111-4e0e-9d9b-123456789abc","description":"Address observed in command and control traffic of a commodity loader; reported by the sharing community.","id":"%s","indicator_types":["malicious-activity"],"labels":["c2","loader"],"modified":"%s","name":"%s","object_marking_refs":["%s"],"pattern":"[ipv4-addr:value = '%s']","pattern_type":"stix","spec_version":"2.1","type":"indicator","valid_from":"%s","x_threatconnect_rating":3}`,
+		i%100, ts, id, ts, ip, tlpGreen, ip, ts)
+	return storage.Object{ID: id, Type: "indicator", SpecVersion: "2.1", Created: created, Modified: created, TLP: 2,
+		Hash: sha256.Sum256([]byte(js)), JSON: []byte(js)}
+}
+
+// rssKB reads a field (VmRSS, VmHWM) of /proc/self/status in KiB.
+func rssKB(field string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+// BenchmarkServe builds one n-object collection through the storage API
+// (once; not timed) and measures, over loopback HTTP with Basic auth:
+//
+//   - crawl: the whole collection at limit=1000 following next (DESIGN.md §8:
+//     ≤ 10 s, server RSS ≤ 200 MB). Peak RSS is the process high-water mark
+//     (VmHWM, reset before the crawl), so it includes the client side too.
+//   - get: single-object GETs by random id from 32 concurrent clients
+//     (p99 ≤ 10 ms).
+//
+// Run with: go test -run '^$' -bench BenchmarkServe -benchtime 1x ./taxii/
+func BenchmarkServe(b *testing.B) {
+	n := benchObjects(b)
+	ctx := b.Context()
+	st, err := storage.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	col, err := st.EnsureCollection(ctx, storage.Collection{Alias: "intel", Title: "Intel", Kind: "owner"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	const batch = 5000
+	for i := 0; i < n; i += batch {
+		objs := make([]storage.Object, 0, batch)
+		for j := i; j < min(i+batch, n); j++ {
+			objs = append(objs, benchObject(j))
+		}
+		if err := st.Update(ctx, func(tx *storage.Tx) error {
+			_, err := tx.Put(col.ID, objs, storage.PutOptions{})
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("built %d objects in %s", n, time.Since(start).Round(time.Millisecond))
+
+	cfg := testConfig(b)
+	cfg.DefaultPageSize, cfg.MaxPageSize = 1000, 10000
+	srv, err := New(st, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	auth := basic("alice", "alice-pw")
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	get := func(u string) ([]byte, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Accept", MediaType)
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, body)
+		}
+		return body, nil
+	}
+	base := ts.URL + "/api1/collections/" + col.ID + "/objects/"
+
+	b.Run("crawl", func(b *testing.B) {
+		for b.Loop() {
+			debug.FreeOSMemory()
+			_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM
+			t0 := time.Now()
+			u := base + "?limit=1000"
+			total := 0
+			for {
+				body, err := get(u)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var env struct {
+					More    bool              `json:"more"`
+					Next    string            `json:"next"`
+					Objects []json.RawMessage `json:"objects"`
+				}
+				if err := json.Unmarshal(body, &env); err != nil {
+					b.Fatal(err)
+				}
+				total += len(env.Objects)
+				if !env.More {
+					break
+				}
+				u = base + "?next=" + url.QueryEscape(env.Next)
+			}
+			if total != n {
+				b.Fatalf("crawled %d objects, want %d", total, n)
+			}
+			b.ReportMetric(time.Since(t0).Seconds(), "crawl-s")
+			b.ReportMetric(float64(rssKB("VmHWM"))/1024, "peak-rss-MB")
+		}
+	})
+
+	b.Run("get", func(b *testing.B) {
+		const clients, perClient = 32, 300
+		for b.Loop() {
+			var (
+				mu   sync.Mutex
+				lats []time.Duration
+				wg   sync.WaitGroup
+				errc = make(chan error, clients)
+			)
+			for c := 0; c < clients; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := rand.New(rand.NewPCG(uint64(c), 7))
+					local := make([]time.Duration, 0, perClient)
+					for i := 0; i < perClient; i++ {
+						id := benchObject(r.IntN(n)).ID
+						t0 := time.Now()
+						if _, err := get(base + id + "/"); err != nil {
+							errc <- err
+							return
+						}
+						local = append(local, time.Since(t0))
+					}
+					mu.Lock()
+					lats = append(lats, local...)
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			close(errc)
+			if err := <-errc; err != nil {
+				b.Fatal(err)
+			}
+			slices.Sort(lats)
+			q := func(p float64) float64 { return float64(lats[int(p*float64(len(lats)-1))].Microseconds()) / 1000 }
+			b.ReportMetric(q(0.50), "p50-ms")
+			b.ReportMetric(q(0.99), "p99-ms")
+			b.ReportMetric(float64(len(lats)), "requests")
+		}
+	})
+}
