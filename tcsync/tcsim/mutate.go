@@ -3,6 +3,7 @@ package tcsim
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
@@ -162,7 +163,8 @@ func (s *Simulator) Delete(id int64) error {
 
 // Add stores a new indicator and returns its id, which is higher than every
 // existing one. dateAdded and lastModified are Now; an empty owner is the
-// organization; an empty summary is derived from the values.
+// organization; an empty summary is derived from the values. Active and the
+// other flags are taken as given (the zero value is inactive).
 func (s *Simulator) Add(in tcapi.Indicator) (int64, error) {
 	if in.Type == "" {
 		return 0, fmt.Errorf("add indicator: type is empty")
@@ -176,13 +178,13 @@ func (s *Simulator) Add(in tcapi.Indicator) (int64, error) {
 	}
 	in.DateAdded, in.LastModified = s.Now(), s.Now()
 	if in.Summary == "" {
-		vals := in.Values()
-		for i, v := range vals {
-			if i > 0 {
-				in.Summary += " : "
+		var parts []string
+		for _, v := range in.Values() {
+			if v != "" {
+				parts = append(parts, v)
 			}
-			in.Summary += v
 		}
+		in.Summary = strings.Join(parts, " : ")
 	}
 	s.indOver[in.ID] = &in
 	s.touched()
