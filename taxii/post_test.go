@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -217,5 +218,25 @@ func TestCheckObjectTLP(t *testing.T) {
 		if obj.TLP != tt.want {
 			t.Errorf("refs %s: TLP %d, want %d", tt.refs, obj.TLP, tt.want)
 		}
+	}
+}
+
+// onlyReader hides the length of a body, as a chunked upload does.
+type onlyReader struct{ io.Reader }
+
+// A body above max_content_length without a Content-Length is cut off at
+// the limit and refused with 413, storing nothing (S-8.8, issue 3 acceptance).
+func TestAddObjectsChunkedTooLarge(t *testing.T) {
+	f := newFixture(t)
+	body := io.MultiReader(strings.NewReader(`{"objects":[`), onlyReader{bytes.NewReader(bytes.Repeat([]byte(" "), 50<<20))})
+	r := httptest.NewRequest(http.MethodPost, f.colPath("submissions", "objects/"), onlyReader{body})
+	r.ContentLength = -1
+	r.Header.Set("Authorization", basic("alice", "alice-pw"))
+	r.Header.Set("Content-Type", MediaType)
+	w := httptest.NewRecorder()
+	f.srv.ServeHTTP(w, r)
+	wantError(t, w, http.StatusRequestEntityTooLarge, "")
+	if n := f.count("submissions"); n != 0 {
+		t.Errorf("%d versions stored", n)
 	}
 }
