@@ -86,6 +86,10 @@ var scoTypes = map[string]bool{
 	"windows-registry-key": true, "x509-certificate": true,
 }
 
+var notInBundleSchema = map[string]bool{
+	"extension-definition": true, "grouping": true, "incident": true, "location": true, "note": true, "opinion": true,
+}
+
 // schemaFor names the schema of a STIX type.
 func schemaFor(typ string) string {
 	switch {
@@ -132,10 +136,12 @@ func (v *validator) check(t testing.TB, js []byte) {
 	if err := s.Validate(doc); err != nil {
 		t.Errorf("%s does not validate against %s: %v\n%s", m["id"], schemaFor(typ), err, js)
 	}
-	if typ == "extension-definition" {
-		// bundle.json's oneOf matches an extension-definition twice (its
-		// generic branches overlap), so the spec-valid OASIS TLP 2.0
-		// extension-definition cannot pass it; its own schema checked it above.
+	if notInBundleSchema[typ] {
+		// bundle.json type-checks only the types of its oneOf; the others
+		// fall through to a generic branch whose own oneOf (core vs
+		// cyber-observable core) can match twice, so a spec-valid object may
+		// fail it (shared/stix2-json-schemas/README.md). The type schema
+		// above is authoritative for these.
 		return
 	}
 	b, err := v.schema("common/bundle.json")
