@@ -43,8 +43,8 @@
 // ordered by the store's unique date_added (D-1, D-3, D-7). The page carries
 // more and, exactly when more is true, next (D-8, C-4, C-5, A-1): a stateless
 // cursor, base64url(JSON) "." base64url(HMAC-SHA-256), binding the API root,
-// collection, endpoint, object id, the normalized filter and the last
-// (date_added, row id) served. A next sent alone resumes the original query
+// collection, endpoint, object id, the normalized filter, the page size asked
+// for and the last (date_added, row id) served. A next sent alone resumes the original query
 // (C-6); sent with filters, they must equal the cursor's or the request is a
 // 400. The principal is not in the cursor; access and the TLP ceiling are
 // re-checked on every request (S-7.19). Empty pages are {} without the
@@ -58,8 +58,9 @@
 // otherwise each object is checked (type and id shape, spec_version "2.1",
 // created and modified where STIX requires them, at most 1 MiB), stored in
 // canonical RFC 8785 form in one transaction if it passes, and listed in the
-// status failures with the reason if it does not. The 202 status is complete
-// at once and kept in the store. DELETE removes every version of an object
+// status failures with the reason if it does not; an envelope in which no
+// object passes is a 422. The 202 status is complete at once and kept in the
+// store. DELETE removes every version of an object
 // from that collection. Status resources are readable by any authenticated
 // principal that knows the random status id.
 //

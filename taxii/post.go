@@ -30,7 +30,8 @@ const maxObjectBytes = 1 << 20
 // envelope). Then each object is checked on its own; the accepted ones are
 // written in one transaction, the rejected ones listed in the status
 // failures with the reason, and the answer is 202 with a complete status.
-// Nothing is written when the envelope as a whole is refused.
+// When no object passes, the envelope is refused whole with 422 naming the
+// first reasons. Nothing is written when the envelope is refused.
 func (s *Server) addObjects(c echo.Context) error {
 	col, err := s.lookup(c)
 	if err != nil {
@@ -73,6 +74,14 @@ func (s *Server) addObjects(c echo.Context) error {
 		}
 		seen[key] = true
 		accepted = append(accepted, obj)
+	}
+	if st.Success == 0 {
+		// Nothing in the envelope is STIX 2.1 we can take: refuse it whole.
+		var why []string
+		for _, d := range st.Failures[:min(3, len(st.Failures))] {
+			why = append(why, d.ID+": "+d.Message)
+		}
+		return fail(http.StatusUnprocessableEntity, "no object in the envelope is acceptable STIX 2.1 (%s)", strings.Join(why, "; "))
 	}
 	ctx := c.Request().Context()
 	if len(accepted) > 0 {

@@ -133,6 +133,7 @@ func TestAddObjectsRefused(t *testing.T) {
 		{"objects not a list", "alice", "submissions", MediaType, []byte(`{"objects":{}}`), http.StatusUnprocessableEntity},
 		{"empty objects", "alice", "submissions", MediaType, []byte(`{"objects":[]}`), http.StatusUnprocessableEntity},
 		{"empty body", "alice", "submissions", MediaType, nil, http.StatusBadRequest},
+		{"only non-STIX objects", "alice", "submissions", MediaType, envelopeOf(`{"hello":"world"}`, `42`, `{"type":"indicator","id":"indicator--00000000-0000-4000-8000-000000000001","spec_version":"2.0"}`), http.StatusUnprocessableEntity},
 		{"wrong content type", "alice", "submissions", "application/xml", envelopeOf(good), http.StatusUnsupportedMediaType},
 		{"TAXII 2.0 content type", "alice", "submissions", "application/vnd.oasis.taxii+json; version=2.0", envelopeOf(good), http.StatusUnsupportedMediaType},
 		{"no content type", "alice", "submissions", "", envelopeOf(good), http.StatusUnsupportedMediaType},
