@@ -1,0 +1,340 @@
+package tcsync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/stixmap"
+	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
+)
+
+// unit is one ThreatConnect item made ready for writing.
+type unit struct {
+	tcID  int64
+	owner tcapi.Owner
+	it    item
+	objs  []stixmap.Object
+	// inScope is false when the item fails the sync filters; its objects are
+	// then revoked wherever they were published (stix-mapping.md §4.10).
+	inScope bool
+	// onlyIfStored marks an inactive indicator under active_only: its
+	// valid_until version replaces a published one but is never published new.
+	onlyIfStored bool
+	ownerCol     string
+}
+
+// Fields requested for each stream (threatconnect-v3.md §4.2, §4.3).
+// The associated objects come with their security labels so that a
+// relationship gets the same (stricter) marking from both of its ends.
+func (w *Worker) indicatorFields() []string {
+	f := []string{"tags", "securityLabels", "attributes", "threatAssess", "sightings", "externalDates"}
+	if w.opt.Sync.CreateRelationships {
+		f = append(f, associationFields...)
+	}
+	return f
+}
+
+func (w *Worker) groupFields() []string {
+	f := []string{"tags", "securityLabels", "attributes", "sightings", "externalDates"}
+	if w.opt.Sync.CreateRelationships {
+		f = append(f, associationFields...)
+	}
+	return f
+}
+
+var associationFields = []string{"associatedGroups", "associatedIndicators",
+	"associatedGroups.securityLabels", "associatedIndicators.securityLabels"}
+
+// filter builds the TQL filter for a window. The first window of a stream
+// asks ThreatConnect for exactly the scope; later windows leave out the
+// conditions an item can stop meeting (active, thresholds, tags) and apply
+// them here instead, so an item that leaves the scope is seen and revoked
+// rather than silently left published.
+func (w *Worker) filter(st streamState) tcapi.Filter {
+	s := w.opt.Sync
+	f := tcapi.Filter{
+		Owners:         s.Owners,
+		IndicatorTypes: typesFilter(s.IndicatorTypes),
+		GroupTypes:     typesFilter(s.GroupTypes),
+		UserTQL:        s.TQL,
+		ModifiedSince:  st.Window.Since,
+		ModifiedUntil:  st.Window.Until,
+	}
+	if st.Watermark.IsZero() {
+		f.Tags = s.Tags
+		f.ActiveOnly = s.ActiveOnly
+		f.MinConfidence = s.ConfidenceThreshold
+		f.MinThreatAssessScore = s.ThreatAssessScoreThreshold
+	}
+	return f
+}
+
+func (w *Worker) scope() string {
+	s := w.opt.Sync
+	return scopeFingerprint(s.Owners, s.Tags, s.IndicatorTypes, s.GroupTypes, s.TQL, s.CreateRelationships)
+}
+
+func (w *Worker) syncIndicators(ctx context.Context, start time.Time, sum *Summary) error {
+	st, err := w.loadState(ctx, "indicators", w.scope())
+	if err != nil {
+		return err
+	}
+	w.openWindow(&st, start)
+	f := w.filter(st)
+	tql := f.IndicatorTQL()
+	if !f.ActiveOnly && f.UserTQL == "" {
+		// ThreatConnect returns active indicators only unless the query
+		// mentions indicatorActive (threatconnect-v3.md §6.6): ask for both,
+		// so deactivations are seen.
+		tql = tcapi.And(tql, "(indicatorActive = true OR indicatorActive = false)")
+	}
+	q := tcapi.Query{
+		TQL:      withAfterID(tql, st.Window.AfterID),
+		Fields:   w.indicatorFields(),
+		PageSize: w.opt.Sync.PageSize,
+	}
+	err = w.src.Indicators(ctx, q, func(page []tcapi.Indicator) error {
+		sum.Fetched += len(page)
+		units := make([]unit, 0, len(page))
+		for _, ind := range page {
+			if u, ok := w.prepareIndicator(ind, st, sum); ok {
+				units = append(units, u)
+			}
+		}
+		st.Window.AfterID = max(st.Window.AfterID, page[len(page)-1].ID)
+		return w.commit(ctx, "indicators", units, st, start, sum)
+	})
+	if err != nil {
+		return fmt.Errorf("sync indicators: %w", err)
+	}
+	return w.closeWindow(ctx, "indicators", st)
+}
+
+func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summary) (unit, bool) {
+	s := w.opt.Sync
+	u := unit{tcID: ind.ID, owner: w.owner(ind.OwnerName, ind.OwnerID), inScope: true}
+	u.it = item{owner: ind.OwnerName, tags: tagNames(ind.Tags), tlp: itemTLP(ind.SecurityLabels)}
+	if ind.Confidence != nil {
+		u.it.confidence = *ind.Confidence
+	}
+	reason := ""
+	switch {
+	case ind.PrivateFlag:
+		reason = "private"
+	case w.excl.excluded(ind):
+		reason = "excluded"
+	case s.TQL == "" && s.ConfidenceThreshold > 0 && u.it.confidence <= s.ConfidenceThreshold:
+		reason = "below_confidence_threshold"
+	case s.TQL == "" && s.ThreatAssessScoreThreshold > 0 && (ind.ThreatAssessScore == nil || *ind.ThreatAssessScore <= s.ThreatAssessScoreThreshold):
+		reason = "below_threat_assess_threshold"
+	case s.TQL == "" && len(s.Tags) > 0 && !hasAnyTag(u.it.tags, s.Tags):
+		reason = "tags_not_matched"
+	}
+	objs, err := w.m.Indicator(ind)
+	if err != nil {
+		sum.skip("unmappable")
+		w.opt.Log.Warn("indicator skipped: cannot be mapped to STIX", "tc_id", ind.ID, "type", ind.Type, "err", err)
+		return unit{}, false
+	}
+	u.objs = objs
+	if reason != "" {
+		sum.skip(reason)
+		u.inScope = false
+		return u, !st.Watermark.IsZero() // nothing to revoke before anything was published
+	}
+	if s.ActiveOnly && !ind.Active {
+		u.onlyIfStored = true
+	}
+	return u, true
+}
+
+func hasAnyTag(have, want []string) bool {
+	for _, h := range have {
+		for _, w := range want {
+			if strings.EqualFold(h, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (w *Worker) syncGroups(ctx context.Context, start time.Time, sum *Summary) error {
+	st, err := w.loadState(ctx, "groups", w.scope())
+	if err != nil {
+		return err
+	}
+	w.openWindow(&st, start)
+	q := tcapi.Query{
+		TQL:      withAfterID(w.filter(st).GroupTQL(), st.Window.AfterID),
+		Fields:   w.groupFields(),
+		PageSize: w.opt.Sync.PageSize,
+	}
+	err = w.src.Groups(ctx, q, func(page []tcapi.Group) error {
+		sum.Fetched += len(page)
+		units := make([]unit, 0, len(page))
+		for _, g := range page {
+			u := unit{tcID: g.ID, owner: w.owner(g.OwnerName, g.OwnerID), inScope: true}
+			u.it = item{owner: g.OwnerName, tags: tagNames(g.Tags), tlp: itemTLP(g.SecurityLabels)}
+			objs, err := w.m.Group(g)
+			if err != nil {
+				sum.skip("unmappable")
+				w.opt.Log.Warn("group skipped: cannot be mapped to STIX", "tc_id", g.ID, "type", g.Type, "err", err)
+				continue
+			}
+			u.objs = objs
+			if w.opt.Sync.TQL == "" && len(w.opt.Sync.Tags) > 0 && !hasAnyTag(u.it.tags, w.opt.Sync.Tags) {
+				sum.skip("tags_not_matched")
+				if st.Watermark.IsZero() {
+					continue
+				}
+				u.inScope = false
+			}
+			units = append(units, u)
+		}
+		st.Window.AfterID = max(st.Window.AfterID, page[len(page)-1].ID)
+		return w.commit(ctx, "groups", units, st, start, sum)
+	})
+	if err != nil {
+		return fmt.Errorf("sync groups: %w", err)
+	}
+	return w.closeWindow(ctx, "groups", st)
+}
+
+// syncDeleted revokes the indicators ThreatConnect reports deleted since the
+// last run. The first run only sets the watermark: nothing is published yet.
+func (w *Worker) syncDeleted(ctx context.Context, start time.Time, sum *Summary) error {
+	st, err := w.loadState(ctx, "deleted", w.scope())
+	if err != nil {
+		return err
+	}
+	if !st.Watermark.IsZero() {
+		since := st.Watermark.Add(-Overlap)
+		owners := w.opt.Sync.Owners
+		if len(owners) == 0 {
+			owners = []string{""}
+		}
+		for _, owner := range owners {
+			err := w.src.DeletedIndicators(ctx, since, owner, func(page []tcapi.DeletedIndicator) error {
+				sum.Fetched += len(page)
+				return w.commitDeleted(ctx, page, start, sum)
+			})
+			if err != nil {
+				return fmt.Errorf("sync deleted indicators: %w", err)
+			}
+		}
+	}
+	st.Watermark = start.UTC().Truncate(time.Second)
+	st.Window = nil
+	return w.store.Update(ctx, func(tx *storage.Tx) error {
+		return tx.SetState(stateKey("deleted"), st.encode())
+	})
+}
+
+// closeWindow records a finished window: the next run starts from its end.
+func (w *Worker) closeWindow(ctx context.Context, stream string, st streamState) error {
+	st.Watermark = st.Window.Until
+	st.Window = nil
+	return w.store.Update(ctx, func(tx *storage.Tx) error {
+		return tx.SetState(stateKey(stream), st.encode())
+	})
+}
+
+func withAfterID(tql string, after int64) string {
+	if after <= 0 {
+		return tql
+	}
+	return tcapi.And(tql, "id > "+strconv.FormatInt(after, 10))
+}
+
+// commit writes one page's units and the stream's new position in one
+// transaction, so a crash either keeps both or neither.
+func (w *Worker) commit(ctx context.Context, stream string, units []unit, st streamState, start time.Time, sum *Summary) error {
+	for i := range units {
+		id, err := w.ownerCollection(ctx, units[i].owner.Name)
+		if err != nil {
+			return err
+		}
+		units[i].ownerCol = id
+	}
+	incremental := !st.Watermark.IsZero()
+	var delta Summary
+	err := w.store.Update(ctx, func(tx *storage.Tx) error {
+		delta = Summary{Skipped: map[string]int{}}
+		b := newBatch(w, tx, start, &delta)
+		for _, u := range units {
+			if err := b.unit(u, incremental); err != nil {
+				return err
+			}
+		}
+		if err := b.flush(); err != nil {
+			return err
+		}
+		return tx.SetState(stateKey(stream), st.encode())
+	})
+	if err != nil {
+		return fmt.Errorf("commit %s batch: %w", stream, err)
+	}
+	sum.add(delta)
+	if w.opt.Progress != nil {
+		w.opt.Progress(Progress{Stream: stream, Items: sum.Fetched, Elapsed: time.Since(start)})
+	}
+	return nil
+}
+
+func (s *Summary) add(d Summary) {
+	s.NewVersions += d.NewVersions
+	s.Unchanged += d.Unchanged
+	s.Revoked += d.Revoked
+	for k, v := range d.Skipped {
+		s.Skipped[k] += v
+	}
+}
+
+func (w *Worker) commitDeleted(ctx context.Context, page []tcapi.DeletedIndicator, start time.Time, sum *Summary) error {
+	cols := make([]string, 0, len(page))
+	for _, d := range page {
+		id, err := w.ownerCollection(ctx, d.OwnerName)
+		if err != nil {
+			return err
+		}
+		cols = append(cols, id)
+	}
+	var delta Summary
+	err := w.store.Update(ctx, func(tx *storage.Tx) error {
+		delta = Summary{Skipped: map[string]int{}}
+		b := newBatch(w, tx, start, &delta)
+		for i, d := range page {
+			ids, err := w.m.DeletedIndicatorIDs(d)
+			if err != nil {
+				delta.skip("deleted_unmappable")
+				w.opt.Log.Warn("deleted indicator skipped", "owner", d.OwnerName, "type", d.Type, "err", err)
+				continue
+			}
+			for _, id := range ids {
+				if err := b.revokeEverywhere(id, cols[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return b.flush()
+	})
+	if err != nil {
+		return fmt.Errorf("commit deletions: %w", err)
+	}
+	sum.add(delta)
+	return nil
+}
+
+// isRevoked reports whether stored STIX JSON has "revoked": true.
+func isRevoked(b []byte) bool {
+	var v struct {
+		Revoked bool `json:"revoked"`
+	}
+	return json.Unmarshal(b, &v) == nil && v.Revoked
+}

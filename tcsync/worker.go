@@ -1,0 +1,399 @@
+package tcsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/config"
+	"github.com/taxii-bridge/taxii-bridge/stixmap"
+	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
+	"github.com/taxii-bridge/taxii-bridge/tlp"
+)
+
+// Source is what the worker needs of ThreatConnect; *tcapi.Client is one.
+type Source interface {
+	Owners(ctx context.Context) ([]tcapi.Owner, error)
+	Indicators(ctx context.Context, q tcapi.Query, fn func(page []tcapi.Indicator) error) error
+	Groups(ctx context.Context, q tcapi.Query, fn func(page []tcapi.Group) error) error
+	DeletedIndicators(ctx context.Context, since time.Time, owner string, fn func(page []tcapi.DeletedIndicator) error) error
+}
+
+// Overlap is how far each incremental window reaches back before the previous
+// window's end, to catch items whose lastModified was stamped by a ThreatConnect
+// clock behind ours or committed late. Re-fetched unchanged items write nothing.
+const Overlap = 10 * time.Minute
+
+// Options configure a Worker.
+type Options struct {
+	Sync config.Sync
+	// Collections are the configured extra collections; writable ones are not fed.
+	Collections []config.Collection
+	// PerOwnerCollections gives every ThreatConnect owner its own collection;
+	// otherwise everything goes to one collection with alias "threatconnect".
+	PerOwnerCollections bool
+	Mapper              *stixmap.Mapper
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	Log *slog.Logger
+	// Progress, when set, is called after every committed batch.
+	Progress func(Progress)
+}
+
+// Progress reports a run in flight.
+type Progress struct {
+	Stream  string
+	Items   int // fetched so far in this run, all streams
+	Elapsed time.Duration
+}
+
+// Summary is the outcome of one run.
+type Summary struct {
+	Fetched     int            // TC items received (indicators, groups, deletions)
+	NewVersions int            // STIX versions written (revocations included)
+	Unchanged   int            // objects whose content had not changed
+	Revoked     int            // revoked versions written
+	Skipped     map[string]int // items not published, by reason
+	Duration    time.Duration
+}
+
+func (s *Summary) skip(reason string) { s.Skipped[reason]++ }
+
+func (s Summary) skipped() int {
+	n := 0
+	for _, v := range s.Skipped {
+		n += v
+	}
+	return n
+}
+
+// Worker syncs ThreatConnect into the store. RunOnce and Run must not be
+// called concurrently on one Worker.
+type Worker struct {
+	src     Source
+	store   *storage.Store
+	opt     Options
+	m       *stixmap.Mapper
+	excl    exclusions
+	filters []filterCollection
+
+	owners    map[string]tcapi.Owner // by name, refreshed each run
+	ownerCols map[string]string      // owner name → collection id
+
+	mu     sync.Mutex
+	health Health
+}
+
+type filterCollection struct {
+	id  string
+	cfg config.Collection
+}
+
+// Health is what /readyz reports about the worker.
+type Health struct {
+	LastSuccess         time.Time
+	LastError           string
+	ConsecutiveFailures int
+}
+
+// New returns a worker that reads src and writes store.
+func New(src Source, store *storage.Store, opt Options) (*Worker, error) {
+	if opt.Mapper == nil {
+		return nil, errors.New("tcsync: Options.Mapper is required")
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Sync.PageSize <= 0 {
+		opt.Sync.PageSize = 1000
+	}
+	w := &Worker{src: src, store: store, opt: opt, m: opt.Mapper, ownerCols: map[string]string{}}
+	if !opt.Sync.BypassExclusionList {
+		w.excl = newExclusions(opt.Sync.Exclusions)
+	}
+	return w, nil
+}
+
+// Health returns the outcome of the recent runs.
+func (w *Worker) Health() Health {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.health
+}
+
+// Run syncs every sync.interval until ctx is cancelled. A failed run is
+// logged and retried with exponential backoff (30 s, 1 m, 2 m, … up to the
+// interval); it never ends the loop, so the TAXII server keeps serving what
+// is stored. Run returns nil when ctx is cancelled.
+func (w *Worker) Run(ctx context.Context) error {
+	interval := w.opt.Sync.Interval.D()
+	if interval <= 0 {
+		interval = 15 * time.Minute
+	}
+	failures := 0
+	for {
+		_, err := w.RunOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := interval
+		if err != nil {
+			failures++
+			wait = min(interval, 30*time.Second<<min(failures-1, 10))
+			w.opt.Log.Error("sync failed; will retry", "err", err, "failures", failures, "retry_in", wait.String())
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce runs one incremental sync: indicators, then groups (with their
+// associations), then deletions. Each stream resumes where the last committed
+// batch left it.
+func (w *Worker) RunOnce(ctx context.Context) (Summary, error) {
+	began := time.Now()
+	start := w.opt.Now()
+	sum := Summary{Skipped: map[string]int{}}
+	err := w.runOnce(ctx, start, &sum)
+	sum.Duration = time.Since(began)
+	attrs := []any{"fetched", sum.Fetched, "new_versions", sum.NewVersions, "unchanged", sum.Unchanged,
+		"revoked", sum.Revoked, "skipped", sum.skipped(), "duration", sum.Duration.Round(time.Millisecond).String()}
+	for _, r := range sortedKeys(sum.Skipped) {
+		attrs = append(attrs, "skipped_"+r, sum.Skipped[r])
+	}
+	w.mu.Lock()
+	if err != nil {
+		w.health.LastError = err.Error()
+		w.health.ConsecutiveFailures++
+	} else {
+		w.health.LastSuccess = w.opt.Now()
+		w.health.LastError = ""
+		w.health.ConsecutiveFailures = 0
+	}
+	w.mu.Unlock()
+	if err != nil {
+		w.opt.Log.Warn("sync run ended with an error", append(attrs, "err", err)...)
+		return sum, err
+	}
+	w.opt.Log.Info("sync run complete", attrs...)
+	return sum, nil
+}
+
+func (w *Worker) runOnce(ctx context.Context, start time.Time, sum *Summary) error {
+	owners, err := w.src.Owners(ctx)
+	if err != nil {
+		return fmt.Errorf("list owners: %w", err)
+	}
+	w.owners = make(map[string]tcapi.Owner, len(owners))
+	for _, o := range owners {
+		w.owners[o.Name] = o
+	}
+	if err := w.ensureFilterCollections(ctx); err != nil {
+		return err
+	}
+	s := w.opt.Sync
+	if !isEmptyTypes(s.IndicatorTypes) {
+		if err := w.syncIndicators(ctx, start, sum); err != nil {
+			return err
+		}
+	}
+	if !isEmptyTypes(s.GroupTypes) {
+		if err := w.syncGroups(ctx, start, sum); err != nil {
+			return err
+		}
+	}
+	if !isEmptyTypes(s.IndicatorTypes) {
+		if err := w.syncDeleted(ctx, start, sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isEmptyTypes(t []string) bool { return len(t) == 0 }
+
+func typesFilter(t []string) []string {
+	if len(t) == 1 && strings.EqualFold(t[0], "All") {
+		return nil
+	}
+	return t
+}
+
+func (w *Worker) ensureFilterCollections(ctx context.Context) error {
+	if w.filters != nil {
+		return nil
+	}
+	for _, c := range w.opt.Collections {
+		if c.Writable {
+			continue
+		}
+		col, err := w.store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: c.Title, Description: c.Description, Kind: "filter"})
+		if err != nil {
+			return fmt.Errorf("create collection %s: %w", c.Alias, err)
+		}
+		w.filters = append(w.filters, filterCollection{id: col.ID, cfg: c})
+	}
+	if w.filters == nil {
+		w.filters = []filterCollection{}
+	}
+	return nil
+}
+
+// OwnerAlias is the alias of a ThreatConnect owner's collection: the owner
+// name as a lower-case slug. Aliases taken by configured collections get an
+// "owner-" prefix.
+func OwnerAlias(owner string, taken func(string) bool) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(owner) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	slug := strings.TrimSuffix(b.String(), "-")
+	if slug == "" || len(slug) > 48 {
+		sum := sha256.Sum256([]byte(owner))
+		slug = strings.TrimSuffix(slug[:min(len(slug), 39)], "-")
+		if slug != "" {
+			slug += "-"
+		}
+		slug += hex.EncodeToString(sum[:4])
+	}
+	if taken != nil && taken(slug) {
+		slug = "owner-" + slug
+	}
+	return slug
+}
+
+// ownerCollection returns the id of the collection an owner's objects go to,
+// creating it on first use.
+func (w *Worker) ownerCollection(ctx context.Context, owner string) (string, error) {
+	if !w.opt.PerOwnerCollections {
+		owner = ""
+	}
+	if id, ok := w.ownerCols[owner]; ok {
+		return id, nil
+	}
+	c := storage.Collection{Alias: "threatconnect", Title: "ThreatConnect", Kind: "owner",
+		Description: "Everything synced from ThreatConnect"}
+	if owner != "" {
+		c = storage.Collection{
+			Alias: OwnerAlias(owner, func(a string) bool {
+				return slices.ContainsFunc(w.opt.Collections, func(cc config.Collection) bool { return cc.Alias == a })
+			}),
+			Title:       owner,
+			Description: "Intelligence of the ThreatConnect owner " + owner,
+			Kind:        "owner",
+		}
+	}
+	col, err := w.store.EnsureCollection(ctx, c)
+	if err != nil {
+		return "", fmt.Errorf("create collection for owner %q: %w", owner, err)
+	}
+	w.ownerCols[owner] = col.ID
+	return col.ID, nil
+}
+
+func (w *Worker) owner(name string, id int64) tcapi.Owner {
+	if o, ok := w.owners[name]; ok {
+		return o
+	}
+	return tcapi.Owner{ID: id, Name: name}
+}
+
+// scopeFingerprint identifies the filter settings a stream was synced with.
+func scopeFingerprint(parts ...any) string {
+	b, _ := json.Marshal(parts)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// loadState reads a stream's state; a changed scope starts the stream over.
+func (w *Worker) loadState(ctx context.Context, stream, scope string) (streamState, error) {
+	b, ok, err := w.store.State(ctx, stateKey(stream))
+	if err != nil {
+		return streamState{}, fmt.Errorf("read %s sync state: %w", stream, err)
+	}
+	if !ok {
+		return streamState{Scope: scope}, nil
+	}
+	st, err := decodeState(b)
+	if err != nil {
+		w.opt.Log.Warn("unreadable sync state; starting the stream over", "stream", stream, "err", err)
+		return streamState{Scope: scope}, nil
+	}
+	if st.Scope != scope {
+		w.opt.Log.Info("sync filters changed; re-reading the stream from first_fetch", "stream", stream)
+		return streamState{Scope: scope}, nil
+	}
+	return st, nil
+}
+
+// openWindow starts a window when none is in progress: from the watermark
+// (less Overlap), or from first_fetch on the first run, up to start.
+func (w *Worker) openWindow(st *streamState, start time.Time) {
+	if st.Window != nil {
+		return
+	}
+	win := &window{Until: start.UTC().Truncate(time.Second)}
+	switch {
+	case !st.Watermark.IsZero():
+		win.Since = st.Watermark.Add(-Overlap)
+	case w.opt.Sync.FirstFetch.D() > 0:
+		win.Since = start.Add(-w.opt.Sync.FirstFetch.D()).UTC().Truncate(time.Second)
+	}
+	st.Window = win
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// itemTLP is the most restrictive TLP label on a TC item.
+func itemTLP(labels tcapi.List[tcapi.SecurityLabel]) tlp.Level {
+	l := tlp.None
+	for _, s := range labels.Data {
+		if v, ok := tlp.FromLabel(s.Name); ok {
+			l = tlp.Max(l, v)
+		}
+	}
+	return l
+}
+
+func tagNames(tags tcapi.List[tcapi.Tag]) []string {
+	out := make([]string, 0, len(tags.Data))
+	for _, t := range tags.Data {
+		out = append(out, t.Name)
+	}
+	return out
+}
