@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,15 +65,33 @@ type benchDB struct {
 
 var shared benchDB
 
-// sharedDB builds the benchmark database once per process.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedDB builds the benchmark database once per process, or reuses the
+// one named by STORAGE_BENCH_DB (built by an earlier run with that variable
+// set; it is kept).
 func sharedDB(b *testing.B) *benchDB {
 	shared.once.Do(func() {
 		shared.n = benchN(b)
-		shared.dir, shared.err = os.MkdirTemp("", "storage-bench-")
-		if shared.err != nil {
-			return
+		if p := os.Getenv("STORAGE_BENCH_DB"); p != "" {
+			shared.path = p
+			if _, err := os.Stat(p); err == nil {
+				shared.cid, shared.n, shared.err = reuse(p)
+				return
+			}
+		} else {
+			shared.dir, shared.err = os.MkdirTemp("", "storage-bench-")
+			if shared.err != nil {
+				return
+			}
+			shared.path = filepath.Join(shared.dir, "bench.db")
 		}
-		shared.path = filepath.Join(shared.dir, "bench.db")
 		shared.cid, shared.elapsed, shared.err = fill(shared.path, shared.n)
 	})
 	if shared.err != nil {
@@ -99,11 +118,45 @@ func fill(path string, n int) (string, time.Duration, error) {
 		for ; len(batch) < 999 && i*3 < n; i++ {
 			batch = append(batch, tcObjects(i)...)
 		}
+		if over := (i*3 - n); over > 0 { // n not a multiple of 3
+			batch = batch[:len(batch)-over]
+		}
 		if err := s.Update(ctx, func(tx *Tx) error { _, err := tx.Put(c.ID, batch, PutOptions{BumpModified: true}); return err }); err != nil {
 			return "", 0, err
 		}
 	}
 	return c.ID, time.Since(start), nil
+}
+
+func reuse(path string) (string, int, error) {
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer s.Close()
+	c, err := s.Collection(ctx, "bench")
+	if err != nil {
+		return "", 0, err
+	}
+	var n int
+	err = s.r.QueryRowContext(ctx, "SELECT count(*) FROM members").Scan(&n)
+	return c.ID, n, err
+}
+
+// rssMiB reads the process's resident set size from /proc (Linux only).
+func rssMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
 }
 
 func fileSize(paths ...string) int64 {
@@ -165,6 +218,7 @@ func BenchmarkCrawl1M(b *testing.B) {
 			b.Fatalf("crawled %d objects, want %d", n, db.n)
 		}
 		b.ReportMetric(float64(bytes)/float64(n), "jsonB/object")
+		b.ReportMetric(rssMiB(), "RSS-MiB")
 	}
 }
 

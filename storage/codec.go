@@ -10,6 +10,15 @@ const (
 // encodeJSON chooses how a version's bytes are kept on disk.
 func encodeJSON(doc []byte) (int, []byte) { return codecRaw, doc }
 
+// appendJSON appends the canonical JSON bytes of a stored version to dst.
+func appendJSON(dst []byte, codec int, body []byte) ([]byte, error) {
+	switch codec {
+	case codecRaw:
+		return append(dst, body...), nil
+	}
+	return dst, fmt.Errorf("unknown json codec %d", codec)
+}
+
 // decodeJSON returns the canonical JSON bytes of a stored version.
 func decodeJSON(codec int, body []byte) ([]byte, error) {
 	switch codec {

@@ -162,21 +162,23 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	}
 	defer rows.Close()
 	page := Page{Items: make([]Item, 0, min(q.Limit, 1024))}
+	var (
+		it                   Item
+		ver, versed, created int64
+		codec                int
+		body                 sql.RawBytes
+		arena                []byte // JSON of many items shares one allocation
+	)
+	dest := []any{&it.DateAdded, &it.Key.RowID, &ver, &versed, &created, &it.Type, &it.SpecVersion, &it.ID}
+	if mode == modeObjects {
+		dest = append(dest, &codec, &body)
+	}
 	for rows.Next() {
 		if len(page.Items) == q.Limit {
 			page.More = true
 			break
 		}
-		var (
-			it                   Item
-			ver, versed, created int64
-			codec                int
-			body                 []byte
-		)
-		dest := []any{&it.DateAdded, &it.Key.RowID, &ver, &versed, &created, &it.Type, &it.SpecVersion, &it.ID}
-		if mode == modeObjects {
-			dest = append(dest, &codec, &body)
-		}
+		it = Item{}
 		if err := rows.Scan(dest...); err != nil {
 			return Page{}, fmt.Errorf("%s: %w", what, err)
 		}
@@ -186,9 +188,14 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 			it.Modified = fromMicro(ver)
 		}
 		if mode == modeObjects {
-			if it.JSON, err = decodeJSON(codec, body); err != nil {
+			if cap(arena)-len(arena) < 4*len(body) {
+				arena = make([]byte, 0, max(256<<10, 4*len(body)))
+			}
+			start := len(arena)
+			if arena, err = appendJSON(arena, codec, body); err != nil {
 				return Page{}, fmt.Errorf("%s: object %s: %w", what, it.ID, err)
 			}
+			it.JSON = arena[start:len(arena):len(arena)]
 		}
 		page.Items = append(page.Items, it)
 	}

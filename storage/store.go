@@ -71,7 +71,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		o.readConns = 1
 	}
 	u := (&url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}).String()
-	wdsn := u + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate&_cache_size=-" + strconv.Itoa(o.cacheKiB)
+	wdsn := u + "?_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate&_cache_size=-" + strconv.Itoa(o.cacheKiB)
 	w, err := sql.Open("sqlite3", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", path, err)
@@ -84,6 +84,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := s.checkFile(ctx, path); err != nil {
 		w.Close()
 		return nil, err
+	}
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open storage %s: switch to WAL journal: %w", path, err)
+	}
+	if mode != "wal" {
+		w.Close()
+		return nil, fmt.Errorf("open storage %s: journal mode is %q, WAL is required", path, mode)
 	}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
@@ -131,8 +140,13 @@ func (s *Store) checkFile(ctx context.Context, path string) error {
 	case tables > 0:
 		return fmt.Errorf("open storage %s: SQLite database has %d tables but is not a taxii-bridge database", path, tables)
 	}
-	if _, err := s.w.ExecContext(ctx, "PRAGMA application_id = "+strconv.Itoa(applicationID)); err != nil {
-		return fmt.Errorf("open storage %s: mark database: %w", path, err)
+	// A new database: the page size can only be chosen before the first
+	// write. 16 KiB pages hold ~25 versions of ~600 bytes with less slack
+	// than 4 KiB ones and halve the reads of a crawl.
+	for _, p := range []string{"PRAGMA page_size = 16384", "PRAGMA application_id = " + strconv.Itoa(applicationID)} {
+		if _, err := s.w.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("open storage %s: initialise database: %w", path, err)
+		}
 	}
 	return nil
 }

@@ -31,6 +31,13 @@ func TestOpenIsIdempotentAndKeepsCollectionIDs(t *testing.T) {
 		if err := s2.w.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
+		var pageSize int
+		var mode string
+		s2.w.QueryRow("PRAGMA page_size").Scan(&pageSize)
+		s2.w.QueryRow("PRAGMA journal_mode").Scan(&mode)
+		if pageSize != 16384 || mode != "wal" {
+			t.Errorf("page_size %d, journal_mode %s; want 16384, wal (taxii21.md D-22)", pageSize, mode)
+		}
 		ms, _ := loadMigrations()
 		if n != len(ms) {
 			t.Errorf("reopen %d: %d migrations recorded, want %d", i, n, len(ms))

@@ -1,0 +1,67 @@
+// Package storage keeps taxii-bridge's STIX objects, collections, TAXII status
+// resources and sync state in one SQLite file (github.com/mattn/go-sqlite3).
+//
+// # Connections
+//
+// The file is opened twice: a writer pool of exactly one connection, through
+// which every write transaction (Store.Update) runs one at a time, and a
+// small read-only pool for the TAXII server. The database runs in WAL mode
+// with synchronous=NORMAL, foreign keys on and a busy timeout, so readers
+// never wait for the writer and a crash loses nothing committed
+// (taxii21.md D-22). Schema changes are numbered SQL files embedded in the
+// binary, applied in order, each in its own transaction together with its
+// row in schema_migrations. Open refuses a file that is not SQLite, a SQLite
+// file of another application (application_id) or one whose schema is newer
+// than the binary, before writing anything to it.
+//
+// # Data model
+//
+// objects maps each STIX id to a small integer key. versions holds one row
+// per distinct version (id, modified, content hash) with its canonical JSON
+// bytes, which are served as they are (D-20) and shared by every collection
+// that holds the version. members is the membership of a version in a
+// collection: it carries the date_added of that membership (D-2) and
+// denormalised copies of what TAXII filters on (type, spec_version, TLP rank,
+// version instant, is_latest, is_first). It is a WITHOUT ROWID table keyed by
+// (collection, date_added), so a keyset page (D-7) is one range scan of that
+// b-tree plus a primary-key lookup of the object id (and of the JSON for
+// objects; the manifest never reads it). A second index on (collection,
+// object, version) serves match[id], the object endpoint and Put's lookups.
+// Query plans are pinned with INDEXED BY / NOT INDEXED because SQLite's
+// choices without statistics (full scans, Bloom filters over all members)
+// cost orders of magnitude on large collections.
+//
+// date_added is a count of microseconds, max(now, high-water + 1), handed out
+// under the single writer, so it is unique and strictly increasing across the
+// whole database (D-1); the high-water mark is persisted in the same
+// transaction, so neither a restart, a clock set back nor deleted rows can
+// make it repeat. Because it is unique, it alone is a total keyset position;
+// Key.RowID (the version row) is carried along for diagnostics.
+//
+// # Versions
+//
+// Tx.Put writes a version only when its content hash differs from the
+// collection's latest version (D-4). Without PutOptions.BumpModified (TAXII
+// POST) a version whose (id, modified) the collection already holds is also
+// unchanged. With it (the sync), a changed object whose modified did not move
+// past the latest stored one gets latest + 1 ms, rewritten in its JSON.
+// is_latest (greatest version instant, ties to the newest membership) and
+// is_first (smallest, ties to the oldest) are kept in the same transaction
+// (D-5). Unversioned objects (SCOs, marking definitions: no modified) change
+// only by hash; their version instant, used by match[version] and reported in
+// place of modified, is their created time when they have one, else their
+// date_added.
+//
+// Put decides a whole batch from three prefetch queries and writes new rows
+// with multi-row INSERTs; only changed objects and ids repeated within a batch
+// take a statement-per-object path. Each statement through cgo and
+// database/sql costs several microseconds, more than SQLite's own work.
+//
+// # Visibility
+//
+// Every read takes a MaxTLP: rows above it are excluded in SQL, so a capped
+// principal can neither see, count nor page past a hidden row; a hidden
+// latest version is not replaced by an older visible one. Remove deletes a
+// collection's memberships of an id and purges version bytes no collection
+// holds any more.
+package storage
