@@ -327,7 +327,7 @@ func getOnce[T any](ctx context.Context, c *Client, u *url.URL) (*envelope[T], t
 		return nil, retryAfter, newAPIError(resp, u.Path, body, retryAfter)
 	}
 	env := new(envelope[T])
-	if err := json.Unmarshal(body, env); err != nil {
+	if err := Unmarshal(body, env); err != nil {
 		// A 2xx with a body that is not a complete JSON document is a
 		// truncated or corrupted transfer: transient.
 		return nil, retryAfter, fmt.Errorf("threatconnect GET %s: decode response (%d bytes): %w", u.Path, len(body), err)

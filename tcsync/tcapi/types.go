@@ -169,34 +169,6 @@ type Indicator struct {
 	AssociationName string `json:"associationName,omitempty"`
 }
 
-// UnmarshalJSON decodes an indicator, reading its timestamps leniently (see ParseTime).
-func (in *Indicator) UnmarshalJSON(b []byte) error {
-	type plain Indicator
-	aux := struct {
-		*plain
-		DateAdded            lenientTime `json:"dateAdded"`
-		LastModified         lenientTime `json:"lastModified"`
-		LastObserved         lenientTime `json:"lastObserved"`
-		LastFalsePositive    lenientTime `json:"lastFalsePositive"`
-		FirstSeen            lenientTime `json:"firstSeen"`
-		LastSeen             lenientTime `json:"lastSeen"`
-		ExternalDateAdded    lenientTime `json:"externalDateAdded"`
-		ExternalLastModified lenientTime `json:"externalLastModified"`
-		ExternalDateExpires  lenientTime `json:"externalDateExpires"`
-	}{
-		plain:                (*plain)(in),
-		DateAdded:            lenientTime{&in.DateAdded},
-		LastModified:         lenientTime{&in.LastModified},
-		LastObserved:         lenientTime{&in.LastObserved},
-		LastFalsePositive:    lenientTime{&in.LastFalsePositive},
-		FirstSeen:            lenientTime{&in.FirstSeen},
-		LastSeen:             lenientTime{&in.LastSeen},
-		ExternalDateAdded:    lenientTime{&in.ExternalDateAdded},
-		ExternalLastModified: lenientTime{&in.ExternalLastModified},
-		ExternalDateExpires:  lenientTime{&in.ExternalDateExpires},
-	}
-	return json.Unmarshal(b, &aux)
-}
 
 // Value returns the indicator's primary value (threatconnect-v3.md §6.1): the
 // IP of an Address, the address of an EmailAddress, the strongest hash of a
@@ -318,15 +290,6 @@ type DeletedIndicator struct {
 	Summary   string    `json:"summary"`
 }
 
-// UnmarshalJSON decodes a deleted indicator, reading its timestamp leniently.
-func (d *DeletedIndicator) UnmarshalJSON(b []byte) error {
-	type plain DeletedIndicator
-	aux := struct {
-		*plain
-		DateAdded lenientTime `json:"dateAdded"`
-	}{plain: (*plain)(d), DateAdded: lenientTime{&d.DateAdded}}
-	return json.Unmarshal(b, &aux)
-}
 
 // Group is a ThreatConnect v3 group with the common fields of
 // threatconnect-v3.md §7.2 and every type-specific field of §7.3 (Document,
@@ -412,46 +375,6 @@ type Group struct {
 	Reminded       bool            `json:"reminded,omitempty"`
 }
 
-// UnmarshalJSON decodes a group, reading its timestamps leniently.
-func (g *Group) UnmarshalJSON(b []byte) error {
-	type plain Group
-	aux := struct {
-		*plain
-		DateAdded            lenientTime `json:"dateAdded"`
-		LastModified         lenientTime `json:"lastModified"`
-		FirstSeen            lenientTime `json:"firstSeen"`
-		LastSeen             lenientTime `json:"lastSeen"`
-		ExternalDateAdded    lenientTime `json:"externalDateAdded"`
-		ExternalLastModified lenientTime `json:"externalLastModified"`
-		ExternalDateExpires  lenientTime `json:"externalDateExpires"`
-		DocumentDateAdded    lenientTime `json:"documentDateAdded"`
-		PublishDate          lenientTime `json:"publishDate"`
-		EmailDate            lenientTime `json:"emailDate"`
-		EventDate            lenientTime `json:"eventDate"`
-		SignatureDateAdded   lenientTime `json:"signatureDateAdded"`
-		DueDate              lenientTime `json:"dueDate"`
-		EscalationDate       lenientTime `json:"escalationDate"`
-		ReminderDate         lenientTime `json:"reminderDate"`
-	}{
-		plain:                (*plain)(g),
-		DateAdded:            lenientTime{&g.DateAdded},
-		LastModified:         lenientTime{&g.LastModified},
-		FirstSeen:            lenientTime{&g.FirstSeen},
-		LastSeen:             lenientTime{&g.LastSeen},
-		ExternalDateAdded:    lenientTime{&g.ExternalDateAdded},
-		ExternalLastModified: lenientTime{&g.ExternalLastModified},
-		ExternalDateExpires:  lenientTime{&g.ExternalDateExpires},
-		DocumentDateAdded:    lenientTime{&g.DocumentDateAdded},
-		PublishDate:          lenientTime{&g.PublishDate},
-		EmailDate:            lenientTime{&g.EmailDate},
-		EventDate:            lenientTime{&g.EventDate},
-		SignatureDateAdded:   lenientTime{&g.SignatureDateAdded},
-		DueDate:              lenientTime{&g.DueDate},
-		EscalationDate:       lenientTime{&g.EscalationDate},
-		ReminderDate:         lenientTime{&g.ReminderDate},
-	}
-	return json.Unmarshal(b, &aux)
-}
 
 // Tag is a ThreatConnect tag (threatconnect-v3.md §8.1). TechniqueID is set
 // only on ATT&CK tags; Owner only in /v3/tags listings.
@@ -466,15 +389,6 @@ type Tag struct {
 	Platforms   List[string] `json:"platforms,omitzero"`
 }
 
-// UnmarshalJSON decodes a tag, reading its timestamp leniently.
-func (t *Tag) UnmarshalJSON(b []byte) error {
-	type plain Tag
-	aux := struct {
-		*plain
-		LastUsed lenientTime `json:"lastUsed"`
-	}{plain: (*plain)(t), LastUsed: lenientTime{&t.LastUsed}}
-	return json.Unmarshal(b, &aux)
-}
 
 // SecurityLabel is a ThreatConnect security label (threatconnect-v3.md §8.2,
 // §10): the six TLP labels owned by "System" or an owner's custom label.
@@ -488,15 +402,6 @@ type SecurityLabel struct {
 	Source      string    `json:"source,omitempty"`
 }
 
-// UnmarshalJSON decodes a security label, reading its timestamp leniently.
-func (s *SecurityLabel) UnmarshalJSON(b []byte) error {
-	type plain SecurityLabel
-	aux := struct {
-		*plain
-		DateAdded lenientTime `json:"dateAdded"`
-	}{plain: (*plain)(s), DateAdded: lenientTime{&s.DateAdded}}
-	return json.Unmarshal(b, &aux)
-}
 
 // Attribute is an indicator or group attribute (threatconnect-v3.md §8.3).
 // Type is the attribute type name ("Description", "Source", "First Seen", …);
@@ -518,16 +423,6 @@ type Attribute struct {
 	Settings       json.RawMessage     `json:"settings,omitempty"`
 }
 
-// UnmarshalJSON decodes an attribute, reading its timestamps leniently.
-func (a *Attribute) UnmarshalJSON(b []byte) error {
-	type plain Attribute
-	aux := struct {
-		*plain
-		DateAdded    lenientTime `json:"dateAdded"`
-		LastModified lenientTime `json:"lastModified"`
-	}{plain: (*plain)(a), DateAdded: lenientTime{&a.DateAdded}, LastModified: lenientTime{&a.LastModified}}
-	return json.Unmarshal(b, &aux)
-}
 
 // User is the createdBy object of groups and attributes (threatconnect-v3.md §7.2, §8.3).
 type User struct {
@@ -588,15 +483,6 @@ type FileOccurrence struct {
 	Date     time.Time `json:"date,omitzero"`
 }
 
-// UnmarshalJSON decodes a file occurrence, reading its timestamp leniently.
-func (f *FileOccurrence) UnmarshalJSON(b []byte) error {
-	type plain FileOccurrence
-	aux := struct {
-		*plain
-		Date lenientTime `json:"date"`
-	}{plain: (*plain)(f), Date: lenientTime{&f.Date}}
-	return json.Unmarshal(b, &aux)
-}
 
 // FlexInt is an integer that ThreatConnect sends either as a JSON number or
 // as a string: File size ("124" or 123) and group vote counts ("0")
@@ -658,27 +544,4 @@ func ParseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("parse time %q: not a ThreatConnect timestamp", s)
-}
-
-// lenientTime decodes a JSON timestamp with ParseTime into the time.Time it points at.
-type lenientTime struct{ t *time.Time }
-
-func (l lenientTime) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("decode time %s: %w", b, err)
-	}
-	if strings.TrimSpace(s) == "" {
-		*l.t = time.Time{}
-		return nil
-	}
-	t, err := ParseTime(s)
-	if err != nil {
-		return err
-	}
-	*l.t = t
-	return nil
 }

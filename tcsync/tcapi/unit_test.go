@@ -186,9 +186,22 @@ func TestParseTime(t *testing.T) {
 		t.Errorf("ParseTime(yesterday) error = %v, want one naming the value", err)
 	}
 	var in Indicator
-	err := json.Unmarshal([]byte(`{"id":1,"type":"Host","lastModified":"not a time"}`), &in)
-	if err == nil || !strings.Contains(err.Error(), "not a time") {
-		t.Errorf("decode bad time: error = %v", err)
+	err := Unmarshal([]byte(`{"id":1,"type":"Host","lastModified":"not a time"}`), &in)
+	if err == nil || !strings.Contains(err.Error(), "not a time") || !strings.Contains(err.Error(), "lastModified") {
+		t.Errorf("decode bad time: error = %v, want it to name key and value", err)
+	}
+	// Lenient forms anywhere in the tree; other strings that look like times are untouched.
+	var p struct{ Data []Indicator }
+	err = Unmarshal([]byte(`{"data":[{"id":9007199254918487,"type":"Host","dateAdded":"2021-11-02T14:58:55+0000","lastModified":"",`+
+		`"description":"2021-11-02T14:58:55+0000","tags":{"data":[{"name":"t","lastUsed":"2021-11-02"}]},`+
+		`"associatedGroups":{"data":[{"id":1,"type":"Event","name":"e","eventDate":"2021-11-02 14:58:55"}]}}]}`), &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Data[0]
+	if got.ID != 9007199254918487 || !got.DateAdded.Equal(want) || !got.LastModified.IsZero() ||
+		got.Description != "2021-11-02T14:58:55+0000" || got.Tags.Data[0].LastUsed.Day() != 2 || !got.AssociatedGroups.Data[0].EventDate.Equal(want) {
+		t.Errorf("lenient decode = %+v", got)
 	}
 }
 
