@@ -169,7 +169,6 @@ type Indicator struct {
 	AssociationName string `json:"associationName,omitempty"`
 }
 
-
 // Value returns the indicator's primary value (threatconnect-v3.md §6.1): the
 // IP of an Address, the address of an EmailAddress, the strongest hash of a
 // File (SHA-256, then SHA-1, then MD5), the host name, the URL text, "AS
@@ -290,7 +289,6 @@ type DeletedIndicator struct {
 	Summary   string    `json:"summary"`
 }
 
-
 // Group is a ThreatConnect v3 group with the common fields of
 // threatconnect-v3.md §7.2 and every type-specific field of §7.3 (Document,
 // Report, Email, Event, Incident, Signature, Task). Fields that do not apply
@@ -375,7 +373,6 @@ type Group struct {
 	Reminded       bool            `json:"reminded,omitempty"`
 }
 
-
 // Tag is a ThreatConnect tag (threatconnect-v3.md §8.1). TechniqueID is set
 // only on ATT&CK tags; Owner only in /v3/tags listings.
 type Tag struct {
@@ -389,7 +386,6 @@ type Tag struct {
 	Platforms   List[string] `json:"platforms,omitzero"`
 }
 
-
 // SecurityLabel is a ThreatConnect security label (threatconnect-v3.md §8.2,
 // §10): the six TLP labels owned by "System" or an owner's custom label.
 type SecurityLabel struct {
@@ -401,7 +397,6 @@ type SecurityLabel struct {
 	DateAdded   time.Time `json:"dateAdded,omitzero"`
 	Source      string    `json:"source,omitempty"`
 }
-
 
 // Attribute is an indicator or group attribute (threatconnect-v3.md §8.3).
 // Type is the attribute type name ("Description", "Source", "First Seen", …);
@@ -422,7 +417,6 @@ type Attribute struct {
 	GroupID        int64               `json:"groupId,omitempty"`
 	Settings       json.RawMessage     `json:"settings,omitempty"`
 }
-
 
 // User is the createdBy object of groups and attributes (threatconnect-v3.md §7.2, §8.3).
 type User struct {
@@ -482,7 +476,6 @@ type FileOccurrence struct {
 	Path     string    `json:"path,omitempty"`
 	Date     time.Time `json:"date,omitzero"`
 }
-
 
 // FlexInt is an integer that ThreatConnect sends either as a JSON number or
 // as a string: File size ("124" or 123) and group vote counts ("0")
