@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/taxii-bridge/taxii-bridge/config"
+	"github.com/taxii-bridge/taxii-bridge/storage"
 )
 
 func init() {
@@ -38,7 +42,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	var failed []string
-	for _, c := range extraChecks {
+	for _, c := range append(extraChecks, checkDatabase) {
 		if err := c(ctx, e, cfg); err != nil {
 			failed = append(failed, err.Error())
 		}
@@ -46,6 +50,37 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	if len(failed) > 0 {
 		return errors.New("failed: " + strings.Join(failed, "; "))
 	}
+	return nil
+}
+
+// checkDatabase opens the database read-write when it exists (migrating it
+// if needed) or, when it does not, checks that its directory is writable.
+func checkDatabase(ctx context.Context, e *env, cfg *config.Config) error {
+	path := cfg.Storage.Path
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		dir := filepath.Dir(path)
+		f, err := os.CreateTemp(dir, ".taxii-bridge-check-*")
+		if err != nil {
+			checkLine(e, false, "database", fmt.Sprintf("%s does not exist and its directory is not writable: %v", path, err))
+			return fmt.Errorf("database: %w", err)
+		}
+		f.Close()
+		os.Remove(f.Name())
+		checkLine(e, true, "database", path+" does not exist yet; sync or serve creates it")
+		return nil
+	}
+	store, err := storage.Open(ctx, path)
+	if err != nil {
+		checkLine(e, false, "database", err.Error())
+		return fmt.Errorf("database: %w", err)
+	}
+	defer store.Close()
+	cols, err := store.Collections(ctx)
+	if err != nil {
+		checkLine(e, false, "database", err.Error())
+		return fmt.Errorf("database: %w", err)
+	}
+	checkLine(e, true, "database", fmt.Sprintf("%s opens; %d collections", path, len(cols)))
 	return nil
 }
 

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tcsync"
+)
+
+func init() {
+	register(command{
+		name:    "sync",
+		summary: "Run the sync worker alone: on its interval, or one incremental sync with -once",
+		run:     runSync,
+	})
+}
+
+func runSync(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("sync")
+	path := configFlag(fs)
+	once := fs.Bool("once", false, "run one incremental sync and exit (non-zero on failure)")
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	cfg, err := e.loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if !cfg.ThreatConnect.Enabled() {
+		return usageErrorf("threatconnect.base_url is not set: there is nothing to sync")
+	}
+	store, err := storage.Open(ctx, cfg.Storage.Path)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer store.Close()
+
+	var progress func(tcsync.Progress)
+	if *once && isTerminal(e.Stderr) {
+		progress = func(p tcsync.Progress) {
+			rate := float64(p.Items) / max(p.Elapsed.Seconds(), 0.001)
+			fmt.Fprintf(e.Stderr, "\r%-10s %9d items  %8.0f/s  %s   ", p.Stream, p.Items, rate, p.Elapsed.Round(time.Second))
+		}
+	}
+	w, err := newWorker(ctx, e, cfg, store, progress)
+	if err != nil {
+		return err
+	}
+	if !*once {
+		return w.Run(ctx)
+	}
+	sum, err := w.RunOnce(ctx)
+	if progress != nil {
+		fmt.Fprintln(e.Stderr)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "synced: %d fetched, %d new versions, %d unchanged, %d revoked, %d skipped in %s\n",
+		sum.Fetched, sum.NewVersions, sum.Unchanged, sum.Revoked, skippedTotal(sum), sum.Duration.Round(time.Millisecond))
+	return nil
+}
+
+func skippedTotal(s tcsync.Summary) int {
+	n := 0
+	for _, v := range s.Skipped {
+		n += v
+	}
+	return n
+}
+
