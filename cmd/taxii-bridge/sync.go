@@ -70,4 +70,3 @@ func skippedTotal(s tcsync.Summary) int {
 	}
 	return n
 }
-
