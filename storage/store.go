@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,6 +68,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if path == "" {
 		return nil, errors.New("open storage: empty database path")
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("open storage %s: directory %s does not exist", path, filepath.Dir(path))
 	}
 	if o.readConns < 1 {
 		o.readConns = 1
@@ -461,4 +466,28 @@ func readState(ctx context.Context, q interface {
 		return nil, false, fmt.Errorf("read state %q: %w", key, err)
 	}
 	return v, true, nil
+}
+
+// Ping checks that the database answers a read (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1 FROM schema_migrations LIMIT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping storage: %w", err)
+	}
+	return nil
+}
+
+// Maintain checkpoints the WAL into the database file and lets SQLite
+// refresh its planner statistics (taxii21.md D-22). Run it now and then, e.g.
+// after a sync; readers keep reading meanwhile.
+func (s *Store) Maintain(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, err := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if _, err := s.w.ExecContext(ctx, "PRAGMA optimize"); err != nil {
+		return fmt.Errorf("optimize: %w", err)
+	}
+	return nil
 }

@@ -58,6 +58,12 @@ func TestOpenIsIdempotentAndKeepsCollectionIDs(t *testing.T) {
 		if got != want {
 			t.Errorf("Collection = %+v, want %+v", got, want)
 		}
+		if err := s2.Ping(ctx); err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+		if err := s2.Maintain(ctx); err != nil {
+			t.Errorf("Maintain: %v", err)
+		}
 		s2.Close()
 	}
 }
@@ -104,6 +110,8 @@ func TestOpenRefusesForeignFiles(t *testing.T) {
 		{"other application", otherApp, "belongs to another application"},
 		{"newer schema", newer, "newer than this program knows"},
 		{"empty path", "", "empty database path"},
+		{"missing directory", filepath.Join(dir, "nope", "x.db"), "does not exist"},
+		{"a directory", dir, "not a usable SQLite database"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, _ := os.ReadFile(tc.path)
