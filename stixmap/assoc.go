@@ -39,18 +39,19 @@ func (m *Mapper) relationship(src, tgt end, typ, description string) Object {
 	if owner == "" {
 		owner = tgt.ownerRef
 	}
+	// members in key order, so finish need not sort
 	o := newObj(12)
-	o.str("type", "relationship")
-	o.str("spec_version", "2.1")
-	o.str("id", id)
-	o.str("created_by_ref", owner)
 	o.time("created", created)
+	o.str("created_by_ref", owner)
+	o.str("description", strings.TrimSpace(clean(description)))
+	o.str("id", id)
 	o.time("modified", created)
+	o.strs("object_marking_refs", refs)
 	o.str("relationship_type", typ)
 	o.str("source_ref", src.id)
+	o.str("spec_version", "2.1")
 	o.str("target_ref", tgt.id)
-	o.str("description", strings.TrimSpace(clean(description)))
-	o.strs("object_marking_refs", refs)
+	o.str("type", "relationship")
 	js, h := o.finish()
 	return Object{ID: id, Type: "relationship", Created: created, Modified: created, TLP: level, Hash: h, JSON: js}
 }
@@ -141,9 +142,9 @@ func (m *Mapper) groupEnd(g tcapi.Group, fallbackOwner string) (end, bool) {
 	if created.IsZero() {
 		created = g.LastModified
 	}
-	owner := m.ownerRef(g.OwnerID, strings.TrimSpace(clean(g.OwnerName)))
-	if owner == "" {
-		owner = fallbackOwner
+	owner := fallbackOwner
+	if g.OwnerID != 0 || g.OwnerName != "" {
+		owner = m.ownerRef(g.OwnerID, strings.TrimSpace(clean(g.OwnerName)))
 	}
 	return end{id: m.ids.group(typ, g.ID), kind: g.Type, created: ms(created), ownerRef: owner,
 		level: m.resolveLabels(g.SecurityLabels.Data).level}, true

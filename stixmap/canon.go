@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -18,6 +19,40 @@ const timeLayout = "2006-01-02T15:04:05.000Z"
 
 // stamp formats t as a STIX timestamp in UTC.
 func stamp(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// appendStamp appends t as timeLayout does, without the generic formatter.
+// Years outside 0–9999 fall back to it.
+func appendStamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, dayOfMonth := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	milli := t.Nanosecond() / 1e6
+	d := func(b []byte, v, n int) []byte {
+		var tmp [4]byte
+		for i := n - 1; i >= 0; i-- {
+			tmp[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return append(b, tmp[:n]...)
+	}
+	b = d(b, year, 4)
+	b = append(b, '-')
+	b = d(b, int(month), 2)
+	b = append(b, '-')
+	b = d(b, dayOfMonth, 2)
+	b = append(b, 'T')
+	b = d(b, hour, 2)
+	b = append(b, ':')
+	b = d(b, minute, 2)
+	b = append(b, ':')
+	b = d(b, sec, 2)
+	b = append(b, '.')
+	b = d(b, milli, 3)
+	return append(b, 'Z')
+}
 
 // appendString appends s as a JSON string escaped the way RFC 8785 §3.2.2.2
 // (ECMAScript JSON.stringify) does: only '"', '\' and control characters are
@@ -106,8 +141,34 @@ type obj struct {
 	members []member
 }
 
+// objPool recycles builders: mapping allocates only the final JSON.
+var objPool = sync.Pool{New: func() any { return &obj{buf: make([]byte, 0, 1024), members: make([]member, 0, 32)} }}
+
+// newObj returns an empty builder. bytes and finish hand it back to the
+// pool, so a builder must not be used after either.
 func newObj(capacity int) *obj {
-	return &obj{buf: make([]byte, 0, 64*capacity), members: make([]member, 0, capacity)}
+	o := objPool.Get().(*obj)
+	o.buf, o.members = o.buf[:0], o.members[:0]
+	if cap(o.members) < capacity {
+		o.members = make([]member, 0, capacity)
+	}
+	return o
+}
+
+func (o *obj) release() {
+	if cap(o.buf) > 64<<10 {
+		return // keep huge buffers (hostile values) out of the pool
+	}
+	objPool.Put(o)
+}
+
+// size is the length of the canonical encoding when keys need no escaping.
+func (o *obj) size() int {
+	n := 2
+	for _, m := range o.members {
+		n += len(m.key) + 4 + m.end - m.start
+	}
+	return n
 }
 
 func (o *obj) add(key string, start int) {
@@ -152,7 +213,7 @@ func (o *obj) time(key string, t time.Time) {
 	}
 	n := len(o.buf)
 	o.buf = append(o.buf, '"')
-	o.buf = t.UTC().AppendFormat(o.buf, timeLayout)
+	o.buf = appendStamp(o.buf, t)
 	o.buf = append(o.buf, '"')
 	o.add(key, n)
 }
@@ -202,14 +263,18 @@ func (o *obj) list(key string, vs [][]byte) {
 }
 
 func (o *obj) sort() {
+	if slices.IsSortedFunc(o.members, func(a, b member) int { return strings.Compare(a.key, b.key) }) {
+		return
+	}
 	slices.SortFunc(o.members, func(a, b member) int { return strings.Compare(a.key, b.key) })
 }
 
-// bytes returns the canonical encoding of the object.
+// bytes returns the canonical encoding of the object and releases o.
 func (o *obj) bytes() []byte {
 	o.sort()
-	out := make([]byte, 0, len(o.buf)+len(o.members)*16+2)
-	return o.appendTo(out, "")
+	out := o.appendTo(make([]byte, 0, o.size()), "")
+	o.release()
+	return out
 }
 
 // appendTo appends the canonical object, leaving out the member named skip.
@@ -236,20 +301,35 @@ func (o *obj) appendTo(out []byte, skip string) []byte {
 // the sync compares, stix-mapping.md §0.7).
 func (o *obj) finish() ([]byte, [32]byte) {
 	o.sort()
-	out := make([]byte, 0, len(o.buf)+len(o.members)*16+2)
-	out = o.appendTo(out, "")
-	hasModified := false
-	for _, m := range o.members {
+	out := make([]byte, 0, o.size())
+	out = append(out, '{')
+	cutFrom, cutTo := -1, -1
+	for i, m := range o.members {
+		start := len(out)
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendString(out, m.key)
+		out = append(out, ':')
+		out = append(out, o.buf[m.start:m.end]...)
 		if m.key == "modified" {
-			hasModified = true
-			break
+			cutFrom, cutTo = start, len(out)
+			if i == 0 && len(o.members) > 1 {
+				cutTo++ // drop the comma that follows instead
+			}
 		}
 	}
-	if !hasModified {
+	out = append(out, '}')
+	o.release()
+	if cutFrom < 0 {
 		return out, sha256.Sum256(out)
 	}
-	tmp := o.appendTo(make([]byte, 0, len(out)), "modified")
-	return out, sha256.Sum256(tmp)
+	h := sha256.New()
+	h.Write(out[:cutFrom])
+	h.Write(out[cutTo:])
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return out, sum
 }
 
 // appendAny appends v, a value decoded by encoding/json with UseNumber, in

@@ -1,6 +1,7 @@
 package stixmap
 
 import (
+	"crypto/sha1"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -17,7 +18,41 @@ var scoNamespace = uuid.MustParse("00abedb4-aa42-466c-9c01-fed23315a9b7")
 // scoIDFromCanonical returns "<typ>--<UUIDv5(OASIS ns, canonical)>" where
 // canonical is the RFC 8785 JSON of the ID contributing properties.
 func scoIDFromCanonical(typ string, canonical []byte) string {
-	return typ + "--" + uuid.NewSHA1(scoNamespace, canonical).String()
+	var stack [512]byte
+	return formatUUID5(typ, append(append(stack[:0], scoNamespace[:]...), canonical...))
+}
+
+// uuid5 returns "<typ>--<UUIDv5(ns, name parts concatenated)>" (RFC 9562
+// §5.5) with one allocation for the result; it equals
+// typ + "--" + uuid.NewSHA1(ns, []byte(strings.Join(parts, ""))).String().
+func uuid5(ns uuid.UUID, typ string, parts ...string) string {
+	var stack [512]byte
+	b := append(stack[:0], ns[:]...)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return formatUUID5(typ, b)
+}
+
+// formatUUID5 hashes namespace+name (already concatenated in b) into a
+// version 5 UUID and returns "<typ>--<uuid>".
+func formatUUID5(typ string, b []byte) string {
+	sum := sha1.Sum(b)
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	const hexdigits = "0123456789abcdef"
+	var sb strings.Builder
+	sb.Grow(len(typ) + 2 + 36)
+	sb.WriteString(typ)
+	sb.WriteString("--")
+	for i := range 16 {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			sb.WriteByte('-')
+		}
+		sb.WriteByte(hexdigits[sum[i]>>4])
+		sb.WriteByte(hexdigits[sum[i]&0xf])
+	}
+	return sb.String()
 }
 
 // contributing lists the ID contributing properties of each SCO type
@@ -117,18 +152,18 @@ func newIDs(baseURL string) ids {
 	return ids{ns: uuid.NewSHA1(uuid.NameSpaceURL, []byte(u))}
 }
 
-func (x ids) make(typ, name string) string {
-	return typ + "--" + uuid.NewSHA1(x.ns, []byte(name)).String()
+func (x ids) make(typ string, name ...string) string {
+	return uuid5(x.ns, typ, name...)
 }
 
 // group is the id of the STIX object of type typ made from TC group id.
 func (x ids) group(typ string, id int64) string {
-	return x.make(typ, typ+"|tc-group|"+strconv.FormatInt(id, 10))
+	return x.make(typ, typ, "|tc-group|", strconv.FormatInt(id, 10))
 }
 
 // owner is the identity id of a TC owner.
 func (x ids) owner(id int64) string {
-	return x.make("identity", "identity|tc-owner|"+strconv.FormatInt(id, 10))
+	return x.make("identity", "identity|tc-owner|", strconv.FormatInt(id, 10))
 }
 
 // ownerByName is the identity id of a TC owner whose id is not known.
@@ -138,5 +173,5 @@ func (x ids) ownerByName(name string) string {
 
 // relationship is the id of a relationship; it depends only on its ends and type.
 func (x ids) relationship(src, typ, tgt string) string {
-	return x.make("relationship", "relationship|"+src+"|"+typ+"|"+tgt)
+	return x.make("relationship", "relationship|", src, "|", typ, "|", tgt)
 }

@@ -289,7 +289,7 @@ func observeRegistry(values []string) (*observable, error) {
 // deletion, which ThreatConnect reports without the indicator id
 // (threatconnect-v3.md §6.5), still finds the STIX id to revoke.
 func (m *Mapper) indicatorID(owner, typ, key string) string {
-	return m.ids.make("indicator", "indicator|tc-indicator|"+owner+"|"+typ+"|"+key)
+	return m.ids.make("indicator", "indicator|tc-indicator|", owner, "|", typ, "|", key)
 }
 
 // IndicatorID returns the STIX id of an indicator from ThreatConnect's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
@@ -82,6 +83,7 @@ type Mapper struct {
 	feedTags    []string
 	threatAs    string
 	webBase     string
+	ownerIDs    sync.Map // int64 TC owner id → identity id, a cache of ids.owner
 }
 
 // fixedTime is the created/modified time of identities, which ThreatConnect
@@ -181,7 +183,12 @@ func (m *Mapper) buildBridge() Object {
 // ownerRef is the identity id of the owner (id, name) of a TC item.
 func (m *Mapper) ownerRef(id int64, name string) string {
 	if id != 0 {
-		return m.ids.owner(id)
+		if v, ok := m.ownerIDs.Load(id); ok {
+			return v.(string)
+		}
+		ref := m.ids.owner(id)
+		m.ownerIDs.Store(id, ref)
+		return ref
 	}
 	if name != "" {
 		return m.ids.ownerByName(clean(name))

@@ -261,7 +261,9 @@ func shuffled(in goldenInput, r *rand.Rand) goldenInput {
 			x.SecurityLabels.Data[a], x.SecurityLabels.Data[b] = x.SecurityLabels.Data[b], x.SecurityLabels.Data[a]
 		})
 		x.Attributes.Data = slices.Clone(x.Attributes.Data)
-		shuf(len(x.Attributes.Data), func(a, b int) { x.Attributes.Data[a], x.Attributes.Data[b] = x.Attributes.Data[b], x.Attributes.Data[a] })
+		shuf(len(x.Attributes.Data), func(a, b int) {
+			x.Attributes.Data[a], x.Attributes.Data[b] = x.Attributes.Data[b], x.Attributes.Data[a]
+		})
 		x.AssociatedGroups.Data = slices.Clone(x.AssociatedGroups.Data)
 		shuf(len(x.AssociatedGroups.Data), func(a, b int) {
 			x.AssociatedGroups.Data[a], x.AssociatedGroups.Data[b] = x.AssociatedGroups.Data[b], x.AssociatedGroups.Data[a]
@@ -278,7 +280,9 @@ func shuffled(in goldenInput, r *rand.Rand) goldenInput {
 			x.AssociatedIndicators.Data[a], x.AssociatedIndicators.Data[b] = x.AssociatedIndicators.Data[b], x.AssociatedIndicators.Data[a]
 		})
 		x.Attributes.Data = slices.Clone(x.Attributes.Data)
-		shuf(len(x.Attributes.Data), func(a, b int) { x.Attributes.Data[a], x.Attributes.Data[b] = x.Attributes.Data[b], x.Attributes.Data[a] })
+		shuf(len(x.Attributes.Data), func(a, b int) {
+			x.Attributes.Data[a], x.Attributes.Data[b] = x.Attributes.Data[b], x.Attributes.Data[a]
+		})
 	}
 	return out
 }
