@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +33,9 @@ func peakRSS() int64 {
 // over loopback (issue 4). With TCAPI_BENCH_URL and TCAPI_BENCH_TOKEN set
 // it reads from an external `taxii-bridge tc-simulator`, so peak_rss_MB is
 // the client's alone; otherwise the simulator runs in this process and the
-// RSS covers both. TCAPI_BENCH_N changes the count.
+// RSS covers both. cpu_µs/indicator is this process's user+system CPU time,
+// which unlike indicators/s does not depend on what else the machine runs.
+// TCAPI_BENCH_N changes the count.
 //
 //	go test -run '^$' -bench Indicators1M -benchtime 1x ./tcsync/tcapi/
 func BenchmarkIndicators1M(b *testing.B) {
@@ -56,6 +59,8 @@ func BenchmarkIndicators1M(b *testing.B) {
 	}
 	q := tcapi.Query{PageSize: tcapi.MaxPageSize, Fields: []string{"tags", "securityLabels", "threatAssess"}}
 	b.ResetTimer()
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start := time.Now()
 	total := 0
 	for range b.N {
@@ -68,6 +73,10 @@ func BenchmarkIndicators1M(b *testing.B) {
 		}
 	}
 	elapsed := time.Since(start)
+	var ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu_µs/indicator")
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "indicators/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak_rss_MB")
 	b.ReportMetric(float64(total)/float64(b.N), "indicators/op")

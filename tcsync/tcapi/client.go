@@ -237,16 +237,40 @@ type envelope[T any] struct {
 	Data    T      `json:"data"`
 }
 
-// get fetches u and decodes its envelope into out, retrying transient
-// failures. Nothing is written to out unless a complete, valid response was
-// read, so a truncated page is never returned.
+// get fetches u and decodes its envelope, retrying transient failures.
+// Nothing is returned unless a complete, valid response was read, so a
+// truncated page is never handed over.
 func get[T any](ctx context.Context, c *Client, u *url.URL) (*envelope[T], error) {
+	var env *envelope[T]
+	_, err := c.fetch(ctx, u, func(body []byte) error {
+		e := new(envelope[T])
+		if err := Unmarshal(body, e); err != nil {
+			return err
+		}
+		env = e
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if env.Status != "Success" {
+		return nil, &APIError{Method: http.MethodGet, Path: u.Path, StatusCode: http.StatusOK,
+			Status: env.Status, ErrCode: env.ErrCode, Message: env.Message}
+	}
+	return env, nil
+}
+
+// fetch GETs u, retrying transient failures, and returns the body of a
+// complete 2xx response that check accepted. check runs on every received
+// body: an error from it means a corrupted or truncated transfer and is
+// retried like a reset connection.
+func (c *Client) fetch(ctx context.Context, u *url.URL, check func(body []byte) error) ([]byte, error) {
 	var lastErr error
 	retried401 := false
 	for attempt := 0; ; attempt++ {
-		env, retryAfter, err := getOnce[T](ctx, c, u)
+		body, retryAfter, err := c.fetchOnce(ctx, u, check)
 		if err == nil {
-			return env, nil
+			return body, nil
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("threatconnect GET %s: %w", u.Path, ctx.Err())
@@ -300,7 +324,7 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return max(d, retryAfter)
 }
 
-func getOnce[T any](ctx context.Context, c *Client, u *url.URL) (*envelope[T], time.Duration, error) {
+func (c *Client) fetchOnce(ctx context.Context, u *url.URL, check func([]byte) error) ([]byte, time.Duration, error) {
 	if err := c.limiter.Wait(ctx); err != nil {
 		return nil, 0, fmt.Errorf("threatconnect GET %s: rate limit: %w", u.Path, err)
 	}
@@ -308,8 +332,7 @@ func getOnce[T any](ctx context.Context, c *Client, u *url.URL) (*envelope[T], t
 	if err != nil {
 		return nil, 0, fmt.Errorf("threatconnect GET %s: build request: %w", u.Path, err)
 	}
-	// Send exactly the URL we sign: NewRequest reparses the string, which
-	// keeps RawPath/RawQuery, but use our value to be certain.
+	// Send exactly the URL we sign.
 	req.URL = u
 	req.Header.Set("Accept", "application/json")
 	c.authorize(req)
@@ -326,18 +349,12 @@ func getOnce[T any](ctx context.Context, c *Client, u *url.URL) (*envelope[T], t
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, retryAfter, newAPIError(resp, u.Path, body, retryAfter)
 	}
-	env := new(envelope[T])
-	if err := Unmarshal(body, env); err != nil {
-		// A 2xx with a body that is not a complete JSON document is a
-		// truncated or corrupted transfer: transient.
+	if err := check(body); err != nil {
+		// A 2xx whose body is not a complete JSON document is a truncated
+		// or corrupted transfer: transient.
 		return nil, retryAfter, fmt.Errorf("threatconnect GET %s: decode response (%d bytes): %w", u.Path, len(body), err)
 	}
-	if env.Status != "Success" {
-		e := &APIError{Method: http.MethodGet, Path: u.Path, StatusCode: resp.StatusCode,
-			Status: env.Status, ErrCode: env.ErrCode, Message: env.Message}
-		return nil, 0, e
-	}
-	return env, 0, nil
+	return body, 0, nil
 }
 
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
