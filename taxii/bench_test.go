@@ -232,3 +232,34 @@ func envelopeHead(body []byte) (bool, string) {
 	}
 	return head.More, head.Next
 }
+
+// BenchmarkObjectHandler is the server's cost of one single-object GET,
+// without the network or a client: the handler chain plus the store.
+func BenchmarkObjectHandler(b *testing.B) {
+	f := newFixture(b)
+	const n = 10000
+	objs := make([]storage.Object, 0, n)
+	for i := 0; i < n; i++ {
+		objs = append(objs, benchObject(i))
+	}
+	if err := f.store.Update(b.Context(), func(tx *storage.Tx) error {
+		_, err := tx.Put(f.cols["intel"].ID, objs, storage.PutOptions{})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	auth := basic("alice", "alice-pw")
+	base := f.colPath("intel", "objects/")
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodGet, base+objs[i%n].ID+"/", nil)
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		f.srv.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body.String())
+		}
+		i += 7919
+	}
+}

@@ -17,7 +17,9 @@
 //
 // One API root at /{root}/ (DESIGN.md §5). Every path works with and without
 // its trailing slash, by rewriting before routing, never by redirect (D-11).
-// Collections are addressed by id or alias.
+// Collections are addressed by id or alias; the per-request lookup reads an
+// in-memory copy of the collection list that is at most two seconds old and
+// is reloaded at once for a key it does not know.
 //
 // Every non-2xx answer goes through one error handler that writes a TAXII
 // error resource with a string http_status and an error_id that is also

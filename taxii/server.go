@@ -29,6 +29,8 @@ type Store interface {
 	Update(ctx context.Context, fn func(tx *storage.Tx) error) error
 }
 
+var _ Store = (*storage.Store)(nil)
+
 // Config configures a Server. Zero values of the optional fields get the
 // defaults of DESIGN.md §4.
 type Config struct {
