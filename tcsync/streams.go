@@ -98,18 +98,23 @@ func (w *Worker) syncIndicators(ctx context.Context, start time.Time, sum *Summa
 		Fields:   w.indicatorFields(),
 		PageSize: w.opt.Sync.PageSize,
 	}
-	err = w.src.Indicators(ctx, q, func(page []tcapi.Indicator) error {
-		sum.Fetched += len(page)
+	p := newPipeline(ctx, 2)
+	err = w.src.Indicators(p.Context(), q, func(page []tcapi.Indicator) error {
+		delta := Summary{Fetched: len(page), Skipped: map[string]int{}}
 		units := make([]unit, 0, len(page))
 		for _, ind := range page {
-			if u, ok := w.prepareIndicator(ind, st, sum); ok {
+			if u, ok := w.prepareIndicator(ind, st, &delta); ok {
 				units = append(units, u)
 			}
 		}
 		st.Window.AfterID = max(st.Window.AfterID, page[len(page)-1].ID)
-		return w.commit(ctx, "indicators", units, st, start, sum)
+		at := st
+		at.Window = &window{Since: st.Window.Since, Until: st.Window.Until, AfterID: st.Window.AfterID}
+		return p.submit(func(ctx context.Context) error {
+			return w.commit(ctx, "indicators", units, at, start, delta, sum)
+		})
 	})
-	if err != nil {
+	if err = p.wait(err); err != nil {
 		return fmt.Errorf("sync indicators: %w", err)
 	}
 	return w.closeWindow(ctx, "indicators", st)
@@ -175,35 +180,44 @@ func (w *Worker) syncGroups(ctx context.Context, start time.Time, sum *Summary) 
 		Fields:   w.groupFields(),
 		PageSize: w.opt.Sync.PageSize,
 	}
-	err = w.src.Groups(ctx, q, func(page []tcapi.Group) error {
-		sum.Fetched += len(page)
+	p := newPipeline(ctx, 2)
+	err = w.src.Groups(p.Context(), q, func(page []tcapi.Group) error {
+		delta := Summary{Fetched: len(page), Skipped: map[string]int{}}
 		units := make([]unit, 0, len(page))
 		for _, g := range page {
-			u := unit{tcID: g.ID, owner: w.owner(g.OwnerName, g.OwnerID), inScope: true}
-			u.it = item{owner: g.OwnerName, tags: tagNames(g.Tags), tlp: itemTLP(g.SecurityLabels)}
-			objs, err := w.m.Group(g)
-			if err != nil {
-				sum.skip("unmappable")
-				w.opt.Log.Warn("group skipped: cannot be mapped to STIX", "tc_id", g.ID, "type", g.Type, "err", err)
-				continue
+			if u, ok := w.prepareGroup(g, st, &delta); ok {
+				units = append(units, u)
 			}
-			u.objs = objs
-			if w.opt.Sync.TQL == "" && len(w.opt.Sync.Tags) > 0 && !hasAnyTag(u.it.tags, w.opt.Sync.Tags) {
-				sum.skip("tags_not_matched")
-				if st.Watermark.IsZero() {
-					continue
-				}
-				u.inScope = false
-			}
-			units = append(units, u)
 		}
 		st.Window.AfterID = max(st.Window.AfterID, page[len(page)-1].ID)
-		return w.commit(ctx, "groups", units, st, start, sum)
+		at := st
+		at.Window = &window{Since: st.Window.Since, Until: st.Window.Until, AfterID: st.Window.AfterID}
+		return p.submit(func(ctx context.Context) error {
+			return w.commit(ctx, "groups", units, at, start, delta, sum)
+		})
 	})
-	if err != nil {
+	if err = p.wait(err); err != nil {
 		return fmt.Errorf("sync groups: %w", err)
 	}
 	return w.closeWindow(ctx, "groups", st)
+}
+
+func (w *Worker) prepareGroup(g tcapi.Group, st streamState, sum *Summary) (unit, bool) {
+	u := unit{tcID: g.ID, owner: w.owner(g.OwnerName, g.OwnerID), inScope: true}
+	u.it = item{owner: g.OwnerName, tags: tagNames(g.Tags), tlp: itemTLP(g.SecurityLabels)}
+	objs, err := w.m.Group(g)
+	if err != nil {
+		sum.skip("unmappable")
+		w.opt.Log.Warn("group skipped: cannot be mapped to STIX", "tc_id", g.ID, "type", g.Type, "err", err)
+		return unit{}, false
+	}
+	u.objs = objs
+	if w.opt.Sync.TQL == "" && len(w.opt.Sync.Tags) > 0 && !hasAnyTag(u.it.tags, w.opt.Sync.Tags) {
+		sum.skip("tags_not_matched")
+		u.inScope = false
+		return u, !st.Watermark.IsZero()
+	}
+	return u, true
 }
 
 // syncDeleted revokes the indicators ThreatConnect reports deleted since the
@@ -253,8 +267,10 @@ func withAfterID(tql string, after int64) string {
 }
 
 // commit writes one page's units and the stream's new position in one
-// transaction, so a crash either keeps both or neither.
-func (w *Worker) commit(ctx context.Context, stream string, units []unit, st streamState, start time.Time, sum *Summary) error {
+// transaction, so a crash either keeps both or neither, then adds the page's
+// counts (delta, from preparing it) and the write counts to sum. Commits run
+// one at a time, in page order (see pipeline).
+func (w *Worker) commit(ctx context.Context, stream string, units []unit, st streamState, start time.Time, delta Summary, sum *Summary) error {
 	for i := range units {
 		id, err := w.ownerCollection(ctx, units[i].owner.Name)
 		if err != nil {
@@ -263,10 +279,10 @@ func (w *Worker) commit(ctx context.Context, stream string, units []unit, st str
 		units[i].ownerCol = id
 	}
 	incremental := !st.Watermark.IsZero()
-	var delta Summary
+	var written Summary
 	err := w.store.Update(ctx, func(tx *storage.Tx) error {
-		delta = Summary{Skipped: map[string]int{}}
-		b := newBatch(w, tx, start, &delta)
+		written = Summary{Skipped: map[string]int{}}
+		b := newBatch(w, tx, start, &written)
 		for _, u := range units {
 			if err := b.unit(u, incremental); err != nil {
 				return err
@@ -281,6 +297,7 @@ func (w *Worker) commit(ctx context.Context, stream string, units []unit, st str
 		return fmt.Errorf("commit %s batch: %w", stream, err)
 	}
 	sum.add(delta)
+	sum.add(written)
 	if w.opt.Progress != nil {
 		w.opt.Progress(Progress{Stream: stream, Items: sum.Fetched, Elapsed: time.Since(start)})
 	}
@@ -288,6 +305,7 @@ func (w *Worker) commit(ctx context.Context, stream string, units []unit, st str
 }
 
 func (s *Summary) add(d Summary) {
+	s.Fetched += d.Fetched
 	s.NewVersions += d.NewVersions
 	s.Unchanged += d.Unchanged
 	s.Revoked += d.Revoked

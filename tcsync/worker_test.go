@@ -44,7 +44,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // fixture is a simulator on loopback plus everything the worker needs.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *clock
 	sim    *tcsim.Simulator
 	client *tcapi.Client
@@ -54,7 +54,7 @@ type fixture struct {
 	nGrp   int
 }
 
-func newFixture(t *testing.T, nInd, nGrp int) *fixture {
+func newFixture(t testing.TB, nInd, nGrp int) *fixture {
 	t.Helper()
 	// Later than every generated lastModified (the simulator's data starts in 2024).
 	clk := &clock{t: time.Date(2027, 1, 1, 12, 0, 0, 0, time.UTC)}
