@@ -87,6 +87,7 @@ var tokenTable = [...]string{
 type tokenCodec struct {
 	toks    [][]byte
 	nSingle int
+	literal [256]bool      // bytes that stand for themselves
 	single  [32]int16      // code byte -> token index, -1 when not a code
 	codeOf  [][]byte       // token index -> its code
 	pair    [256][4]uint64 // bit set of the first two bytes of some token
@@ -112,6 +113,9 @@ func newTokenCodec(table []string) *tokenCodec {
 	}
 	codes := singleCodes()
 	tc.nSingle = len(codes)
+	for b := range tc.literal {
+		tc.literal[b] = b >= 0x20 || b == '\t' || b == '\n' || b == '\r'
+	}
 	if len(table) > len(codes)+256 {
 		panic("storage: token table too long")
 	}
@@ -186,9 +190,9 @@ func (tc *tokenCodec) encode(src []byte) (out []byte, ok bool) {
 func (tc *tokenCodec) decode(dst, src []byte) ([]byte, error) {
 	for i := 0; i < len(src); {
 		c := src[i]
-		if c >= 0x20 || c == '\t' || c == '\n' || c == '\r' {
+		if tc.literal[c] {
 			j := i + 1
-			for j < len(src) && (src[j] >= 0x20 || src[j] == '\t' || src[j] == '\n' || src[j] == '\r') {
+			for j < len(src) && tc.literal[src[j]] {
 				j++
 			}
 			dst = append(dst, src[i:j]...)

@@ -156,7 +156,11 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		" ORDER BY m.date_added LIMIT ?"
 	args = append(args, q.Limit+1)
 
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return Page{}, fmt.Errorf("%s: %w", what, err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
@@ -203,6 +207,24 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return page, nil
+}
+
+// readStmt returns a prepared statement for query on the read pool, cached
+// by its text. The cache needs no eviction: list builds its text only from
+// which filters are set (values are bound), which gives at most
+// 3 modes × 2⁴ filter presences × 8 version-filter shapes = 384 texts.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if st, ok := s.rstmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare query: %w", err)
+	}
+	s.rstmts[query] = st
+	return st, nil
 }
 
 // resolveIDs maps STIX ids to object keys; unknown ids are dropped.

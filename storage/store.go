@@ -41,6 +41,9 @@ type Store struct {
 
 	cmu  sync.RWMutex
 	cids map[string]int64 // collection id -> cid, filled lazily
+
+	smu    sync.Mutex
+	rstmts map[string]*sql.Stmt // prepared read statements by query text
 }
 
 // Option configures Open.
@@ -85,7 +88,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, now: o.now, cids: map[string]int64{}}
+	s := &Store{w: w, now: o.now, cids: map[string]int64{}, rstmts: map[string]*sql.Stmt{}}
 	if err := s.checkFile(ctx, path); err != nil {
 		w.Close()
 		return nil, err
@@ -277,6 +280,12 @@ func (s *Store) loadHighWater(ctx context.Context) error {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	s.smu.Lock()
+	for q, st := range s.rstmts {
+		errs = append(errs, st.Close())
+		delete(s.rstmts, q)
+	}
+	s.smu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
