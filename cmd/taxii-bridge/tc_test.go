@@ -98,6 +98,17 @@ func TestTCGetIndicators(t *testing.T) {
 		}
 	}
 
+	if stixBundleFunc != nil {
+		code, out, errOut = runCmd(t, "", nil, "tc-get-indicators", "-config", cfg, "-format", "stix", "-limit", "20", "-indicator-type", "Host,URL,File")
+		var bundle struct {
+			Type    string
+			Objects []map[string]any
+		}
+		if code != exitOK || json.Unmarshal([]byte(out), &bundle) != nil || bundle.Type != "bundle" || len(bundle.Objects) < 20 {
+			t.Errorf("-format stix: exit %d, %d objects\n%.300s%s", code, len(bundle.Objects), out, errOut)
+		}
+	}
+
 	// -tql overrides the other filters; a TQL error is a runtime failure naming it.
 	code, out, _ = runCmd(t, "", nil, "tc-get-indicators", "-config", cfg, "-format", "json", "-tql", `summary = "ASN6"`, "-indicator-type", "Host")
 	if code != exitOK || !strings.Contains(out, `"AS Number": "ASN6"`) {
