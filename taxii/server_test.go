@@ -1,13 +1,18 @@
 package taxii
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/taxii-bridge/taxii-bridge/storage"
 )
 
 func strp(s string) *string { return &s }
@@ -289,5 +294,84 @@ func TestHealth(t *testing.T) {
 	ready = errTest
 	if w := f.get("", "/readyz/"); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz not ready = %d, want 503", w.Code)
+	}
+}
+
+// taxii21.md §1.8 (S-8.1…S-8.11): 401 and 406 on every endpoint, 400 on
+// every endpoint that takes parameters.
+func TestStatusCodesPerEndpoint(t *testing.T) {
+	f := newFixture(t)
+	f.put("submissions", ind(1, 0, ""))
+	obj := "objects/" + stixID("indicator", 1) + "/"
+	post := func(p string) req {
+		return req{method: http.MethodPost, path: p, ctype: MediaType, body: envelopeOf(string(ind(2, 0, "").raw()))}
+	}
+	endpoints := []struct {
+		name     string
+		r        req
+		ok       int
+		badQuery string // a malformed query for 400, "" when the endpoint takes none
+	}{
+		{"discovery", req{path: "/taxii2/"}, 200, ""},
+		{"api root", req{path: "/api1/"}, 200, ""},
+		{"collections", req{path: "/api1/collections/"}, 200, ""},
+		{"collection", req{path: f.colPath("submissions", "")}, 200, ""},
+		{"manifest", req{path: f.colPath("submissions", "manifest/")}, 200, "limit=0"},
+		{"objects", req{path: f.colPath("submissions", "objects/")}, 200, "added_after=x"},
+		{"add objects", post(f.colPath("submissions", "objects/")), 202, ""},
+		{"object", req{path: f.colPath("submissions", obj)}, 200, "match[version]=all,first"},
+		{"versions", req{path: f.colPath("submissions", obj+"versions/")}, 200, "limit=x"},
+		{"delete", req{method: http.MethodDelete, path: f.colPath("submissions", obj)}, 200, "match[version]=bogus"},
+	}
+	for _, ep := range endpoints {
+		t.Run(ep.name, func(t *testing.T) {
+			r := ep.r
+			wantError(t, f.do(r), http.StatusUnauthorized, "")
+			r.who = "alice"
+			r.accept = strp("application/vnd.oasis.taxii+json;version=2.0")
+			wantError(t, f.do(r), http.StatusNotAcceptable, "")
+			r.accept = nil
+			if ep.badQuery != "" {
+				bad := r
+				bad.path += "?" + ep.badQuery
+				wantError(t, f.do(bad), http.StatusBadRequest, "")
+			}
+			w := f.do(r)
+			if w.Code != ep.ok {
+				t.Errorf("status %d, want %d: %s", w.Code, ep.ok, w.Body.String())
+			}
+			if ct := w.Header().Get("Content-Type"); ct != MediaType {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+}
+
+// panicStore panics on every read; the server must still answer with a
+// TAXII error resource (taxii21.md D-12), and a plain store error must not
+// leak its text.
+type panicStore struct{ nopStore }
+
+func (panicStore) Collections(context.Context) ([]storage.Collection, error) { panic("boom") }
+
+func TestInternalErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		store Store
+	}{{"panic", panicStore{}}, {"error", nopStore{}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := New(tt.store, testConfig(t), slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodGet, "/api1/collections/", nil)
+			r.Header.Set("Authorization", basic("alice", "alice-pw"))
+			w := httptest.NewRecorder()
+			srv.ServeHTTP(w, r)
+			wantError(t, w, http.StatusInternalServerError, "error_id")
+			if strings.Contains(w.Body.String(), "boom") || strings.Contains(w.Body.String(), errTest.Error()) {
+				t.Errorf("500 body leaks the cause: %s", w.Body.String())
+			}
+		})
 	}
 }
