@@ -34,9 +34,10 @@
 // revoked: DeletedIndicatorIDs recomputes the indicator id and its based-on
 // relationship id from the deletion record. The price: renaming an owner,
 // or ThreatConnect merging a new hash into a File indicator (its summary and
-// thus its key change), yields a new indicator id; the old id stays until the
-// sync revokes it by x_threatconnect_id. The TC id is still carried in
-// x_threatconnect_id and the threatconnect external reference.
+// thus its key change), yields a new indicator id, and the old one stays
+// published unless the sync revokes it (it can find it by its
+// x_threatconnect_id, which the TC id still fills, as does the threatconnect
+// external reference).
 //
 // Indicators. One TC indicator gives an indicator SDO with an escaped STIX
 // pattern (CheckPattern parses what we emit), the SCO of its value (IPv6 in

@@ -536,3 +536,38 @@ func TestObjectFields(t *testing.T) {
 		t.Error("owner without name: want an error")
 	}
 }
+
+// TestConcurrentUse: one Mapper is shared by the sync's goroutines (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	m := mustNew(t, Options{})
+	inds := benchIndicators()[:200]
+	want := make([][]Object, len(inds))
+	for i, in := range inds {
+		want[i], _ = m.Indicator(in)
+	}
+	done := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for i := range inds {
+				j := (i + w*50) % len(inds)
+				got, err := m.Indicator(inds[j])
+				if err != nil {
+					done <- err
+					return
+				}
+				for k := range got {
+					if !bytes.Equal(got[k].JSON, want[j][k].JSON) {
+						done <- errors.New("concurrent mapping changed the output of " + got[k].ID)
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
