@@ -195,7 +195,7 @@ func (a *authenticator) basic(header, cred string) (*principal, error) {
 			return p, nil
 		}
 	}
-	ck := sha256.Sum256([]byte("basic\x00" + header))
+	ck := keyOf(header)
 	now := a.now()
 	a.mu.Lock()
 	if e, ok := a.cache[ck]; ok && now.Before(e.expires) {
@@ -221,6 +221,9 @@ func (a *authenticator) basic(header, cred string) (*principal, error) {
 	}
 	return v.(*principal), nil
 }
+
+// keyOf is the cache key of an Authorization header value.
+func keyOf(header string) [sha256.Size]byte { return sha256.Sum256([]byte("basic\x00" + header)) }
 
 func (a *authenticator) remember(k [sha256.Size]byte, p *principal) {
 	now := a.now()
