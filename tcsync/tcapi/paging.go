@@ -2,10 +2,8 @@ package tcapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -76,7 +74,7 @@ func (q Query) keyset() bool { return q.Sort == "" && q.Start == 0 && !q.OffsetP
 func (c *Client) Owners(ctx context.Context) ([]Owner, error) {
 	var all []Owner
 	q := Query{PageSize: 500, OffsetPaging: true}
-	err := pages(ctx, c, "/v3/security/owners", q, func(p []Owner) error {
+	err := pages(ctx, c, "/v3/security/owners", q, func(o Owner) int64 { return o.ID }, func(p []Owner) error {
 		all = append(all, p...)
 		return nil
 	})
@@ -90,7 +88,7 @@ func (c *Client) Owners(ctx context.Context) ([]Owner, error) {
 // fn sees only complete, fully decoded pages; an error from fn stops paging
 // and is returned wrapped.
 func (c *Client) Indicators(ctx context.Context, q Query, fn func(page []Indicator) error) error {
-	if err := pages(ctx, c, "/v3/indicators", q, fn); err != nil {
+	if err := pages(ctx, c, "/v3/indicators", q, func(i Indicator) int64 { return i.ID }, fn); err != nil {
 		return fmt.Errorf("list indicators: %w", err)
 	}
 	return nil
@@ -98,7 +96,7 @@ func (c *Client) Indicators(ctx context.Context, q Query, fn func(page []Indicat
 
 // Groups streams the groups matching q to fn, one page at a time (see Indicators).
 func (c *Client) Groups(ctx context.Context, q Query, fn func(page []Group) error) error {
-	if err := pages(ctx, c, "/v3/groups", q, fn); err != nil {
+	if err := pages(ctx, c, "/v3/groups", q, func(g Group) int64 { return g.ID }, fn); err != nil {
 		return fmt.Errorf("list groups: %w", err)
 	}
 	return nil
@@ -217,45 +215,26 @@ func (c *Client) CustomAssociations(ctx context.Context, indicatorID int64, q Qu
 // errNoProgress is returned when keyset paging would loop or skip.
 var errNoProgress = errors.New("server ignored sorting=id ASC or the id filter; refusing to page on")
 
-// pageHead is the part of a list page needed to ask for the next one. It is
-// decoded from every received body, which also proves the body is complete
-// JSON before it is accepted (a truncated transfer is retried).
-type pageHead struct {
-	Next    string `json:"next"`
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	ErrCode string `json:"errCode"`
-	Data    []struct {
-		ID int64 `json:"id"`
-	} `json:"data"`
+// fetched is one list page read and decoded, or the error that ended its retries.
+type fetched[T any] struct {
+	env *envelope[[]T]
+	err error
 }
 
-type fetched struct {
-	body []byte
-	head *pageHead
-	err  error
-}
-
-func (c *Client) fetchPage(ctx context.Context, u *url.URL) fetched {
-	var h *pageHead
-	body, err := c.fetch(ctx, u, func(b []byte) error {
-		h = new(pageHead)
-		return json.Unmarshal(b, h)
-	})
-	if err == nil && h.Status != "Success" {
-		err = &APIError{Method: http.MethodGet, Path: u.Path, StatusCode: http.StatusOK,
-			Status: h.Status, ErrCode: h.ErrCode, Message: h.Message}
-	}
-	return fetched{body: body, head: h, err: err}
+// fetchPage GETs and decodes one list page. Decoding is part of accepting
+// the body, so a truncated or corrupt page is retried, never handed over.
+func fetchPage[T any](ctx context.Context, c *Client, u *url.URL) fetched[T] {
+	env, err := get[[]T](ctx, c, u)
+	return fetched[T]{env: env, err: err}
 }
 
 // pages runs the paging loop shared by every list endpoint (see Query).
 //
-// While fn works on page n, page n+1 is already being fetched (its address
-// is known from page n's ids or next link), so the server's work and the
-// network overlap with decoding and with the caller. At most one request is
-// in flight; it is cancelled and waited for when pages returns.
-func pages[T any](ctx context.Context, c *Client, path string, q Query, fn func([]T) error) error {
+// While fn works on page n, page n+1 is already being fetched and decoded
+// (its address is known from page n's ids or next link), so the server, the
+// network and decoding overlap with the caller's work. At most one request
+// is in flight; it is cancelled and waited for when pages returns.
+func pages[T any](ctx context.Context, c *Client, path string, q Query, idOf func(T) int64, fn func([]T) error) error {
 	size, err := q.pageSize()
 	if err != nil {
 		return err
@@ -286,7 +265,7 @@ func pages[T any](ctx context.Context, c *Client, path string, q Query, fn func(
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	var pending chan fetched
+	var pending chan fetched[T]
 	defer func() {
 		cancel()
 		if pending != nil {
@@ -294,7 +273,7 @@ func pages[T any](ctx context.Context, c *Client, path string, q Query, fn func(
 		}
 	}()
 
-	cur := c.fetchPage(ctx, c.endpoint(path, params(q.TQL)))
+	cur := fetchPage[T](ctx, c, c.endpoint(path, params(q.TQL)))
 	var (
 		seen    int
 		last    int64
@@ -304,30 +283,27 @@ func pages[T any](ctx context.Context, c *Client, path string, q Query, fn func(
 		if cur.err != nil {
 			return fmt.Errorf("page %d: %w", page, cur.err)
 		}
-		h := cur.head
+		env := cur.env
 		if keyset {
-			for i, item := range h.Data {
-				if (started || i > 0) && item.ID <= last {
-					return fmt.Errorf("page %d: id %d after %d: %w", page, item.ID, last, errNoProgress)
+			for i, item := range env.Data {
+				id := idOf(item)
+				if (started || i > 0) && id <= last {
+					return fmt.Errorf("page %d: id %d after %d: %w", page, id, last, errNoProgress)
 				}
-				last, started = item.ID, true
+				last, started = id, true
 			}
 		}
-		more := h.Next != "" && len(h.Data) > 0 && (q.Limit == 0 || seen+len(h.Data) < q.Limit)
+		more := env.Next != "" && len(env.Data) > 0 && (q.Limit == 0 || seen+len(env.Data) < q.Limit)
 		if more {
 			var next *url.URL
 			if keyset {
 				next = c.endpoint(path, params(And(q.TQL, "id > "+strconv.FormatInt(last, 10))))
-			} else if next, err = c.rebase(h.Next); err != nil {
+			} else if next, err = c.rebase(env.Next); err != nil {
 				return fmt.Errorf("page %d: %w", page, err)
 			}
-			ch := make(chan fetched, 1)
+			ch := make(chan fetched[T], 1)
 			pending = ch
-			go func() { ch <- c.fetchPage(ctx, next) }()
-		}
-		var env envelope[[]T]
-		if err := Unmarshal(cur.body, &env); err != nil {
-			return fmt.Errorf("page %d: decode: %w", page, err)
+			go func() { ch <- fetchPage[T](ctx, c, next) }()
 		}
 		data := env.Data
 		if q.Limit > 0 && seen+len(data) > q.Limit {
