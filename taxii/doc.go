@@ -51,7 +51,9 @@
 // 400. The principal is not in the cursor; access and the TLP ceiling are
 // re-checked on every request (S-7.19). Empty pages are {} without the
 // X-TAXII-Date-Added headers (D-21, A-2). Unknown objects are 404, known ones
-// filtered to nothing are {}. Object JSON is copied from the store
+// filtered to nothing are {}. An objects page also stops at a 32 MiB
+// response-byte budget (never below one object), with more and next set
+// (D-10, C-20). Object JSON is copied from the store
 // byte for byte (D-20).
 //
 // Writable collections accept POST (S-8.8): the envelope is refused whole

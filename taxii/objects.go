@@ -73,6 +73,16 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	if err != nil {
 		return fmt.Errorf("query %s: %w", ep, err)
 	}
+	// The response-byte budget (D-10, C-20): stop before the page body
+	// outgrows it, keeping at least one object, and let next resume there.
+	budget := 0
+	for i, it := range page.Items {
+		budget += len(it.JSON)
+		if budget > s.pageBytes && i > 0 {
+			page.Items, page.More = page.Items[:i], true
+			break
+		}
+	}
 	if len(page.Items) == 0 && objectID != "" && q.after == nil {
 		// Unknown (or invisible) object → 404; known but filtered away → {}.
 		ok, err := s.exists(ctx, col.ID, objectID, p)

@@ -436,3 +436,33 @@ func TestServedBytesAreStoredBytes(t *testing.T) {
 		t.Errorf("envelope = %s\nwant       %s (D-20)", w.Body.String(), want)
 	}
 }
+
+// taxii21.md D-10, C-20: a page stops at the response-byte budget, keeps at
+// least one object, and next resumes exactly after the last one served.
+func TestPageByteBudget(t *testing.T) {
+	f := newFixture(t)
+	want := f.putN("intel", 9)
+	size := len(ind(1, 0, "").object(t).JSON)
+	f.srv.pageBytes = 3*size + size/2 // three objects fit, the fourth does not
+	var got []string
+	p := f.colPath("intel", "objects/")
+	for i := 0; i < 10; i++ {
+		w := f.get("alice", p)
+		env := decode[envelopeResp](t, w)
+		if n := len(env.Objects); n != 3 {
+			t.Fatalf("page %d has %d objects, want 3", i, n)
+		}
+		got = append(got, ids(t, env.Objects)...)
+		if env.Next == nil {
+			break
+		}
+		p = f.colPath("intel", "objects/") + "?next=" + url.QueryEscape(*env.Next)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ids (-want +got):\n%s", diff)
+	}
+	f.srv.pageBytes = 1 // never below one object per page
+	if n := len(decode[envelopeResp](t, f.get("alice", f.colPath("intel", "objects/"))).Objects); n != 1 {
+		t.Errorf("tiny budget page has %d objects, want 1", n)
+	}
+}

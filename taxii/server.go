@@ -92,7 +92,14 @@ type Server struct {
 	now     func() time.Time
 	root    string // "/<api root>/"
 	cols    collectionCache
+	// pageBytes is the response-byte budget of one objects page.
+	pageBytes int
 }
+
+// defaultPageBytes is the response-byte budget of one objects page
+// (taxii21.md D-10, C-20): 10,000 typical objects fit, 10,000 objects of a
+// megabyte do not.
+const defaultPageBytes = 32 << 20
 
 // apiRootPattern is what an API root segment may look like: a simple slug,
 // so clients that name the root by its last path segment work (taxii21.md C-12).
@@ -147,6 +154,8 @@ func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
 		cursors: cursorCodec{secret: append([]byte(nil), cfg.CursorSecret...), root: cfg.APIRoot},
 		now:     cfg.Now,
 		root:    "/" + cfg.APIRoot + "/",
+
+		pageBytes: defaultPageBytes,
 	}
 	s.echo = s.routes()
 	return s, nil
