@@ -45,16 +45,16 @@
 // ordered by the store's unique date_added (D-1, D-3, D-7). The page carries
 // more and, exactly when more is true, next (D-8, C-4, C-5, A-1): a stateless
 // cursor, base64url(JSON) "." base64url(HMAC-SHA-256), binding the API root,
-// collection, endpoint, object id, the normalized filter, the page size asked
-// for and the last (date_added, row id) served. A next sent alone resumes the original query
-// (C-6); sent with filters, they must equal the cursor's or the request is a
-// 400. The principal is not in the cursor; access and the TLP ceiling are
-// re-checked on every request (S-7.19). Empty pages are {} without the
-// X-TAXII-Date-Added headers (D-21, A-2). Unknown objects are 404, known ones
-// filtered to nothing are {}. An objects page also stops at a 32 MiB
-// response-byte budget (never below one object), with more and next set
-// (D-10, C-20). Object JSON is copied from the store
-// byte for byte (D-20).
+// collection, endpoint, object id, the normalized filter, the page size
+// asked for and the last (date_added, row id) served. A next sent alone
+// resumes the original query (C-6); sent with filters, they must equal the
+// cursor's or the request is a 400. The principal is not in the cursor;
+// access and the TLP ceiling are re-checked on every request (S-7.19). Empty
+// pages are {} without the X-TAXII-Date-Added headers (D-21, A-2). Unknown
+// objects are 404, known ones filtered to nothing are {}. An objects
+// page also stops at a 32 MiB response-byte budget (never below one
+// object), with more and next set (D-10, C-20). Object JSON is copied from
+// the store byte for byte (D-20).
 //
 // Writable collections accept POST (S-8.8): the envelope is refused whole
 // for a wrong Content-Type (415), a body above max_content_length (413),
