@@ -26,6 +26,7 @@ type principal struct {
 	name        string
 	read, write access
 	maxTLP      tlp.Level
+	emptyList   bool // C-16 compatibility: [] instead of {} on empty listings
 }
 
 // access is a list of collection aliases or ids, or everything ("*").
@@ -128,7 +129,7 @@ func newAuthenticator(users []User, keys []APIKey, now func() time.Time) (*authe
 		}
 		a.users[u.Name] = userCred{
 			hash: []byte(u.PasswordHash),
-			p:    &principal{name: "user:" + u.Name, read: newAccess(u.Read), write: newAccess(u.Write), maxTLP: u.MaxTLP},
+			p:    &principal{name: "user:" + u.Name, read: newAccess(u.Read), write: newAccess(u.Write), maxTLP: u.MaxTLP, emptyList: u.EmptyList},
 		}
 	}
 	for i, k := range keys {
@@ -136,7 +137,7 @@ func newAuthenticator(users []User, keys []APIKey, now func() time.Time) (*authe
 		if err != nil || len(raw) != sha256.Size {
 			return nil, fmt.Errorf("api_keys[%d] %q: key_sha256 must be 64 hex digits", i, k.Name)
 		}
-		kc := keyCred{p: &principal{name: "key:" + k.Name, read: newAccess(k.Read), write: newAccess(k.Write), maxTLP: k.MaxTLP}}
+		kc := keyCred{p: &principal{name: "key:" + k.Name, read: newAccess(k.Read), write: newAccess(k.Write), maxTLP: k.MaxTLP, emptyList: k.EmptyList}}
 		copy(kc.sum[:], raw)
 		a.keys = append(a.keys, kc)
 	}

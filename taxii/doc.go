@@ -50,7 +50,9 @@
 // resumes the original query (C-6); sent with filters, they must equal the
 // cursor's or the request is a 400. The principal is not in the cursor;
 // access and the TLP ceiling are re-checked on every request (S-7.19). Empty
-// pages are {} without the X-TAXII-Date-Added headers (D-21, A-2). Unknown
+// pages are {} without the X-TAXII-Date-Added headers (D-21, A-2), or
+// {"more":false,"objects":[]} for a principal with the EmptyList
+// compatibility switch (C-16). Unknown
 // objects are 404, known ones filtered to nothing are {}. An objects
 // page also stops at a 32 MiB response-byte budget (never below one
 // object), with more and next set (D-10, C-20). Object JSON is copied from

@@ -107,6 +107,20 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		h.Set(headerLast, taxiiTime(page.Items[n-1].DateAdded))
 	}
 	var body []byte
+	switch {
+	case len(page.Items) == 0 && p.emptyList && ep == epVersions:
+		body = []byte(`{"more":false,"versions":[]}`)
+	case len(page.Items) == 0 && p.emptyList:
+		body = []byte(`{"more":false,"objects":[]}`)
+	default:
+		body = listBody(ep, page, next)
+	}
+	return c.Blob(http.StatusOK, MediaType, body)
+}
+
+// listBody writes a page of an endpoint.
+func listBody(ep endpoint, page storage.Page, next string) []byte {
+	var body []byte
 	switch ep {
 	case epObjects, epObject:
 		body = envelope(page, next)
@@ -115,7 +129,7 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	case epVersions:
 		body = versionsBody(page, next)
 	}
-	return c.Blob(http.StatusOK, MediaType, body)
+	return body
 }
 
 // exists reports whether any version of id in the collection is visible

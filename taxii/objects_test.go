@@ -466,3 +466,23 @@ func TestPageByteBudget(t *testing.T) {
 		t.Errorf("tiny budget page has %d objects, want 1", n)
 	}
 }
+
+// taxii21.md C-16, D-21: a principal with the compatibility switch gets
+// "objects": [] on empty pages; everyone else gets {}.
+func TestEmptyListCompatibility(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Users[3].EmptyList = true })
+	f.put("submissions", ind(1, 0, ""))
+	tests := []struct{ who, path, want string }{
+		{"rita", f.colPath("submissions", "objects/") + "?match[type]=malware", `{"more":false,"objects":[]}`},
+		{"rita", f.colPath("submissions", "manifest/") + "?match[type]=malware", `{"more":false,"objects":[]}`},
+		{"rita", f.colPath("submissions", "objects/"+stixID("indicator", 1)+"/versions/") + "?added_after=2999-01-01T00:00:00Z", `{"more":false,"versions":[]}`},
+		{"alice", f.colPath("submissions", "objects/") + "?match[type]=malware", `{}`},
+	}
+	for _, tt := range tests {
+		w := f.get(tt.who, tt.path)
+		wantStatus(t, w, http.StatusOK)
+		if w.Body.String() != tt.want {
+			t.Errorf("%s %s = %s, want %s", tt.who, tt.path, w.Body.String(), tt.want)
+		}
+	}
+}

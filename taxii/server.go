@@ -69,6 +69,10 @@ type User struct {
 	Read, Write []string
 	// MaxTLP hides every object marked above it; tlp.None means no cap.
 	MaxTLP tlp.Level
+	// EmptyList makes empty listings {"more":false,"objects":[]} (or
+	// "versions":[]) instead of the spec's {}, for legacy clients that
+	// cannot read {} (taxii21.md C-16, D-21). Off by default.
+	EmptyList bool
 }
 
 // APIKey is a principal authenticated by "Authorization: Bearer <key>" or
@@ -79,6 +83,8 @@ type APIKey struct {
 	KeySHA256   string
 	Read, Write []string
 	MaxTLP      tlp.Level
+	// EmptyList is User.EmptyList for this key.
+	EmptyList bool
 }
 
 // Server is the TAXII 2.1 HTTP handler.
