@@ -287,6 +287,9 @@ func (c *Client) fetch(ctx context.Context, u *url.URL, check func(body []byte) 
 		case isAPI && !apiErr.Retryable():
 			return nil, err
 		}
+		if p, ok := err.(permanentError); ok {
+			return nil, p.err
+		}
 		if attempt >= c.maxRetries {
 			if c.maxRetries == 0 {
 				return nil, lastErr
@@ -350,12 +353,24 @@ func (c *Client) fetchOnce(ctx context.Context, u *url.URL, check func([]byte) e
 		return nil, retryAfter, newAPIError(resp, u.Path, body, retryAfter)
 	}
 	if err := check(body); err != nil {
+		err = fmt.Errorf("threatconnect GET %s: decode response (%d bytes): %w", u.Path, len(body), err)
 		// A 2xx whose body is not a complete JSON document is a truncated
-		// or corrupted transfer: transient.
-		return nil, retryAfter, fmt.Errorf("threatconnect GET %s: decode response (%d bytes): %w", u.Path, len(body), err)
+		// or corrupted transfer: transient. Well-formed JSON that does not
+		// fit the types (a bad timestamp, a string id) will not improve.
+		var syntax *json.SyntaxError
+		if !errors.As(err, &syntax) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, 0, permanentError{err}
+		}
+		return nil, retryAfter, err
 	}
 	return body, 0, nil
 }
+
+// permanentError marks a failure that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
 
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	var buf bytes.Buffer

@@ -198,17 +198,43 @@ func TestErrorEnvelopes(t *testing.T) {
 		{400, `{"message":"TQL Parse Error: bad","status":"Error"}`, "TQL Parse Error"},
 		{404, `<html>not json</html>`, "<html>not json</html>"},
 		{200, `{"message":"Odd","status":"Failure"}`, "Odd"},
+		{200, `{"data":[{"id":"abc","name":"x","type":"Source"}],"status":"Success"}`, "cannot unmarshal"},
 	}
 	for _, tt := range tests {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(tt.status)
 			w.Write([]byte(tt.body))
 		}))
-		c, _ := New(Options{BaseURL: srv.URL + "/api", APIToken: "t", MaxRetries: 0})
+		var calls atomic.Int32
+		srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.WriteHeader(tt.status)
+			w.Write([]byte(tt.body))
+		})
+		c, _ := New(Options{BaseURL: srv.URL + "/api", APIToken: "t", MaxRetries: 3, RetryBaseDelay: time.Millisecond})
 		_, err := c.Owners(t.Context())
 		srv.Close()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("status %d: error = %v, want it to contain %q", tt.status, err, tt.want)
 		}
+		if calls.Load() != 1 {
+			t.Errorf("status %d %.30s: %d requests, want 1 (not retryable)", tt.status, tt.body, calls.Load())
+		}
+	}
+}
+
+// A timestamp no lenient form can read fails the page at once, naming key
+// and value, instead of being retried or silently zeroed.
+func TestBadTimestampIsPermanent(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Write([]byte(`{"data":[{"id":1,"type":"Host","hostName":"x","lastModified":"someday"}],"status":"Success"}`))
+	}))
+	defer srv.Close()
+	c, _ := New(Options{BaseURL: srv.URL + "/api", APIToken: "t", MaxRetries: 3, RetryBaseDelay: time.Millisecond})
+	err := c.Indicators(t.Context(), Query{}, func([]Indicator) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `decode lastModified: parse time "someday"`) || calls.Load() != 1 {
+		t.Errorf("error = %v after %d requests", err, calls.Load())
 	}
 }
