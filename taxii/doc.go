@@ -70,6 +70,10 @@
 // from that collection. Status resources are readable by any authenticated
 // principal that knows the random status id.
 //
+// Every collection poll is logged at Info with the principal, collection,
+// added_after, whether next was used, the number of objects, more and the
+// last date_added served (B-7); credentials never reach a log line.
+//
 // Serve runs the handler with every http.Server timeout set, optional TLS
 // (TLS 1.2+, ECDHE AEAD suites only, D-18) and graceful shutdown.
 package taxii

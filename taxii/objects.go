@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 
@@ -106,6 +107,7 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		h.Set(headerFirst, taxiiTime(page.Items[0].DateAdded))
 		h.Set(headerLast, taxiiTime(page.Items[n-1].DateAdded))
 	}
+	s.audit(c, ep, col, q, page)
 	var body []byte
 	switch {
 	case len(page.Items) == 0 && p.emptyList && ep == epVersions:
@@ -293,4 +295,35 @@ func (s *Server) deleteObject(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderContentType, MediaType)
 	return c.NoContent(http.StatusOK)
+}
+
+// audit logs one line per poll (taxii21.md B-7): who asked which collection
+// what, and exactly what was served, so an operator can prove what a SIEM
+// received. Collection polls (objects, manifest) log at Info, single-object
+// reads at Debug.
+func (s *Server) audit(c echo.Context, ep endpoint, col storage.Collection, q listQuery, page storage.Page) {
+	level := slog.LevelInfo
+	if ep == epObject || ep == epVersions {
+		level = slog.LevelDebug
+	}
+	ctx := c.Request().Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("principal", principalOf(c).name),
+		slog.String("collection", col.ID),
+		slog.String("endpoint", string(ep)),
+		slog.Bool("next_used", q.after != nil),
+		slog.Int("objects", len(page.Items)),
+		slog.Bool("more", page.More),
+	}
+	if q.filter.AddedAfter > 0 {
+		attrs = append(attrs, slog.String("added_after", taxiiTime(q.filter.AddedAfter)))
+	}
+	if n := len(page.Items); n > 0 {
+		attrs = append(attrs, slog.String("last_date_added", taxiiTime(page.Items[n-1].DateAdded)))
+	}
+	attrs = append(attrs, slog.String("user_agent", c.Request().UserAgent()))
+	s.log.LogAttrs(ctx, level, "taxii poll", attrs...)
 }

@@ -1,8 +1,10 @@
 package taxii
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -484,5 +486,30 @@ func TestEmptyListCompatibility(t *testing.T) {
 		if w.Body.String() != tt.want {
 			t.Errorf("%s %s = %s, want %s", tt.who, tt.path, w.Body.String(), tt.want)
 		}
+	}
+}
+
+// taxii21.md B-7: every collection poll leaves an audit line with what was served.
+func TestPollAudit(t *testing.T) {
+	var buf bytes.Buffer
+	f := newFixture(t)
+	f.srv.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	f.putN("intel", 3)
+	w := f.do(req{path: f.colPath("intel", "objects/") + "?limit=2", who: "greg", header: map[string]string{"User-Agent": "sentinel/1"}})
+	wantStatus(t, w, http.StatusOK)
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("audit line %q: %v", buf.String(), err)
+	}
+	want := map[string]any{"principal": "user:greg", "collection": f.cols["intel"].ID, "endpoint": "objects",
+		"objects": float64(2), "more": true, "next_used": false, "user_agent": "sentinel/1",
+		"last_date_added": w.Header().Get(headerLast)}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("audit %s = %v, want %v", k, line[k], v)
+		}
+	}
+	if strings.Contains(buf.String(), "greg-pw") || strings.Contains(buf.String(), "Basic") {
+		t.Errorf("audit line carries credentials: %s", buf.String())
 	}
 }
