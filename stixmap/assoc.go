@@ -146,7 +146,7 @@ func (m *Mapper) groupEnd(g tcapi.Group, fallbackOwner string) (end, bool) {
 	if g.OwnerID != 0 || g.OwnerName != "" {
 		owner = m.ownerRef(g.OwnerID, strings.TrimSpace(clean(g.OwnerName)))
 	}
-	return end{id: m.ids.group(typ, g.ID), kind: g.Type, created: ms(created), ownerRef: owner,
+	return end{id: m.groupID(typ, g.ID), kind: g.Type, created: ms(created), ownerRef: owner,
 		level: m.resolveLabels(g.SecurityLabels.Data).level}, true
 }
 

@@ -63,7 +63,7 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if !needsEscape[c] {
 			continue
 		}
 		b = append(b, s[start:i]...)
@@ -90,6 +90,23 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// needsEscape marks the bytes appendString escapes.
+var needsEscape = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// appendKey appends a member name; obj keys are our own ASCII identifiers
+// (property names, hash names, extension ids) that never need escaping.
+func appendKey(b []byte, k string) []byte {
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"', ':')
 }
 
 // clean makes s valid UTF-8 (invalid bytes become U+FFFD, as encoding/json
@@ -289,8 +306,7 @@ func (o *obj) appendTo(out []byte, skip string) []byte {
 			out = append(out, ',')
 		}
 		first = false
-		out = appendString(out, m.key)
-		out = append(out, ':')
+		out = appendKey(out, m.key)
 		out = append(out, o.buf[m.start:m.end]...)
 	}
 	return append(out, '}')
@@ -309,8 +325,7 @@ func (o *obj) finish() ([]byte, [32]byte) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendString(out, m.key)
-		out = append(out, ':')
+		out = appendKey(out, m.key)
 		out = append(out, o.buf[m.start:m.end]...)
 		if m.key == "modified" {
 			cutFrom, cutTo = start, len(out)

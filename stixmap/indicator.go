@@ -52,12 +52,12 @@ var registryTypes = map[string]string{
 func valueSCO(typ, prop, v string) (*obj, string) {
 	canon := appendString(append(append([]byte(`{"`), prop...), `":`...), v)
 	canon = append(canon, '}')
-	o := newObj(5)
-	o.str("type", typ)
-	o.str("spec_version", "2.1")
 	id := scoIDFromCanonical(typ, canon)
+	o := newObj(5)
 	o.str("id", id)
-	o.str(prop, v)
+	o.str("spec_version", "2.1")
+	o.str("type", typ)
+	o.str(prop, v) // sorted by finish if prop sorts before "type"
 	return o, id
 }
 
@@ -408,32 +408,18 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	at := readAttributes(ind.Attributes.Data, b.marks.level)
 
 	out := make([]Object, 0, 4+len(b.marks.statements))
-	o := newObj(32)
-	o.str("type", "indicator")
-	o.str("spec_version", "2.1")
-	o.str("id", id)
-	o.str("created_by_ref", b.ownerRef)
-	o.time("created", created)
-	o.time("modified", modified)
 	name := strings.TrimSpace(clean(ind.Summary))
 	if name == "" {
 		name = ob.key
 	}
-	o.str("name", name)
 	desc := strings.TrimSpace(clean(ind.Description))
 	if desc == "" {
 		desc = at.description
 	}
-	o.str("description", desc)
-	o.strs("indicator_types", []string{m.indicatorTypes(ind.Rating)})
-	o.str("pattern", ob.pattern)
-	o.str("pattern_type", "stix")
-	o.str("pattern_version", "2.1")
 	validFrom := created
 	if !ind.FirstSeen.IsZero() {
 		validFrom = ms(ind.FirstSeen)
 	}
-	o.time("valid_from", validFrom)
 	var validUntil time.Time
 	switch {
 	case !ind.Active:
@@ -441,19 +427,10 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	case !ind.ExternalDateExpires.IsZero():
 		validUntil = ms(ind.ExternalDateExpires)
 	}
-	if !validUntil.IsZero() {
-		if !validUntil.After(validFrom) {
-			validUntil = validFrom.Add(time.Millisecond)
-		}
-		o.time("valid_until", validUntil)
+	if !validUntil.IsZero() && !validUntil.After(validFrom) {
+		validUntil = validFrom.Add(time.Millisecond)
 	}
-	if b.confidence > 0 {
-		o.int("confidence", int64(b.confidence))
-	}
-	o.strs("labels", m.labels(b.tags, ind.Rating))
-	o.strs("object_marking_refs", b.marks.refs)
 	refs := append([][]byte{tcRef(ind.ID, m.webLink(ind.WebLink, "indicators", ind.ID))}, at.sources...)
-	o.list("external_references", refs)
 	phases := append([][]byte(nil), at.phases...)
 	for _, g := range ind.AssociatedGroups.Data {
 		if g.Type == tcapi.GroupTactic {
@@ -463,30 +440,60 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 		}
 	}
 	sortBytes(phases)
+
+	// Members are added in key order so that finish finds them sorted
+	// (it sorts anyway if they are not).
+	o := newObj(32)
+	if b.confidence > 0 {
+		o.int("confidence", int64(b.confidence))
+	}
+	o.time("created", created)
+	o.str("created_by_ref", b.ownerRef)
+	o.str("description", desc)
+	o.list("external_references", refs)
+	o.str("id", id)
+	o.strs("indicator_types", []string{m.indicatorTypes(ind.Rating)})
 	o.list("kill_chain_phases", compactBytes(phases))
-	m.tcProps(o, ind.ID, ind.Type, owner, ind.OwnerID, ind.XID)
+	o.strs("labels", m.labels(b.tags, ind.Rating))
+	o.time("modified", modified)
+	o.str("name", name)
+	o.strs("object_marking_refs", b.marks.refs)
+	o.str("pattern", ob.pattern)
+	o.str("pattern_type", "stix")
+	o.str("pattern_version", "2.1")
+	o.str("spec_version", "2.1")
+	o.str("type", "indicator")
+	o.time("valid_from", validFrom)
+	o.time("valid_until", validUntil)
+	if !ind.Active {
+		o.boolean("x_threatconnect_active", false)
+	}
+	o.list("x_threatconnect_attributes", at.rest)
+	o.int("x_threatconnect_id", ind.ID)
+	o.str("x_threatconnect_owner", owner)
+	if ind.OwnerID != 0 {
+		o.int("x_threatconnect_owner_id", ind.OwnerID)
+	}
 	if ind.Rating != nil {
 		o.num("x_threatconnect_rating", *ind.Rating)
 	}
-	if ind.ThreatAssessScore != nil {
-		o.int("x_threatconnect_threat_assess_score", int64(*ind.ThreatAssessScore))
-	}
-	if ind.ThreatAssessRating != nil {
-		o.num("x_threatconnect_threat_assess_rating", *ind.ThreatAssessRating)
-	}
-	if ind.ThreatAssessConfidence != nil {
-		o.num("x_threatconnect_threat_assess_confidence", *ind.ThreatAssessConfidence)
-	}
-	if !ind.Active {
-		o.boolean("x_threatconnect_active", false)
+	if ob.extraProp[0] != "" {
+		o.str(ob.extraProp[0], ob.extraProp[1])
 	}
 	if m.reliability != "" {
 		o.str("x_threatconnect_source_reliability", m.reliability)
 	}
-	o.list("x_threatconnect_attributes", at.rest)
-	if ob.extraProp[0] != "" {
-		o.str(ob.extraProp[0], ob.extraProp[1])
+	if ind.ThreatAssessConfidence != nil {
+		o.num("x_threatconnect_threat_assess_confidence", *ind.ThreatAssessConfidence)
 	}
+	if ind.ThreatAssessRating != nil {
+		o.num("x_threatconnect_threat_assess_rating", *ind.ThreatAssessRating)
+	}
+	if ind.ThreatAssessScore != nil {
+		o.int("x_threatconnect_threat_assess_score", int64(*ind.ThreatAssessScore))
+	}
+	o.str("x_threatconnect_type", clean(ind.Type))
+	o.str("x_threatconnect_xid", strings.TrimSpace(clean(ind.XID)))
 	js, h := o.finish()
 	out = append(out, b.stamp(Object{ID: id, Type: "indicator", Created: created, Modified: modified, TLP: b.marks.level, Hash: h, JSON: js}))
 

@@ -84,6 +84,24 @@ type Mapper struct {
 	threatAs    string
 	webBase     string
 	ownerIDs    sync.Map // int64 TC owner id → identity id, a cache of ids.owner
+	groupIDs    sync.Map // groupKey → STIX id, a cache of ids.group
+}
+
+type groupKey struct {
+	typ string
+	id  int64
+}
+
+// groupID is ids.group through a cache: associations name the same groups
+// over and over.
+func (m *Mapper) groupID(typ string, id int64) string {
+	k := groupKey{typ, id}
+	if v, ok := m.groupIDs.Load(k); ok {
+		return v.(string)
+	}
+	ref := m.ids.group(typ, id)
+	m.groupIDs.Store(k, ref)
+	return ref
 }
 
 // fixedTime is the created/modified time of identities, which ThreatConnect

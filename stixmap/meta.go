@@ -121,8 +121,8 @@ func (m *Mapper) webLink(link, kind string, id int64) string {
 // tcRef is the threatconnect external reference of an item.
 func tcRef(id int64, link string) []byte {
 	r := newObj(3)
-	r.str("source_name", "threatconnect")
 	r.str("external_id", strconv.FormatInt(id, 10))
+	r.str("source_name", "threatconnect")
 	r.str("url", link)
 	return r.bytes()
 }
