@@ -47,6 +47,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("open database %s: %w", cfg.Storage.Path, err)
 	}
 	defer store.Close()
+	if cfg.ThreatConnect.Enabled() {
+		// The sync worker is wired next to serveTAXII by the command's owner;
+		// until then say so rather than serve stale data silently.
+		e.Log.Warn("threatconnect.base_url is set but this serve runs the TAXII server only; run `taxii-bridge sync` alongside")
+	}
 	return serveTAXII(ctx, e, cfg, store)
 }
 
