@@ -391,6 +391,9 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	if ob == nil {
 		return nil, nil
 	}
+	if ind.Type == tcapi.TypeCIDR && m.opts.CIDRSubset {
+		ob.pattern = buildPattern("AND", comparison{path: ob.scoType + ":value", value: ob.key, op: "ISSUBSET"})
+	}
 	owner := strings.TrimSpace(clean(ind.OwnerName))
 	if owner == "" {
 		return nil, fmt.Errorf("indicator %d: field ownerName is empty", ind.ID)

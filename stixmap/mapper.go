@@ -38,6 +38,9 @@ type Options struct {
 	// IdentityClass overrides the identity_class of owner identities by TC
 	// owner type ("Organization", "Community", "Source").
 	IdentityClass map[string]string
+	// CIDRSubset makes CIDR patterns use ISSUBSET instead of "=" (stix-mapping.md
+	// §4.2: semantically stronger, less widely parsed; default off).
+	CIDRSubset bool
 	// ThreatAs is the STIX type of TC Threat groups: "intrusion-set" (the
 	// default when empty) or "threat-actor" (stix-mapping.md §4.3).
 	ThreatAs string

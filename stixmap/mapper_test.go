@@ -571,3 +571,22 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestCIDRSubset: the optional ISSUBSET form of CIDR patterns (stix-mapping.md §4.2).
+func TestCIDRSubset(t *testing.T) {
+	for _, tt := range []struct {
+		subset bool
+		want   string
+	}{{false, "="}, {true, "ISSUBSET"}} {
+		m := mustNew(t, Options{CIDRSubset: tt.subset})
+		objs, err := m.Indicator(withValue(tcapi.TypeCIDR, "198.51.100.0/24"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkObjects(t, objs)
+		cs, err := CheckPattern(primary(t, objs, "indicator")["pattern"].(string))
+		if err != nil || len(cs) != 1 || cs[0].Operator != tt.want || cs[0].Value != "198.51.100.0/24" {
+			t.Errorf("CIDRSubset=%v: %+v, %v; want operator %s", tt.subset, cs, err, tt.want)
+		}
+	}
+}

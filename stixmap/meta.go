@@ -201,7 +201,7 @@ func readAttributes(list []tcapi.Attribute, itemLevel tlp.Level) attrs {
 		case "source":
 			r := newObj(2)
 			r.str("source_name", "threatconnect-source")
-			if u, err := url.Parse(val); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && !strings.ContainsAny(val, " \t\n") {
+			if isWebURL(val) {
 				r.str("url", val)
 			} else {
 				r.str("description", val)
@@ -268,6 +268,19 @@ func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 func sortUnique(v []string) []string {
 	slices.Sort(v)
 	return slices.Compact(v)
+}
+
+// isWebURL tells an http(s) URL with a host and no whitespace from free text.
+func isWebURL(s string) bool {
+	rest, ok := strings.CutPrefix(s, "https://")
+	if !ok {
+		rest, ok = strings.CutPrefix(s, "http://")
+	}
+	if !ok || rest == "" || rest[0] == '/' || strings.ContainsAny(s, " \t\r\n") {
+		return false
+	}
+	_, err := url.Parse(s)
+	return err == nil
 }
 
 // clampConfidence maps TC confidence to STIX: absent or 0 means unspecified

@@ -32,6 +32,7 @@ type comparison struct {
 	path  string // object path, e.g. "file:hashes.'SHA-256'"
 	value string // the raw (unescaped) string value, or the integer text
 	num   bool   // value is an integer literal
+	op    string // comparison operator; "" means "="
 }
 
 // buildPattern joins comparisons with op ("AND" or "OR") inside one
@@ -51,7 +52,13 @@ func buildPattern(op string, cs ...comparison) string {
 			b.WriteByte(' ')
 		}
 		b.WriteString(c.path)
-		b.WriteString(" = ")
+		if c.op == "" {
+			b.WriteString(" = ")
+		} else {
+			b.WriteByte(' ')
+			b.WriteString(c.op)
+			b.WriteByte(' ')
+		}
 		if c.num {
 			b.WriteString(c.value)
 			continue
@@ -67,7 +74,7 @@ func buildPattern(op string, cs ...comparison) string {
 // ParsedComparison is one comparison found by CheckPattern.
 type ParsedComparison struct {
 	Path     string // the object path as written, e.g. "windows-registry-key:values[*].name"
-	Operator string // "=" or "!="
+	Operator string // "=", "!=" or "ISSUBSET"
 	Value    string // the literal with escapes resolved; integers as their digits
 	Integer  bool
 }
@@ -75,6 +82,7 @@ type ParsedComparison struct {
 // CheckPattern parses the subset of the STIX 2.1 patterning grammar
 // (STIX 2.1 §9, STIXPattern.g4) that stixmap produces: one observation
 // expression "[ … ]" holding comparisons "<object path> <op> <literal>"
+// (op is =, != or ISSUBSET)
 // joined by AND or OR, where the literal is a quoted string (only \\ and \'
 // escapes are legal) or an integer. It returns the comparisons with their
 // literal values unescaped, so callers can check that the pattern compares
@@ -237,8 +245,10 @@ func (s *scanner) comparison() (ParsedComparison, error) {
 		c.Operator, s.pos = "!=", s.pos+2
 	case s.eat('='):
 		c.Operator = "="
+	case s.keyword("ISSUBSET"):
+		c.Operator = "ISSUBSET"
 	default:
-		return c, s.errorf("want '=' or '!='")
+		return c, s.errorf("want '=', '!=' or ISSUBSET")
 	}
 	s.space()
 	if s.pos >= len(s.src) {
