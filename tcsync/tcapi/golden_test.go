@@ -3,6 +3,7 @@ package tcapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"net/http"
 	"net/http/httptest"
@@ -236,5 +237,20 @@ func TestBadTimestampIsPermanent(t *testing.T) {
 	err := c.Indicators(t.Context(), Query{}, func([]Indicator) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), `decode lastModified: parse time "someday"`) || calls.Load() != 1 {
 		t.Errorf("error = %v after %d requests", err, calls.Load())
+	}
+}
+
+// A server that ignores sorting=id ASC would make keyset paging skip items;
+// the client refuses to go on instead (see Query).
+func TestKeysetRefusesUnsortedPages(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"next":"http://x/api/v3/indicators?resultStart=2","data":[{"id":9,"type":"Host"},{"id":3,"type":"Host"}],"status":"Success"}`))
+	}))
+	defer srv.Close()
+	c, _ := New(Options{BaseURL: srv.URL + "/api", APIToken: "t"})
+	called := false
+	err := c.Indicators(t.Context(), Query{}, func([]Indicator) error { called = true; return nil })
+	if !errors.Is(err, errNoProgress) || called {
+		t.Errorf("error = %v, callback called %v; want errNoProgress before any page", err, called)
 	}
 }
