@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,6 +147,7 @@ func BenchmarkServe(b *testing.B) {
 			debug.FreeOSMemory()
 			_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM
 			served.Store(0)
+			cpu0 := cpuTime()
 			t0 := time.Now()
 			u := base + "?limit=1000"
 			total := 0
@@ -169,6 +171,7 @@ func BenchmarkServe(b *testing.B) {
 				b.Fatalf("crawled %d objects, want %d", total, n)
 			}
 			b.ReportMetric(time.Since(t0).Seconds(), "crawl-s")
+			b.ReportMetric((cpuTime() - cpu0).Seconds(), "cpu-s")
 			b.ReportMetric(time.Duration(served.Load()).Seconds(), "server-s")
 			b.ReportMetric(float64(rssKB("VmHWM"))/1024, "peak-rss-MB")
 		}
@@ -177,6 +180,7 @@ func BenchmarkServe(b *testing.B) {
 	b.Run("get", func(b *testing.B) {
 		const clients, perClient = 32, 300
 		for b.Loop() {
+			cpu0 := cpuTime()
 			var (
 				mu   sync.Mutex
 				lats []time.Duration
@@ -213,6 +217,7 @@ func BenchmarkServe(b *testing.B) {
 			b.ReportMetric(q(0.50), "p50-ms")
 			b.ReportMetric(q(0.99), "p99-ms")
 			b.ReportMetric(float64(len(lats)), "requests")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(len(lats)), "cpu-us/req")
 		}
 	})
 }
@@ -262,4 +267,13 @@ func BenchmarkObjectHandler(b *testing.B) {
 		}
 		i += 7919
 	}
+}
+
+// cpuTime is the process's user+system CPU time (server and client together).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
