@@ -28,8 +28,11 @@ type end struct {
 // association produce the same bytes: created = modified = the later
 // dateAdded of the ends (an association cannot predate either end),
 // created_by_ref = the source's owner, and the stricter TLP of the ends.
+//
+// SCOs are shared by every owner, so a relationship between two SCOs also
+// names its creator in the id: two owners asserting the same link make two
+// objects, not two conflicting versions of one.
 func (m *Mapper) relationship(src, tgt end, typ, description string) Object {
-	id := m.ids.relationship(src.id, typ, tgt.id)
 	created := src.created
 	if tgt.created.After(created) {
 		created = tgt.created
@@ -38,6 +41,12 @@ func (m *Mapper) relationship(src, tgt end, typ, description string) Object {
 	owner := src.ownerRef
 	if owner == "" {
 		owner = tgt.ownerRef
+	}
+	var id string
+	if isSCOID(src.id) && isSCOID(tgt.id) {
+		id = m.ids.make("relationship", "relationship|", owner, "|", src.id, "|", typ, "|", tgt.id)
+	} else {
+		id = m.ids.relationship(src.id, typ, tgt.id)
 	}
 	// members in key order, so finish need not sort
 	o := newObj(12)
@@ -54,6 +63,13 @@ func (m *Mapper) relationship(src, tgt end, typ, description string) Object {
 	o.str("type", "relationship")
 	js, h := o.finish()
 	return Object{ID: id, Type: "relationship", Created: created, Modified: created, TLP: level, Hash: h, JSON: js}
+}
+
+// isSCOID tells ids of the observable types stixmap emits.
+func isSCOID(id string) bool {
+	typ, _, _ := strings.Cut(id, "--")
+	_, ok := contributing[typ]
+	return ok
 }
 
 // relatedTo builds a related-to relationship in canonical direction (the

@@ -590,3 +590,35 @@ func TestCIDRSubset(t *testing.T) {
 		}
 	}
 }
+
+// TestSCORelationshipPerOwner: the same link between two shared SCOs,
+// asserted by two owners, gives two relationships (one per creator), while
+// links with an SDO end keep the §3.2.4 id.
+func TestSCORelationshipPerOwner(t *testing.T) {
+	m := mustNew(t, Options{})
+	pair := func(owner string, ownerID int64) string {
+		asn := withValue(tcapi.TypeASN, "AS64500")
+		asn.OwnerName, asn.OwnerID = owner, ownerID
+		addr := withValue(tcapi.TypeAddress, "192.0.2.1")
+		addr.OwnerName, addr.OwnerID = owner, ownerID
+		asn.AssociatedIndicators.Data = []tcapi.Indicator{addr}
+		objs, err := m.Indicator(asn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkObjects(t, objs)
+		for _, o := range objs {
+			if strings.Contains(string(o.JSON), `"belongs-to"`) {
+				return o.ID
+			}
+		}
+		t.Fatal("no belongs-to relationship")
+		return ""
+	}
+	if a, b := pair("Org A", 1), pair("Org B", 2); a == b {
+		t.Errorf("two owners share relationship id %s", a)
+	}
+	if a, b := pair("Org A", 1), pair("Org A", 1); a != b {
+		t.Errorf("same owner, ids %s and %s", a, b)
+	}
+}
