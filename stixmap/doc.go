@@ -24,7 +24,8 @@
 // specification. Every other id is UUIDv5 in N = UUIDv5(NAMESPACE_URL, TC
 // base URL) (§3.2.4): groups "<type>|tc-group|<id>", owners
 // "identity|tc-owner|<id>", the bridge "identity|bridge", relationships
-// "relationship|<src>|<type>|<tgt>", statement markings
+// "relationship|<src>|<type>|<tgt>" (with "|<creator identity>" after
+// "relationship" when both ends are SCOs, which every owner shares), statement markings
 // "marking-definition|tc-security-label|<name>|<description>".
 //
 // Indicator ids are a deliberate deviation from §3.2.4: they derive from
