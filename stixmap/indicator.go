@@ -1,7 +1,6 @@
 package stixmap
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -50,7 +49,8 @@ var registryTypes = map[string]string{
 
 // valueSCO starts an SCO with a single "value" property.
 func valueSCO(typ, prop, v string) (*obj, string) {
-	canon := appendString(append(append([]byte(`{"`), prop...), `":`...), v)
+	var stack [256]byte
+	canon := appendString(append(append(append(stack[:0], `{"`...), prop...), `":`...), v)
 	canon = append(canon, '}')
 	id := scoIDFromCanonical(typ, canon)
 	o := newObj(5)
@@ -207,7 +207,7 @@ func observeFile(values []string) (*observable, error) {
 		if v == "" {
 			continue
 		}
-		if _, err := hex.DecodeString(v); err != nil || len(v) != h.hexLen {
+		if len(v) != h.hexLen || strings.Trim(v, "0123456789abcdef") != "" {
 			return nil, fieldErr(h.field, "%q is not a %s hash", v, h.stix)
 		}
 		hs[i] = v

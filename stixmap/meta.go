@@ -2,7 +2,6 @@ package stixmap
 
 import (
 	"math"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -84,13 +83,14 @@ func tagNames(tags []tcapi.Tag) []string {
 	return slices.Compact(out)
 }
 
-var ratingNames = [...]string{"Unknown", "Suspicious", "Low", "Moderate", "High", "Very High"}
+var ratingLabels = [...]string{"Threat Rating: Unknown", "Threat Rating: Suspicious", "Threat Rating: Low",
+	"Threat Rating: Moderate", "Threat Rating: High", "Threat Rating: Very High"}
 
 // ratingLabel is the "Threat Rating: …" label of a 0–5 rating (stix-mapping.md §4.6).
 func ratingLabel(r float64) string {
 	i := int(math.Round(r))
-	i = max(0, min(i, len(ratingNames)-1))
-	return "Threat Rating: " + ratingNames[i]
+	i = max(0, min(i, len(ratingLabels)-1))
+	return ratingLabels[i]
 }
 
 // labels merges tags, the rating label and the feed tags, sorted and unique.
@@ -276,11 +276,7 @@ func isWebURL(s string) bool {
 	if !ok {
 		rest, ok = strings.CutPrefix(s, "http://")
 	}
-	if !ok || rest == "" || rest[0] == '/' || strings.ContainsAny(s, " \t\r\n") {
-		return false
-	}
-	_, err := url.Parse(s)
-	return err == nil
+	return ok && rest != "" && rest[0] != '/' && !strings.ContainsAny(s, " \t\r\n\x00")
 }
 
 // clampConfidence maps TC confidence to STIX: absent or 0 means unspecified
