@@ -252,6 +252,20 @@ func (o *obj) strs(key string, vs []string) {
 	o.add(key, n)
 }
 
+// strsAll adds a list of strings, empty strings included (header values).
+func (o *obj) strsAll(key string, vs []string) {
+	n := len(o.buf)
+	o.buf = append(o.buf, '[')
+	for i, v := range vs {
+		if i > 0 {
+			o.buf = append(o.buf, ',')
+		}
+		o.buf = appendString(o.buf, v)
+	}
+	o.buf = append(o.buf, ']')
+	o.add(key, n)
+}
+
 // raw adds an already-canonical JSON value unless it is empty.
 func (o *obj) raw(key string, v []byte) {
 	if len(v) == 0 {

@@ -90,7 +90,7 @@ func FuzzGroup(f *testing.F) {
 	m := mustNew(f, Options{})
 	f.Fuzz(func(t *testing.T, typ uint8, s string) {
 		g := tcapi.Group{ID: 7, OwnerID: 1, OwnerName: s, Type: types[int(typ)%len(types)], Name: s, DateAdded: day,
-			From: s, To: s, EmailSubject: s, Body: s, FileText: s, FileType: s, FileName: s, Status: s, EventType: s, XID: s}
+			From: s, To: s, EmailSubject: s, Body: s, Header: s + "\nX-A: " + s + "\n " + s, FileText: s, FileType: s, FileName: s, Status: s, EventType: s, XID: s}
 		g.Attributes.Data = []tcapi.Attribute{{Type: "Aliases", Value: s}, {Type: "Phase of Intrusion", Value: s}, {Type: s, Value: s},
 			{Type: "Resource Level", Value: s}, {Type: "First Seen", Value: s}}
 		g.Tags.Data = []tcapi.Tag{{Name: s, TechniqueID: s}}

@@ -2,6 +2,7 @@ package stixmap
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -345,6 +346,7 @@ func (m *Mapper) emailSCOs(g tcapi.Group, markingRefs []string, level tlp.Level)
 	msg.str("subject", subject)
 	msg.str("body", body)
 	msg.time("date", g.EmailDate)
+	msg.raw("additional_header_fields", headerFields(g.Header))
 	msg.strs("object_marking_refs", markingRefs)
 	js := msg.bytes()
 	out = append(out, Object{ID: id, Type: "email-message", Hash: sha256Of(js), JSON: js})
@@ -352,4 +354,58 @@ func (m *Mapper) emailSCOs(g tcapi.Group, markingRefs []string, level tlp.Level)
 		out[i].TLP = level
 	}
 	return out
+}
+
+var (
+	headerNameRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,250}$`)
+	// headers with their own email-message property (STIX 2.1 §6.6) stay out
+	// of additional_header_fields
+	ownHeaders = map[string]bool{"date": true, "received": true, "content-type": true, "from": true, "sender": true,
+		"to": true, "cc": true, "bcc": true, "subject": true}
+)
+
+// headerFields parses an RFC 5322 header block into the canonical JSON of
+// additional_header_fields: folded lines are unfolded, repeated fields
+// become lists, names the schema does not allow are skipped. It returns nil
+// when nothing remains.
+func headerFields(header string) []byte {
+	header = clean(header)
+	var names []string
+	values := map[string][]string{}
+	last := ""
+	for _, line := range strings.Split(strings.ReplaceAll(header, "\r\n", "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		if (line[0] == ' ' || line[0] == '\t') && last != "" {
+			vs := values[last]
+			vs[len(vs)-1] += " " + strings.TrimSpace(line)
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || !headerNameRe.MatchString(name) || ownHeaders[strings.ToLower(name)] {
+			last = ""
+			continue
+		}
+		if _, seen := values[name]; !seen {
+			names = append(names, name)
+		}
+		values[name] = append(values[name], strings.TrimSpace(value))
+		last = name
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	o := newObj(len(names))
+	for _, n := range names {
+		if vs := values[n]; len(vs) == 1 {
+			n0 := len(o.buf)
+			o.buf = appendString(o.buf, vs[0])
+			o.add(n, n0)
+		} else {
+			o.strsAll(n, vs)
+		}
+	}
+	return o.bytes()
 }
