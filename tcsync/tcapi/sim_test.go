@@ -242,8 +242,10 @@ func TestPagingUnderMutationSeesEveryIDOnce(t *testing.T) {
 			t.Errorf("id %d (generated #%d) never seen", id, i)
 		}
 	}
-	// The last one was added after the final page had been read.
-	for _, id := range added[:len(added)-1] {
+	// The last two may have been added after the final page was requested
+	// (the next page is prefetched while the callback runs); they are for
+	// the next sync.
+	for _, id := range added[:len(added)-2] {
 		if count[id] != 1 {
 			t.Errorf("added id %d seen %d times, want 1", id, count[id])
 		}
