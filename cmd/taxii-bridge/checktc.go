@@ -64,13 +64,13 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 		if !hmac {
 			method = "api_token"
 		}
-		checkLine(e, false, "tc authenticated", fmt.Sprintf("%s rejected: %s", method, apiErr.Message))
+		checkLine(e, false, "tc auth", fmt.Sprintf("%s rejected: %s", method, apiErr.Message))
 		return fmt.Errorf("threatconnect authentication failed: %s", strings.Join(append(failed, "authenticated"), ", "))
 	case err != nil:
-		checkLine(e, false, "tc authenticated", err.Error())
+		checkLine(e, false, "tc auth", err.Error())
 		return fmt.Errorf("threatconnect request failed: %w", err)
 	}
-	checkLine(e, true, "tc authenticated", map[bool]string{true: "HMAC", false: "API token"}[hmac])
+	checkLine(e, true, "tc auth", map[bool]string{true: "HMAC", false: "API token"}[hmac])
 
 	visible := map[string]bool{}
 	var names []string

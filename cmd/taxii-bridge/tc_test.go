@@ -180,7 +180,7 @@ func TestTCGetIndicatorsUsageErrors(t *testing.T) {
 func TestCheckThreatConnect(t *testing.T) {
 	cfg, _ := simConfig(t, tcsim.Options{Seed: 1, Indicators: 10}, "sync:\n  owners: [Demo Source]\n")
 	code, out, errOut := runCmd(t, "", nil, "check", "-config", cfg)
-	for _, want := range []string{"ok   tc reachable", "ok   tc clock skew", "ok   tc authenticated", "ok   tc owners       4 visible"} {
+	for _, want := range []string{"ok   tc reachable", "ok   tc clock skew", "ok   tc auth         HMAC", "ok   tc owners       4 visible"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s%s", want, out, errOut)
 		}
