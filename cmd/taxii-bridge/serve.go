@@ -8,6 +8,8 @@ import (
 	"net"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/taxii"
@@ -17,7 +19,7 @@ import (
 func init() {
 	register(command{
 		name:    "serve",
-		summary: "Run the TAXII 2.1 server over the database until interrupted",
+		summary: "Production main job: the sync worker on its interval plus the TAXII 2.1 server",
 		run:     runServe,
 	})
 }
@@ -47,24 +49,32 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("open database %s: %w", cfg.Storage.Path, err)
 	}
 	defer store.Close()
-	if cfg.ThreatConnect.Enabled() {
-		// The sync worker is wired next to serveTAXII by the command's owner;
-		// until then say so rather than serve stale data silently.
-		e.Log.Warn("threatconnect.base_url is set but this serve runs the TAXII server only; run `taxii-bridge sync` alongside")
+	if !cfg.ThreatConnect.Enabled() {
+		e.Log.Info("threatconnect.base_url is empty: serving TAXII only (local writable collections)")
+		return serveTAXII(ctx, e, cfg, store, nil)
 	}
-	return serveTAXII(ctx, e, cfg, store)
+	w, err := newWorker(ctx, e, cfg, store, nil)
+	if err != nil {
+		return err
+	}
+	// The worker and the server share one lifetime: a signal stops both;
+	// a failed sync never stops the server (Worker.Run retries with backoff).
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveTAXII(gctx, e, cfg, store, w.Health) })
+	g.Go(func() error { return w.Run(gctx) })
+	return g.Wait()
 }
 
 // serveTAXII listens on taxii.listen and serves TAXII until ctx is
 // cancelled. It is the TAXII half of `serve`; the sync worker runs next to
 // it under the same errgroup.
-func serveTAXII(ctx context.Context, e *env, cfg *config.Config, store *storage.Store) error {
+func serveTAXII(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, health func() tcsync.Health) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.TAXII.Listen)
 	if err != nil {
 		return fmt.Errorf("taxii.listen: listen on %s: %w", cfg.TAXII.Listen, err)
 	}
-	return serveTAXIIOn(ctx, e, cfg, store, ln, nil)
+	return serveTAXIIOn(ctx, e, cfg, store, ln, health)
 }
 
 // serveTAXIIOn serves TAXII on ln until ctx is cancelled, then shuts down
