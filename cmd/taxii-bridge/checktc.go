@@ -20,7 +20,7 @@ const maxSkew = 5 * time.Minute
 
 // checkThreatConnect is check's ThreatConnect part, the seed feed's "Test"
 // button: one line each for reachable, authenticated, owners visible and
-// clock skew. It returns an error naming the first failed check.
+// clock skew. It returns an error naming what failed.
 func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 	if !cfg.ThreatConnect.Enabled() {
 		checkLine(e, true, "threatconnect", "not configured (threatconnect.base_url is empty); TAXII-only mode")
@@ -38,7 +38,7 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 	probe, err := client.Probe(ctx)
 	if err != nil {
 		checkLine(e, false, "tc reachable", err.Error())
-		return fmt.Errorf("threatconnect not reachable at %s", host)
+		return fmt.Errorf("threatconnect: not reachable at %s", host)
 	}
 	checkLine(e, true, "tc reachable", fmt.Sprintf("%s answered HTTP %d", host, probe.StatusCode))
 
@@ -50,7 +50,7 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 		checkLine(e, true, "tc clock skew", "unknown (no Date header)")
 	case hmac && (skew > maxSkew || skew < -maxSkew):
 		checkLine(e, false, "tc clock skew", fmt.Sprintf("server clock differs by %s; HMAC requests need ±5m — fix this machine's clock (NTP)", skew.Round(time.Second)))
-		failed = append(failed, "clock skew")
+		failed = append(failed, "clock skew beyond ±5m")
 	default:
 		checkLine(e, true, "tc clock skew", fmt.Sprintf("%s", skew.Round(time.Second)))
 	}
@@ -65,10 +65,10 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 			method = "api_token"
 		}
 		checkLine(e, false, "tc auth", fmt.Sprintf("%s rejected: %s", method, apiErr.Message))
-		return fmt.Errorf("threatconnect authentication failed: %s", strings.Join(append(failed, "authenticated"), ", "))
+		return fmt.Errorf("threatconnect: %s", strings.Join(append(failed, "credentials rejected"), ", "))
 	case err != nil:
 		checkLine(e, false, "tc auth", err.Error())
-		return fmt.Errorf("threatconnect request failed: %w", err)
+		return fmt.Errorf("threatconnect: %w", err)
 	}
 	checkLine(e, true, "tc auth", map[bool]string{true: "HMAC", false: "API token"}[hmac])
 
@@ -87,15 +87,15 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 	switch {
 	case len(owners) == 0:
 		checkLine(e, false, "tc owners", "the credentials can read no owner")
-		failed = append(failed, "owners visible")
+		failed = append(failed, "no owner visible")
 	case len(missing) > 0:
 		checkLine(e, false, "tc owners", fmt.Sprintf("sync.owners not visible: %s (visible: %s)", strings.Join(missing, ", "), strings.Join(names, ", ")))
-		failed = append(failed, "owners visible")
+		failed = append(failed, "configured owners not visible")
 	default:
 		checkLine(e, true, "tc owners", fmt.Sprintf("%d visible: %s", len(owners), strings.Join(names, ", ")))
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("threatconnect checks failed: %s", strings.Join(failed, ", "))
+		return fmt.Errorf("threatconnect: %s", strings.Join(failed, ", "))
 	}
 	return nil
 }

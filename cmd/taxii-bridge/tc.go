@@ -139,7 +139,7 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("tc-get-indicators: %w", err)
+		return err
 	}
 	switch *format {
 	case "json":
@@ -147,7 +147,7 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 	case "stix":
 		b, err := stixBundleFunc(cfg, indicators)
 		if err != nil {
-			return fmt.Errorf("tc-get-indicators: map to stix: %w", err)
+			return fmt.Errorf("map to stix: %w", err)
 		}
 		_, err = e.Stdout.Write(append(b, '\n'))
 		return err
@@ -191,7 +191,7 @@ func runTCGetOwners(ctx context.Context, e *env, args []string) error {
 	}
 	owners, err := client.Owners(ctx)
 	if err != nil {
-		return fmt.Errorf("tc-get-owners: %w", err)
+		return err
 	}
 	if owners == nil {
 		owners = []tcapi.Owner{}

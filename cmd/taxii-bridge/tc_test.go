@@ -190,7 +190,7 @@ func TestCheckThreatConnect(t *testing.T) {
 	// A configured owner the credentials cannot see fails and is named.
 	cfg, _ = simConfig(t, tcsim.Options{Seed: 1, Indicators: 10}, "sync:\n  owners: [Nobody Inc]\n")
 	code, out, errOut = runCmd(t, "", nil, "check", "-config", cfg)
-	if code == exitOK || !strings.Contains(out, `FAIL tc owners`) || !strings.Contains(out, `"Nobody Inc"`) || !strings.Contains(errOut, "owners visible") {
+	if code == exitOK || !strings.Contains(out, `FAIL tc owners`) || !strings.Contains(out, `"Nobody Inc"`) || !strings.Contains(errOut, "configured owners not visible") {
 		t.Errorf("missing owner: exit %d\n%s%s", code, out, errOut)
 	}
 
