@@ -465,6 +465,12 @@ func writeAttribute(w *jw, a *tcapi.Attribute, ex expand) {
 	w.time("lastModified", a.LastModified)
 	w.boolean("pinned", a.Pinned)
 	w.boolean("default", a.Default)
+	if a.IndicatorID != 0 {
+		w.i64("indicatorId", a.IndicatorID)
+	}
+	if a.GroupID != 0 {
+		w.i64("groupId", a.GroupID)
+	}
 	if ex.has("securityLabels") {
 		w.list("securityLabels", len(a.SecurityLabels.Data), 0, false, func(i int) { writeLabel(w, &a.SecurityLabels.Data[i]) })
 	}

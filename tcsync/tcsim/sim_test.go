@@ -517,3 +517,31 @@ func TestGenericCustomIndicatorValues(t *testing.T) {
 		t.Errorf("generic values not applied to custom types only: %s", raw)
 	}
 }
+
+// /v3/indicatorAttributes and /v3/groupAttributes with TQL (threatconnect-v3.md §3, §17.2).
+func TestAttributeEndpoints(t *testing.T) {
+	s, srv := newSim(t, Options{Seed: 3, Indicators: 200, Groups: 20})
+	var id int64
+	var want []tcapi.Attribute
+	for i := 1; i <= 200 && len(want) < 2; i++ {
+		in, _ := s.Indicator(IndicatorID(i))
+		id, want = in.ID, in.Attributes.Data
+	}
+	code, raw := get(t, srv, "/api/v3/indicatorAttributes?"+q("tql", fmt.Sprintf("indicatorId = %d", id), "fields", "securityLabels"))
+	var p struct {
+		Data []tcapi.Attribute
+	}
+	if code != 200 || json.Unmarshal(raw, &p) != nil || len(p.Data) != len(want) || p.Data[0].IndicatorID != id || p.Data[0].Value != want[0].Value {
+		t.Errorf("indicator attributes: %d %s", code, raw)
+	}
+	code, raw = get(t, srv, "/api/v3/groupAttributes?"+q("tql", fmt.Sprintf("hasGroup(id in (%d,%d)) AND type = \"Description\"", GroupID(10), GroupID(15))))
+	p.Data = nil
+	if code != 200 || json.Unmarshal(raw, &p) != nil || len(p.Data) != 2 || p.Data[1].GroupID != GroupID(15) {
+		t.Errorf("group attributes: %d %s", code, raw)
+	}
+	code, raw = get(t, srv, "/api/v3/indicatorAttributes?"+q("resultLimit", "7"))
+	p.Data = nil
+	if code != 200 || json.Unmarshal(raw, &p) != nil || len(p.Data) != 7 || !bytes.Contains(raw, []byte(`"next":`)) {
+		t.Errorf("attribute paging: %d, %d items", code, len(p.Data))
+	}
+}

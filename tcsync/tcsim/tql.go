@@ -146,12 +146,15 @@ var (
 	}}
 	tagScope   = &scope{name: "tags", keys: map[string]valueKind{"id": kInt, "name": kString, "summary": kString, "techniqueid": kString}}
 	labelScope = &scope{name: "securityLabels", keys: map[string]valueKind{"id": kInt, "name": kString, "summary": kString}}
+	attrScope  = &scope{name: "attributes", keys: map[string]valueKind{"id": kInt, "type": kString, "value": kString,
+		"indicatorid": kInt, "groupid": kInt, "dateadded": kDate, "lastmodified": kDate, "default": kBool}}
 )
 
 func init() {
 	subs := map[string]*scope{"hasgroup": groupScope, "hasindicator": indicatorScope, "hastag": tagScope, "hassecuritylabel": labelScope}
 	indicatorScope.subs = subs
 	groupScope.subs = subs
+	attrScope.subs = map[string]*scope{"hasindicator": indicatorScope, "hasgroup": groupScope, "hassecuritylabel": labelScope}
 }
 
 // node is a compiled TQL expression.
@@ -567,12 +570,15 @@ func parseTQLDate(s string) (time.Time, error) {
 
 // idLowerBound returns the smallest id a match can have, from top-level AND
 // conjuncts "id > n", "id >= n" or "id = n" (the client's keyset paging), or 0.
-func idLowerBound(n node) int64 {
+func idLowerBound(n node) int64 { return lowerBound(n, "id") }
+
+// lowerBound is idLowerBound for any integer keyword.
+func lowerBound(n node, key string) int64 {
 	switch x := n.(type) {
 	case andNode:
-		return max(idLowerBound(x.l), idLowerBound(x.r))
+		return max(lowerBound(x.l, key), lowerBound(x.r, key))
 	case cmpNode:
-		if x.key != "id" || x.neg || len(x.vals) != 1 {
+		if x.key != key || x.neg || len(x.vals) != 1 {
 			return 0
 		}
 		v, ok := x.vals[0].(int64)
