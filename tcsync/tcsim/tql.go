@@ -20,6 +20,7 @@ import (
 // TQLError is a TQL parse or type error; its message starts "TQL Parse Error".
 type TQLError struct{ Msg string }
 
+// Error returns the message as the API words it.
 func (e *TQLError) Error() string { return "TQL Parse Error: " + e.Msg }
 
 func tqlErrorf(format string, args ...any) error { return &TQLError{Msg: fmt.Sprintf(format, args...)} }
