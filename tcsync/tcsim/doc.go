@@ -33,6 +33,13 @@
 // status with the error envelope, 429 with Retry-After, a slow answer, a body
 // cut in half, or a TCP reset.
 //
+// Routes (§3, §17.2): /api/v3/indicators (list, by id or summary,
+// deleted), /api/v3/groups (list, by id), /api/v3/security/owners,
+// /api/v3/tags, /api/v3/securityLabels, /api/v3/indicatorAttributes,
+// /api/v3/groupAttributes, /api/v2/owners, and OPTIONS …/tql and …/fields;
+// anything else is a JSON 404. Plain HTTP is served (the real service
+// answers 403 to it), since tests and the demo run on loopback.
+//
 // Requests are served with the real envelopes (§5): absolute next/prev
 // links that keep every parameter and re-encode spaces as %20, count only
 // with count=true on the first page, {} for requested but empty expansions,

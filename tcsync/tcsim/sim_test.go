@@ -545,3 +545,24 @@ func TestAttributeEndpoints(t *testing.T) {
 		t.Errorf("attribute paging: %d, %d items", code, len(p.Data))
 	}
 }
+
+// OPTIONS descriptors (threatconnect-v3.md §4.7).
+func TestOptions(t *testing.T) {
+	_, srv := newSim(t, Options{Seed: 1, Indicators: 1})
+	for _, tt := range []struct{ path, want string }{
+		{"/api/v3/indicators/tql", `{"keyword":"indicatoractive","name":"indicatoractive","type":"Boolean"}`},
+		{"/api/v3/groups/fields", `{"name":"associatedIndicators","includedByDefault":false}`},
+	} {
+		req, _ := http.NewRequest(http.MethodOptions, srv.URL+tt.path, nil)
+		req.Header.Set("Authorization", "TC-Token tok")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(b, []byte(tt.want)) || !bytes.Contains(b, []byte(`"count":`)) {
+			t.Errorf("OPTIONS %s = %d %s", tt.path, resp.StatusCode, b)
+		}
+	}
+}
