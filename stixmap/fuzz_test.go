@@ -2,11 +2,14 @@ package stixmap
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 )
+
+var schemaRegistryBug = regexp.MustCompile(`"key":"[^"]*(HKCC|HKCR|HKCU|HKU|hklm|hkcc|hkcr|hkcu|hku)`)
 
 var fuzzTypes = []string{tcapi.TypeAddress, tcapi.TypeEmailAddress, tcapi.TypeFile, tcapi.TypeHost, tcapi.TypeURL,
 	tcapi.TypeASN, tcapi.TypeCIDR, tcapi.TypeEmailSubject, tcapi.TypeHashtag, tcapi.TypeMutex, tcapi.TypeRegistryKey, tcapi.TypeUserAgent}
@@ -15,7 +18,15 @@ var fuzzTypes = []string{tcapi.TypeAddress, tcapi.TypeEmailAddress, tcapi.TypeFi
 // JSON, and a well-formed pattern for every STIX-pattern indicator.
 func checkFuzzObjects(t *testing.T, objs []Object) {
 	t.Helper()
+	v := mustValidator(t)
 	for _, o := range objs {
+		if o.Type == "windows-registry-key" && schemaRegistryBug.Match(o.JSON) {
+			// the OASIS schema's unanchored "not" pattern rejects any key that
+			// merely contains HKCU, hku, … later in its path; spec-valid
+			checkInvariants(t, o)
+			continue
+		}
+		v.checkSchema(t, o.JSON, false)
 		if !json.Valid(o.JSON) {
 			t.Fatalf("invalid JSON: %q", o.JSON)
 		}

@@ -150,7 +150,7 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 	case tcapi.GroupAttackPattern:
 		o.list("kill_chain_phases", phases)
 		for _, t := range g.Tags.Data {
-			if tid := strings.ToUpper(strings.TrimSpace(clean(t.TechniqueID))); tid != "" {
+			if tid := strings.ToUpper(strings.TrimSpace(clean(t.TechniqueID))); techniqueRe.MatchString(tid) {
 				r := newObj(3)
 				r.str("source_name", "mitre-attack")
 				r.str("external_id", tid)
@@ -358,6 +358,9 @@ func (m *Mapper) emailSCOs(g tcapi.Group, markingRefs []string, level tlp.Level)
 
 var (
 	headerNameRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,250}$`)
+	// schemaReserved is the (unanchored) reserved-name pattern of the OASIS
+	// email-message schema; names it matches are dropped to stay valid
+	schemaReserved = regexp.MustCompile(`^date|received_lines|content_type|from_ref|sender_ref|to_refs|cc_refs|bcc_refs|subject$`)
 	// headers with their own email-message property (STIX 2.1 §6.6) stay out
 	// of additional_header_fields
 	ownHeaders = map[string]bool{"date": true, "received": true, "content-type": true, "from": true, "sender": true,
@@ -384,7 +387,7 @@ func headerFields(header string) []byte {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		name = strings.TrimSpace(name)
-		if !ok || !headerNameRe.MatchString(name) || ownHeaders[strings.ToLower(name)] {
+		if !ok || !headerNameRe.MatchString(name) || ownHeaders[strings.ToLower(name)] || schemaReserved.MatchString(name) {
 			last = ""
 			continue
 		}

@@ -249,6 +249,11 @@ func observeRegistry(values []string) (*observable, error) {
 	if key == "" {
 		return nil, fieldErr("Key Name", "empty")
 	}
+	if u := strings.ToUpper(key); strings.HasPrefix(u, "HKLM") || strings.HasPrefix(u, "HKCC") || strings.HasPrefix(u, "HKCR") ||
+		strings.HasPrefix(u, "HKCU") || strings.HasPrefix(u, "HKU") {
+		// an abbreviation glued to more text ("HKLM0"): not a hive STIX accepts
+		return nil, fieldErr("Key Name", "%q does not start with a registry hive", key)
+	}
 	name, rawType := v[1], strings.ToUpper(v[2])
 	dataType := registryTypes[rawType]
 	ob := &observable{key: key + " : " + name + " : " + rawType, scoType: "windows-registry-key"}

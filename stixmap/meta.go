@@ -145,7 +145,12 @@ type attrs struct {
 	rest        [][]byte // x_threatconnect_attributes entries
 }
 
-var cveRe = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
+// cveRe and techniqueRe match what the external-reference schema accepts
+// for source_name "cve" and what ATT&CK uses for technique ids.
+var (
+	cveRe       = regexp.MustCompile(`^CVE-\d{4}-(0\d{3}|[1-9]\d{3,})$`)
+	techniqueRe = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
+)
 
 // vocab turns free text into an open-vocabulary value: lower case, words joined by hyphens.
 func vocab(s string) string {
