@@ -86,8 +86,24 @@ func (s *Server) addObjects(c echo.Context) error {
 	ctx := c.Request().Context()
 	if len(accepted) > 0 {
 		err := s.store.Update(ctx, func(tx *storage.Tx) error {
-			_, err := tx.Put(col.ID, accepted, storage.PutOptions{})
-			return err
+			if _, err := tx.Put(col.ID, accepted, storage.PutOptions{}); err != nil {
+				return err
+			}
+			// Objects with neither modified nor created (SCOs) report their
+			// date_added as version, as the manifest and versions endpoints do.
+			for i, d := range st.Successes {
+				if d.Version != "" {
+					continue
+				}
+				v, ok, err := tx.Latest(col.ID, d.ID)
+				if err != nil {
+					return err
+				}
+				if ok {
+					st.Successes[i].Version = taxiiTime(v.DateAdded)
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("store %d objects: %w", len(accepted), err)

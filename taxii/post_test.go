@@ -241,3 +241,24 @@ func TestAddObjectsChunkedTooLarge(t *testing.T) {
 		t.Errorf("%d versions stored", n)
 	}
 }
+
+// taxii21.md §4.3.1: status-details version is required; an SCO (no
+// modified, no created) reports the same date_added the manifest shows.
+func TestAddObjectsSCOVersion(t *testing.T) {
+	f := newFixture(t)
+	w := f.post("alice", "submissions", envelopeOf(string(stixObj{typ: "ipv4-addr", n: 1}.raw())))
+	wantStatus(t, w, http.StatusAccepted)
+	st := decode[statusResp](t, w)
+	m := f.get("alice", f.colPath("submissions", "manifest/"))
+	var man struct {
+		Objects []struct {
+			Version string `json:"version"`
+		} `json:"objects"`
+	}
+	if err := json.Unmarshal(m.Body.Bytes(), &man); err != nil || len(man.Objects) != 1 {
+		t.Fatalf("manifest %s: %v", m.Body.String(), err)
+	}
+	if got := st.Successes[0].Version; got == "" || got != man.Objects[0].Version {
+		t.Errorf("status version %q, manifest version %q", got, man.Objects[0].Version)
+	}
+}
