@@ -2,6 +2,7 @@ package stixmap
 
 import (
 	"crypto/sha256"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -45,5 +46,19 @@ func TestFinishHash(t *testing.T) {
 				t.Errorf("hash is not the hash of %s", tt.without)
 			}
 		})
+	}
+}
+
+// TestHex6 checks the RFC 5952 writer against netip for addresses netip
+// prints in hex, and the IPv4-mapped form it prints with dots.
+func TestHex6(t *testing.T) {
+	for _, s := range []string{"::", "::1", "1::", "2001:db8::1", "2001:db8:0:1:1:1:1:1", "2001:0:0:1::1", "fe80::1:0:0:1", "1:0:0:2:0:0:0:3", "1:2:3:4:5:6:7:8"} {
+		a := netip.MustParseAddr(s)
+		if got, want := hex6(a), a.String(); got != want {
+			t.Errorf("hex6(%s) = %s, want %s", s, got, want)
+		}
+	}
+	if got := hex6(netip.MustParseAddr("::ffff:1.2.3.4")); got != "::ffff:102:304" {
+		t.Errorf("hex6(::ffff:1.2.3.4) = %s", got)
 	}
 }

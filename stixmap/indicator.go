@@ -61,6 +61,40 @@ func valueSCO(typ, prop, v string) (*obj, string) {
 	return o, id
 }
 
+// hex6 writes an IPv6 address in RFC 5952 form without the dotted IPv4
+// tail netip uses for IPv4-mapped addresses.
+func hex6(a netip.Addr) string {
+	b := a.As16()
+	var g [8]uint16
+	for i := range g {
+		g[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	bestAt, bestLen := -1, 1 // RFC 5952 §4.2.2: never compress a single group
+	for i := 0; i < 8; {
+		j := i
+		for j < 8 && g[j] == 0 {
+			j++
+		}
+		if j-i > bestLen {
+			bestAt, bestLen = i, j-i
+		}
+		i = max(j, i+1)
+	}
+	var sb strings.Builder
+	for i := 0; i < 8; i++ {
+		if i == bestAt {
+			sb.WriteString("::")
+			i += bestLen - 1
+			continue
+		}
+		if i > 0 && i != bestAt+bestLen {
+			sb.WriteByte(':')
+		}
+		sb.WriteString(strconv.FormatUint(uint64(g[i]), 16))
+	}
+	return sb.String()
+}
+
 func fieldErr(field, format string, args ...any) error {
 	return fmt.Errorf("field %q: %s", field, fmt.Sprintf(format, args...))
 }
@@ -100,6 +134,9 @@ func observe(typ string, values []string) (*observable, error) {
 		t := "ipv4-addr"
 		if p.Addr().Is6() {
 			t = "ipv6-addr"
+			if p.Addr().Is4In6() { // keep the hex form: the schema rejects "::ffff:1.2.3.4/90"
+				v = hex6(p.Addr()) + "/" + strconv.Itoa(p.Bits())
+			}
 		}
 		ob.key, ob.scoType = v, t
 		ob.sco, ob.scoID = valueSCO(t, "value", v)
