@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -39,6 +40,10 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 	if err != nil {
 		checkLine(e, false, "tc reachable", err.Error())
 		return fmt.Errorf("threatconnect: not reachable at %s", host)
+	}
+	if probe.StatusCode == http.StatusNotFound {
+		checkLine(e, false, "tc reachable", fmt.Sprintf("%s answered HTTP 404 for /v3/security/owners; threatconnect.base_url must end in /api (https://app.threatconnect.com/api)", host))
+		return fmt.Errorf("threatconnect: no API at %s", host)
 	}
 	checkLine(e, true, "tc reachable", fmt.Sprintf("%s answered HTTP %d", host, probe.StatusCode))
 

@@ -201,6 +201,15 @@ func TestCheckThreatConnect(t *testing.T) {
 		t.Errorf("skew: exit %d\n%s%s", code, out, errOut)
 	}
 
+	// A base URL without /api.
+	cfg, _ = simConfig(t, tcsim.Options{Seed: 1, Indicators: 10}, "")
+	raw, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "/api\n", "\n", 1)), 0o600)
+	code, out, _ = runCmd(t, "", nil, "check", "-config", cfg)
+	if code == exitOK || !strings.Contains(out, "must end in /api") {
+		t.Errorf("base url without /api: exit %d\n%s", code, out)
+	}
+
 	// Nothing listening.
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "c.yaml")
