@@ -165,7 +165,7 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	page := Page{Items: make([]Item, 0, min(q.Limit, 1024))}
+	page := Page{Items: make([]Item, 0, min(q.Limit, 64))}
 	var (
 		it                   Item
 		ver, versed, created int64
@@ -193,7 +193,9 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		}
 		if mode == modeObjects {
 			if cap(arena)-len(arena) < 4*len(body) {
-				arena = make([]byte, 0, max(256<<10, 4*len(body)))
+				// Grow geometrically: a single-object GET stays small, a
+				// page of 1000 needs a few allocations.
+				arena = make([]byte, 0, max(min(2*cap(arena), 512<<10), 4<<10, 4*len(body)))
 			}
 			start := len(arena)
 			if arena, err = appendJSON(arena, codec, body); err != nil {
