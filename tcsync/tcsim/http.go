@@ -607,7 +607,13 @@ func (s *Simulator) listGroups(r *http.Request) ([]byte, *apiError) {
 
 // envelope writes {next?, data, count|prev?, status} (§5.1).
 func (s *Simulator) envelope(r *http.Request, spec *listSpec, more bool, total, n int, item func(w *jw, i int)) []byte {
-	w := &jw{b: make([]byte, 0, 512+n*900)}
+	per := max(int64(256), s.itemBytes.Load()) // bytes per item of recent pages, to size the buffer once
+	w := &jw{b: make([]byte, 0, 512+int64(n)*per*9/8)}
+	defer func() {
+		if n > 0 {
+			s.itemBytes.Store(int64(len(w.b)) / int64(n))
+		}
+	}()
 	w.open()
 	if more {
 		w.str("next", pageLink(r, spec.start+n))

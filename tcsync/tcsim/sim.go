@@ -68,6 +68,8 @@ type Simulator struct {
 	memoMu     sync.Mutex
 	memo       map[string]int64 // offset-paging resume points, see memoPut
 
+	itemBytes atomic.Int64 // average encoded size of a list item, see envelope
+
 	faultMu  sync.Mutex
 	faults   []pendingFault
 	requests atomic.Int64
