@@ -27,7 +27,7 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 		checkLine(e, true, "threatconnect", "not configured (threatconnect.base_url is empty); TAXII-only mode")
 		return nil
 	}
-	client, err := tcClientFromConfig(cfg, e)
+	client, err := newTCClient(cfg, e.Log)
 	if err != nil {
 		checkLine(e, false, "tc reachable", err.Error())
 		return fmt.Errorf("threatconnect: %w", err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
 )
 
@@ -30,8 +31,12 @@ func runTCSimulator(ctx context.Context, e *env, args []string) error {
 	groups := fs.Int("groups", -1, "number of generated groups (default indicators/100, at least 17 so every type occurs)")
 	seed := fs.Int64("seed", 1, "data seed: the same seed serves the same data")
 	accessID := fs.String("access-id", "", "HMAC access id to accept (default: random)")
-	secretKey := fs.String("secret-key", "", "HMAC secret key to accept (default: random)")
-	token := fs.String("api-token", "", "TC-Token to accept (default: random)")
+	// Secrets never come from arguments (they show in ps): the same
+	// variables that feed the bridge's configuration set them.
+	secretKey := new(string)
+	*secretKey = e.Getenv(config.EnvSecretKey)
+	token := new(string)
+	*token = e.Getenv(config.EnvAPIToken)
 	includeInactive := fs.Bool("include-inactive", false, "return inactive indicators when the TQL does not mention indicatorActive (ThreatConnect's documented default is active only)")
 	writeConfig := fs.String("write-config", "", "write a taxii-bridge configuration `file` pointing at the simulator")
 	if err := fs.Parse(args); err != nil {
@@ -127,6 +132,8 @@ func writeSimConfig(path, base, accessID, secretKey string) error {
 	fmt.Fprintf(&b, "# Written by taxii-bridge tc-simulator for its demo credentials.\n")
 	fmt.Fprintf(&b, "storage:\n  path: taxii-bridge-sim.db\n")
 	fmt.Fprintf(&b, "threatconnect:\n  base_url: %q\n  access_id: %q\n  secret_key: %q\n  requests_per_second: 100\n", base, accessID, secretKey)
+	// The simulator's data is dated from 2024: reach back to the beginning.
+	b.WriteString("sync:\n  first_fetch: 0\n")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return usageErrorf("-write-config: %v", err)

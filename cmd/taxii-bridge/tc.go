@@ -27,31 +27,6 @@ func init() {
 	})
 }
 
-// tcClientFromConfig builds the ThreatConnect client for the tc-* commands
-// and check; secrets are revealed only here.
-func tcClientFromConfig(cfg *config.Config, e *env) (*tcapi.Client, error) {
-	tc := cfg.ThreatConnect
-	if !tc.Enabled() {
-		return nil, usageErrorf("threatconnect.base_url is not set in the configuration")
-	}
-	c, err := tcapi.New(tcapi.Options{
-		BaseURL:            tc.BaseURL,
-		AccessID:           tc.AccessID,
-		SecretKey:          tc.SecretKey.Reveal(),
-		APIToken:           tc.APIToken.Reveal(),
-		Timeout:            tc.Timeout.D(),
-		RequestsPerSecond:  tc.RequestsPerSecond,
-		MaxRetries:         tc.MaxRetries,
-		Proxy:              tc.Proxy,
-		InsecureSkipVerify: tc.InsecureSkipVerify,
-		Log:                e.Log,
-	})
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	return c, nil
-}
-
 // splitList splits a comma-separated flag value, trimming blanks.
 func splitList(s string) []string {
 	var out []string
@@ -121,7 +96,7 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 			e.Log.Warn("unknown indicator type; sending it as given", "type", t)
 		}
 	}
-	client, err := tcClientFromConfig(cfg, e)
+	client, err := newTCClient(cfg, e.Log)
 	if err != nil {
 		return err
 	}
@@ -185,7 +160,7 @@ func runTCGetOwners(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := tcClientFromConfig(cfg, e)
+	client, err := newTCClient(cfg, e.Log)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 func newTCClient(cfg *config.Config, log *slog.Logger) (*tcapi.Client, error) {
 	tc := cfg.ThreatConnect
 	if !tc.Enabled() {
-		return nil, usageErrorf("threatconnect.base_url is not set")
+		return nil, usageErrorf("threatconnect.base_url is not set in the configuration")
 	}
 	c, err := tcapi.New(tcapi.Options{
 		BaseURL:            tc.BaseURL,
