@@ -147,9 +147,28 @@ func skipsSRO(kind string) bool {
 	return containers[kind] || kind == tcapi.GroupTactic || kind == tcapi.GroupTask
 }
 
+// ownerCtx is the owner of the item being mapped: embedded associations
+// that omit their owner (or name the same one) inherit it, so both sides of
+// an association agree on created_by_ref.
+type ownerCtx struct {
+	name, ref string
+}
+
+// endOwner is the identity ref of an embedded item's owner.
+func (m *Mapper) endOwner(id int64, name string, ctx ownerCtx) string {
+	name = strings.TrimSpace(clean(name))
+	switch {
+	case id != 0:
+		return m.ownerRef(id, name)
+	case name == "" || name == ctx.name:
+		return ctx.ref
+	}
+	return m.ownerRef(0, name)
+}
+
 // groupEnd resolves an embedded group to its end; ok is false for groups
 // that map to no STIX object.
-func (m *Mapper) groupEnd(g tcapi.Group, fallbackOwner string) (end, bool) {
+func (m *Mapper) groupEnd(g tcapi.Group, ctx ownerCtx) (end, bool) {
 	typ := m.groupSTIXType(g.Type)
 	if typ == "" || g.ID == 0 {
 		return end{}, false
@@ -158,32 +177,27 @@ func (m *Mapper) groupEnd(g tcapi.Group, fallbackOwner string) (end, bool) {
 	if created.IsZero() {
 		created = g.LastModified
 	}
-	owner := fallbackOwner
-	if g.OwnerID != 0 || g.OwnerName != "" {
-		owner = m.ownerRef(g.OwnerID, strings.TrimSpace(clean(g.OwnerName)))
-	}
-	return end{id: m.groupID(typ, g.ID), kind: g.Type, created: ms(created), ownerRef: owner,
+	return end{id: m.groupID(typ, g.ID), kind: g.Type, created: ms(created), ownerRef: m.endOwner(g.OwnerID, g.OwnerName, ctx),
 		level: m.resolveLabels(g.SecurityLabels.Data).level}, true
 }
 
-// indicatorEnd resolves an embedded indicator; owner is used when the
-// embedded object carries no owner name.
-func (m *Mapper) indicatorEnd(ind tcapi.Indicator, owner string) (end, bool) {
+// indicatorEnd resolves an embedded indicator; an indicator without owner
+// name belongs to ctx's owner (its id includes the owner name).
+func (m *Mapper) indicatorEnd(ind tcapi.Indicator, ctx ownerCtx) (end, bool) {
 	ob, err := observe(ind.Type, ind.Values())
 	if err != nil || ob == nil {
 		return end{}, false
 	}
 	name := strings.TrimSpace(clean(ind.OwnerName))
 	if name == "" {
-		name = owner
+		name = ctx.name
 	}
 	created := ind.DateAdded
 	if created.IsZero() {
 		created = ind.LastModified
 	}
-	ref := m.ownerRef(ind.OwnerID, name)
 	return end{id: m.indicatorID(name, ind.Type, ob.key), kind: kindIndicator, tcType: ind.Type, created: ms(created),
-		ownerRef: ref, level: m.resolveLabels(ind.SecurityLabels.Data).level, scoID: ob.scoID}, true
+		ownerRef: m.endOwner(ind.OwnerID, name, ctx), level: m.resolveLabels(ind.SecurityLabels.Data).level, scoID: ob.scoID}, true
 }
 
 // indicatorPair maps an indicator ↔ indicator association (stix-mapping.md §4.4).
@@ -203,26 +217,27 @@ func (m *Mapper) indicatorPair(a, b end, description string) Object {
 
 // indicatorAssociations maps the associations embedded in an indicator.
 func (m *Mapper) indicatorAssociations(self end, ind tcapi.Indicator, owner string) ([]Object, error) {
+	ctx := ownerCtx{name: owner, ref: self.ownerRef}
 	var out []Object
 	for _, g := range ind.AssociatedGroups.Data {
 		if skipsSRO(g.Type) {
 			continue
 		}
-		other, ok := m.groupEnd(g, self.ownerRef)
+		other, ok := m.groupEnd(g, ctx)
 		if !ok {
 			continue
 		}
 		out = append(out, m.associate(self, other, ""))
 	}
 	for _, other := range ind.AssociatedIndicators.Data {
-		e, ok := m.indicatorEnd(other, owner)
+		e, ok := m.indicatorEnd(other, ctx)
 		if !ok || e.id == self.id {
 			continue
 		}
 		out = append(out, m.indicatorPair(self, e, other.AssociationName))
 	}
 	for _, other := range ind.CustomAssociations.Data {
-		e, ok := m.indicatorEnd(other, owner)
+		e, ok := m.indicatorEnd(other, ctx)
 		if !ok || e.id == self.id {
 			continue
 		}
@@ -232,7 +247,7 @@ func (m *Mapper) indicatorAssociations(self end, ind tcapi.Indicator, owner stri
 		if fa.Indicator == nil {
 			continue
 		}
-		e, ok := m.indicatorEnd(*fa.Indicator, owner)
+		e, ok := m.indicatorEnd(*fa.Indicator, ctx)
 		if !ok || e.id == self.id {
 			continue
 		}

@@ -255,18 +255,19 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 		out = append(out, b.stamp(st))
 	}
 	if !skipsSRO(g.Type) {
+		ctx := ownerCtx{name: owner, ref: b.ownerRef}
 		for _, a := range g.AssociatedGroups.Data {
 			if skipsSRO(a.Type) || a.ID == g.ID {
 				continue
 			}
-			other, ok := m.groupEnd(a, b.ownerRef)
+			other, ok := m.groupEnd(a, ctx)
 			if !ok {
 				continue
 			}
 			out = append(out, b.stamp(m.associate(self, other, "")))
 		}
 		for _, ind := range g.AssociatedIndicators.Data {
-			e, ok := m.indicatorEnd(ind, owner)
+			e, ok := m.indicatorEnd(ind, ctx)
 			if !ok {
 				continue
 			}
@@ -281,7 +282,7 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 func (m *Mapper) containerRefs(g tcapi.Group, owner string) []string {
 	var refs []string
 	for _, ind := range g.AssociatedIndicators.Data {
-		if e, ok := m.indicatorEnd(ind, owner); ok {
+		if e, ok := m.indicatorEnd(ind, ownerCtx{name: owner}); ok {
 			refs = append(refs, e.id)
 			if e.scoID != "" {
 				refs = append(refs, e.scoID)
@@ -292,7 +293,7 @@ func (m *Mapper) containerRefs(g tcapi.Group, owner string) []string {
 		if a.ID == g.ID {
 			continue
 		}
-		if e, ok := m.groupEnd(a, ""); ok {
+		if e, ok := m.groupEnd(a, ownerCtx{name: owner}); ok {
 			refs = append(refs, e.id)
 		}
 	}

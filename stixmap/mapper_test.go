@@ -625,3 +625,35 @@ func TestSCORelationshipPerOwner(t *testing.T) {
 		t.Errorf("same owner, ids %s and %s", a, b)
 	}
 }
+
+// TestAssociationSymmetry: the indicator side and the group side of one
+// association yield one relationship with the same bytes even when the
+// embedded copies omit owner fields (stix-mapping.md §4.4 rule 2).
+func TestAssociationSymmetry(t *testing.T) {
+	m := mustNew(t, Options{})
+	ind := withValue(tcapi.TypeHost, "c2.example")
+	grp := tcapi.Group{ID: 9, OwnerID: 1, OwnerName: "Demo Organization", Type: tcapi.GroupMalware, Name: "Loader",
+		DateAdded: day.Add(48 * time.Hour), LastModified: day.Add(72 * time.Hour)}
+	ind.AssociatedGroups.Data = []tcapi.Group{{ID: 9, OwnerName: "Demo Organization", Type: tcapi.GroupMalware, Name: "Loader", DateAdded: grp.DateAdded}}
+	grp.AssociatedIndicators.Data = []tcapi.Indicator{{ID: ind.ID, Type: ind.Type, Summary: ind.Summary, DateAdded: ind.DateAdded}}
+	rel := func(objs []Object, err error) Object {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			if strings.Contains(string(o.JSON), `"indicates"`) {
+				return o
+			}
+		}
+		t.Fatal("no indicates relationship")
+		return Object{}
+	}
+	a, b := rel(m.Indicator(ind)), rel(m.Group(grp))
+	if a.ID != b.ID || !bytes.Equal(a.JSON, b.JSON) {
+		t.Errorf("two sides differ:\n%s\n%s", a.JSON, b.JSON)
+	}
+	if !a.Created.Equal(grp.DateAdded) {
+		t.Errorf("created = %v, want the later dateAdded %v", a.Created, grp.DateAdded)
+	}
+}
