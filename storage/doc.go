@@ -26,7 +26,8 @@
 // (collection, date_added), so a keyset page (D-7) is one range scan of that
 // b-tree plus a primary-key lookup of the object id (and of the JSON for
 // objects; the manifest never reads it). A second index on (collection,
-// object, version) serves match[id], the object endpoint and Put's lookups.
+// object, date_added) serves match[id], the object and versions endpoints
+// in listing order, and Put's lookups.
 // Query plans are pinned with INDEXED BY / NOT INDEXED because SQLite's
 // choices without statistics (full scans, Bloom filters over all members)
 // cost orders of magnitude on large collections.

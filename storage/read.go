@@ -113,8 +113,13 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 			return Page{}, nil
 		}
 		from = "members m INDEXED BY members_by_object"
-		where = append(where, "m.oid IN (SELECT value FROM json_each(?))")
-		args = append(args, jsonList(oids))
+		if len(oids) == 1 { // the object endpoint: a plain equality is cheaper
+			where = append(where, "m.oid = ?")
+			args = append(args, oids[0])
+		} else {
+			where = append(where, "m.oid IN (SELECT value FROM json_each(?))")
+			args = append(args, jsonList(oids))
+		}
 	}
 	if len(q.Types) > 0 {
 		where = append(where, "m.type IN (SELECT value FROM json_each(?))")
@@ -214,7 +219,8 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 // readStmt returns a prepared statement for query on the read pool, cached
 // by its text. The cache needs no eviction: list builds its text only from
 // which filters are set (values are bound), which gives at most
-// 3 modes × 2⁴ filter presences × 8 version-filter shapes = 384 texts.
+// 3 modes × 3 id shapes × 2³ other filter presences × 8 version-filter
+// shapes = 576 texts, plus the two id-resolution queries.
 func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
@@ -231,7 +237,17 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // resolveIDs maps STIX ids to object keys; unknown ids are dropped.
 func (s *Store) resolveIDs(ctx context.Context, ids []string) ([]int64, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
+	query, arg := "SELECT oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", any(nil)
+	if len(ids) == 1 {
+		query, arg = "SELECT oid FROM objects WHERE stix_id = ?", ids[0]
+	} else {
+		arg = jsonList(ids)
+	}
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("resolve object ids: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, arg)
 	if err != nil {
 		return nil, fmt.Errorf("resolve object ids: %w", err)
 	}
