@@ -33,7 +33,7 @@ func benchN(b *testing.B) int {
 func tcObjects(i int) []Object {
 	created := t0.Add(time.Duration(i) * time.Second)
 	ts := formatSTIXTime(created)
-	ind := fmt.Sprintf("indicator--%08x-1111-5222-8333-%012x", i, i)
+	ind := indicatorID(i)
 	obs := fmt.Sprintf("ipv4-addr--%08x-4444-5555-8666-%012x", i, i)
 	rel := fmt.Sprintf("relationship--%08x-7777-5888-8999-%012x", i, i)
 	ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
@@ -52,6 +52,9 @@ func tcObjects(i int) []Object {
 		mk(rel, "relationship", true, fmt.Sprintf(`{"created":"%s","created_by_ref":"identity--2f9a8a3c-1111-4e0e-9d9b-123456789abc","description":"The indicator's pattern matches this observable as observed by the owner.","id":"%s","modified":"%s","object_marking_refs":["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"],"relationship_type":"based-on","source_ref":"%s","spec_version":"2.1","target_ref":"%s","type":"relationship"}`, ts, rel, ts, ind, obs)),
 	}
 }
+
+// indicatorID is the id of TC indicator i's indicator object.
+func indicatorID(i int) string { return fmt.Sprintf("indicator--%08x-1111-5222-8333-%012x", i, i) }
 
 type benchDB struct {
 	once    sync.Once
@@ -247,7 +250,7 @@ func BenchmarkGetOne(b *testing.B) {
 			local := make([]time.Duration, 0, per)
 			for j := 0; j < per; j++ {
 				i := (w*7919 + j*104729) % (db.n / 3)
-				id := tcObjects(i)[1].ID
+				id := indicatorID(i)
 				start := time.Now()
 				p, err := s.Objects(ctx, Query{CollectionID: db.cid, IDs: []string{id}, MaxTLP: 5, Limit: 1000})
 				local = append(local, time.Since(start))
