@@ -188,6 +188,7 @@ func (m *Mapper) indicatorEnd(ind tcapi.Indicator, ctx ownerCtx) (end, bool) {
 	if err != nil || ob == nil {
 		return end{}, false
 	}
+	ob.discard()
 	name := strings.TrimSpace(clean(ind.OwnerName))
 	if name == "" {
 		name = ctx.name

@@ -50,3 +50,22 @@ func BenchmarkIndicator(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "indicators/s")
 }
+
+// BenchmarkGroup maps an Adversary with ten associated indicators and two
+// associated groups (13 objects per call).
+func BenchmarkGroup(b *testing.B) {
+	m := mustNew(b, Options{})
+	g := tcapi.Group{ID: 12, OwnerID: 1, OwnerName: "Demo Organization", Type: tcapi.GroupAdversary, Name: "Bad Adversary",
+		DateAdded: day, LastModified: day}
+	g.Tags.Data = []tcapi.Tag{{Name: "APT"}}
+	g.SecurityLabels.Data = []tcapi.SecurityLabel{{Name: "TLP:AMBER"}}
+	g.Attributes.Data = []tcapi.Attribute{{Type: "Aliases", Value: "BADGROUP"}, {Type: "Description", Value: "A bad actor.", Default: true}}
+	g.AssociatedIndicators.Data = benchIndicators()[:10]
+	g.AssociatedGroups.Data = []tcapi.Group{{ID: 13, Type: tcapi.GroupMalware, Name: "Loader", DateAdded: day}, {ID: 14, Type: tcapi.GroupCampaign, Name: "Op", DateAdded: day}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Group(g); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -13,9 +13,10 @@ import (
 // observable is what one TC indicator value becomes (stix-mapping.md §4.2):
 // the pattern, and the SCO when the type has one.
 type observable struct {
-	key       string // normalised value, part of the indicator id
-	pattern   string
-	scoType   string // "" when the type has no SCO
+	key       string       // normalised value, part of the indicator id
+	join      string       // AND or OR between the comparisons
+	cmps      []comparison // the pattern's comparisons, built by pattern()
+	scoType   string       // "" when the type has no SCO
 	scoID     string
 	sco       *obj // SCO members except object_marking_refs
 	extraProp [2]string
@@ -45,6 +46,17 @@ var registryTypes = map[string]string{
 	"REG_RESOURCE_LIST": "REG_RESOURCE_LIST", "REG_FULL_RESOURCE_DESCRIPTION": "REG_FULL_RESOURCE_DESCRIPTION",
 	"REG_RESOURCE_REQUIREMENTS_LIST": "REG_RESOURCE_REQUIREMENTS_LIST", "REG_QWORD": "REG_QWORD",
 	"REG_QWORD_LITTLE_ENDIAN": "REG_QWORD", "REG_INVALID_TYPE": "REG_INVALID_TYPE",
+}
+
+// pattern builds the STIX pattern of the observable.
+func (ob *observable) pattern() string { return buildPattern(ob.join, ob.cmps...) }
+
+// discard returns the unused SCO builder to the pool (ids-only callers).
+func (ob *observable) discard() {
+	if ob.sco != nil {
+		ob.sco.release()
+		ob.sco = nil
+	}
 }
 
 // valueSCO starts an SCO with a single "value" property.
@@ -121,7 +133,7 @@ func observe(typ string, values []string) (*observable, error) {
 		}
 		ob.key, ob.scoType = v, t
 		ob.sco, ob.scoID = valueSCO(t, "value", v)
-		ob.pattern = buildPattern("AND", comparison{path: t + ":value", value: v})
+		ob.join, ob.cmps = "AND", []comparison{{path: t + ":value", value: v}}
 	case tcapi.TypeCIDR:
 		p, err := netip.ParsePrefix(first)
 		if err != nil || p.Addr().Zone() != "" {
@@ -140,14 +152,14 @@ func observe(typ string, values []string) (*observable, error) {
 		}
 		ob.key, ob.scoType = v, t
 		ob.sco, ob.scoID = valueSCO(t, "value", v)
-		ob.pattern = buildPattern("AND", comparison{path: t + ":value", value: v})
+		ob.join, ob.cmps = "AND", []comparison{{path: t + ":value", value: v}}
 	case tcapi.TypeEmailAddress:
 		if first == "" {
 			return nil, fieldErr("address", "empty")
 		}
 		ob.key, ob.scoType = strings.ToLower(first), "email-addr"
 		ob.sco, ob.scoID = valueSCO("email-addr", "value", first)
-		ob.pattern = buildPattern("AND", comparison{path: "email-addr:value", value: first})
+		ob.join, ob.cmps = "AND", []comparison{{path: "email-addr:value", value: first}}
 	case tcapi.TypeHost:
 		v := strings.ToLower(strings.TrimSuffix(first, "."))
 		if v == "" {
@@ -155,14 +167,14 @@ func observe(typ string, values []string) (*observable, error) {
 		}
 		ob.key, ob.scoType = v, "domain-name"
 		ob.sco, ob.scoID = valueSCO("domain-name", "value", v)
-		ob.pattern = buildPattern("AND", comparison{path: "domain-name:value", value: v})
+		ob.join, ob.cmps = "AND", []comparison{{path: "domain-name:value", value: v}}
 	case tcapi.TypeURL:
 		if first == "" {
 			return nil, fieldErr("text", "empty")
 		}
 		ob.key, ob.scoType = first, "url"
 		ob.sco, ob.scoID = valueSCO("url", "value", first)
-		ob.pattern = buildPattern("AND", comparison{path: "url:value", value: first})
+		ob.join, ob.cmps = "AND", []comparison{{path: "url:value", value: first}}
 	case tcapi.TypeASN:
 		s := strings.ToUpper(first)
 		s = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(s, "ASN"), "AS"))
@@ -180,20 +192,20 @@ func observe(typ string, values []string) (*observable, error) {
 		o.str("id", ob.scoID)
 		o.int("number", int64(n))
 		ob.sco = o
-		ob.pattern = buildPattern("AND", comparison{path: "autonomous-system:number", value: num, num: true})
+		ob.join, ob.cmps = "AND", []comparison{{path: "autonomous-system:number", value: num, num: true}}
 	case tcapi.TypeMutex:
 		if first == "" {
 			return nil, fieldErr("Mutex", "empty")
 		}
 		ob.key, ob.scoType = first, "mutex"
 		ob.sco, ob.scoID = valueSCO("mutex", "name", first)
-		ob.pattern = buildPattern("AND", comparison{path: "mutex:name", value: first})
+		ob.join, ob.cmps = "AND", []comparison{{path: "mutex:name", value: first}}
 	case tcapi.TypeUserAgent:
 		if first == "" {
 			return nil, fieldErr("User Agent String", "empty")
 		}
 		ob.key = first
-		ob.pattern = buildPattern("AND", comparison{path: "network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'", value: first})
+		ob.join, ob.cmps = "AND", []comparison{{path: "network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'", value: first}}
 	case tcapi.TypeEmailSubject:
 		if first == "" {
 			return nil, fieldErr("Subject", "empty")
@@ -209,7 +221,7 @@ func observe(typ string, values []string) (*observable, error) {
 		o.boolean("is_multipart", false)
 		o.str("subject", first)
 		ob.sco = o
-		ob.pattern = buildPattern("AND", comparison{path: "email-message:subject", value: first})
+		ob.join, ob.cmps = "AND", []comparison{{path: "email-message:subject", value: first}}
 	case tcapi.TypeFile:
 		return observeFile(values)
 	case tcapi.TypeRegistryKey:
@@ -271,10 +283,7 @@ func observeFile(values []string) (*observable, error) {
 	id := scoIDFromCanonical("file", canon)
 	o.str("id", id)
 	o.raw("hashes", hashes.bytes())
-	return &observable{
-		key: strings.Join(key, " : "), scoType: "file", scoID: id, sco: o,
-		pattern: buildPattern("OR", cs...),
-	}, nil
+	return &observable{key: strings.Join(key, " : "), scoType: "file", scoID: id, sco: o, join: "OR", cmps: cs}, nil
 }
 
 func observeRegistry(values []string) (*observable, error) {
@@ -322,7 +331,7 @@ func observeRegistry(values []string) (*observable, error) {
 	o.str("key", key)
 	o.raw("values", values1)
 	ob.sco = o
-	ob.pattern = buildPattern("AND", cs...)
+	ob.join, ob.cmps = "AND", cs
 	return ob, nil
 }
 
@@ -361,6 +370,7 @@ func (m *Mapper) DeletedIndicatorIDs(d tcapi.DeletedIndicator) ([]string, error)
 	if ob == nil {
 		return nil, fmt.Errorf("deleted %s indicator %q: the type maps to no STIX object", d.Type, d.Summary)
 	}
+	ob.discard()
 	id := m.indicatorID(owner, d.Type, ob.key)
 	out := []string{id}
 	if ob.scoID != "" {
@@ -434,7 +444,7 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 		return nil, nil
 	}
 	if ind.Type == tcapi.TypeCIDR && m.opts.CIDRSubset {
-		ob.pattern = buildPattern("AND", comparison{path: ob.scoType + ":value", value: ob.key, op: "ISSUBSET"})
+		ob.join, ob.cmps = "AND", []comparison{{path: ob.scoType + ":value", value: ob.key, op: "ISSUBSET"}}
 	}
 	owner := strings.TrimSpace(clean(ind.OwnerName))
 	if owner == "" {
@@ -503,7 +513,7 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	o.time("modified", modified)
 	o.str("name", name)
 	o.strs("object_marking_refs", b.marks.refs)
-	o.str("pattern", ob.pattern)
+	o.str("pattern", ob.pattern())
 	o.str("pattern_type", "stix")
 	o.str("pattern_version", "2.1")
 	o.str("spec_version", "2.1")
