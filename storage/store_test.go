@@ -494,3 +494,36 @@ func TestRemoveStateStatus(t *testing.T) {
 		t.Errorf("missing status: %v", err)
 	}
 }
+
+// TestMigrationUpgradesOlderSchema rolls a database back to schema 1 and
+// checks that reopening applies migration 2 and keeps the data.
+func TestMigrationUpgradesOlderSchema(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t)
+	c := ensure(t, s, "c")
+	put(t, s, c.ID, PutOptions{}, obj("indicator", 1, t0, t0, 0, "x"))
+	for _, st := range []string{
+		"DELETE FROM schema_migrations WHERE version = 2",
+		"DROP INDEX members_by_object",
+		"CREATE INDEX members_by_object ON members (cid, oid, ver)",
+	} {
+		if _, err := s.w.Exec(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var def string
+	s2.w.QueryRow("SELECT sql FROM sqlite_schema WHERE name = 'members_by_object'").Scan(&def)
+	if !strings.Contains(def, "date_added") {
+		t.Errorf("index after upgrade: %s", def)
+	}
+	p, err := s2.Objects(ctx, Query{CollectionID: c.ID, IDs: []string{obj("indicator", 1, t0, t0, 0, "").ID}, Limit: 5, MaxTLP: 5})
+	if err != nil || len(p.Items) != 1 {
+		t.Errorf("after upgrade: %d items, %v", len(p.Items), err)
+	}
+}
