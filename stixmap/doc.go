@@ -65,7 +65,8 @@
 // level of the marking actually emitted (v1-only AMBER+STRICT → RED).
 //
 // Cost. A Mapper holds only settings plus two id caches (owners, groups) and
-// is safe for concurrent use. Builders come from a sync.Pool, ids are hashed
-// from stack buffers, and each mapped object costs one allocation for its
-// JSON; BenchmarkIndicator reports indicators per second and allocations.
+// is safe for concurrent use. Builders come from a sync.Pool and ids are
+// hashed from stack buffers, so the output JSON is most of what a call
+// allocates; BenchmarkIndicator reports indicators per second and
+// allocations per indicator.
 package stixmap
