@@ -2,6 +2,7 @@ package stixmap
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -458,6 +459,11 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 		created: created, modified: modified, marks: m.resolveLabels(ind.SecurityLabels.Data), tags: tagNames(ind.Tags.Data)}
 	if c, ok := clampConfidence(ind.Confidence); ok {
 		b.confidence = c
+	} else if m.opts.ConfidenceFromThreatAssess && ind.ThreatAssessConfidence != nil {
+		if f := *ind.ThreatAssessConfidence; f > 0 && f < 1e6 {
+			c := int(math.Round(f))
+			b.confidence, _ = clampConfidence(&c)
+		}
 	}
 	id := m.indicatorID(owner, ind.Type, ob.key)
 	at := readAttributes(ind.Attributes.Data, b.marks.level)

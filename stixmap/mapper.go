@@ -38,6 +38,10 @@ type Options struct {
 	// IdentityClass overrides the identity_class of owner identities by TC
 	// owner type ("Organization", "Community", "Source").
 	IdentityClass map[string]string
+	// ConfidenceFromThreatAssess fills confidence from the rounded
+	// threatAssessConfidence when TC confidence is absent or 0 (stix-mapping.md
+	// §4.6, default off).
+	ConfidenceFromThreatAssess bool
 	// CIDRSubset makes CIDR patterns use ISSUBSET instead of "=" (stix-mapping.md
 	// §4.2: semantically stronger, less widely parsed; default off).
 	CIDRSubset bool

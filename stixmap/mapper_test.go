@@ -657,3 +657,40 @@ func TestAssociationSymmetry(t *testing.T) {
 		t.Errorf("created = %v, want the later dateAdded %v", a.Created, grp.DateAdded)
 	}
 }
+
+// TestConfidence covers stix-mapping.md §4.6: 0/absent is unspecified,
+// values clamp to 100, and the optional threatAssessConfidence fallback.
+func TestConfidence(t *testing.T) {
+	p := func(v int) *int { return &v }
+	f := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name     string
+		fallback bool
+		conf     *int
+		ta       *float64
+		want     any // nil = absent
+	}{
+		{"absent", false, nil, f(70), nil},
+		{"zero", false, p(0), nil, nil},
+		{"kept", false, p(74), f(10), float64(74)},
+		{"clamped", false, p(150), nil, float64(100)},
+		{"fallback", true, nil, f(71.5), float64(72)},
+		{"fallback after zero", true, p(0), f(30.2), float64(30)},
+		{"fallback zero", true, nil, f(0), nil},
+		{"tc wins", true, p(5), f(90), float64(5)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := mustNew(t, Options{ConfidenceFromThreatAssess: tt.fallback})
+			in := withValue(tcapi.TypeHost, "a.example")
+			in.Confidence, in.ThreatAssessConfidence = tt.conf, tt.ta
+			objs, err := m.Indicator(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := primary(t, objs, "indicator")["confidence"]; got != tt.want {
+				t.Errorf("confidence = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
