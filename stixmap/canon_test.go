@@ -2,9 +2,16 @@ package stixmap
 
 import (
 	"crypto/sha256"
+	"encoding/json"
+	"math"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gowebpki/jcs"
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 )
 
 func TestAppendStamp(t *testing.T) {
@@ -60,5 +67,72 @@ func TestHex6(t *testing.T) {
 	}
 	if got := hex6(netip.MustParseAddr("::ffff:1.2.3.4")); got != "::ffff:102:304" {
 		t.Errorf("hex6(::ffff:1.2.3.4) = %s", got)
+	}
+}
+
+// FuzzAppendAny checks the generic canonical encoder (used by Revoke)
+// against github.com/gowebpki/jcs: key order by UTF-16 code units, string
+// escaping and ECMAScript number form.
+func FuzzAppendAny(f *testing.F) {
+	f.Add("a", "b", 1.5, int64(3))
+	f.Add("é", "😀", 1e21, int64(-1))
+	f.Add("\ufb33", "\U0001f600", 1e-7, int64(0))
+	f.Add("x_threatconnect_rating", "", 0.1, int64(1<<53))
+	f.Fuzz(func(t *testing.T, k1, k2 string, num float64, n int64) {
+		if math.IsNaN(num) || math.IsInf(num, 0) || n > 1<<53 || n < -(1<<53) {
+			return
+		}
+		v := map[string]any{clean(k1): clean(k2), clean(k2): []any{json.Number(strconv.FormatFloat(num, 'g', -1, 64)), true, nil},
+			"n": json.Number(strconv.FormatInt(n, 10))}
+		ours, err := appendAny(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := jcs.Transform(raw)
+		if err != nil {
+			t.Skip(err)
+		}
+		if string(ours) != string(want) {
+			t.Errorf("appendAny = %s\n      jcs = %s", ours, want)
+		}
+	})
+}
+
+func TestLookups(t *testing.T) {
+	m := mustNew(t, Options{})
+	if got := m.GroupID(tcapi.GroupAdversary, 12); got != "threat-actor--1ceb5ea3-d862-5b0b-9669-71f8a9b0aa98" {
+		t.Errorf("GroupID(Adversary, 12) = %s", got)
+	}
+	if got := m.GroupID(tcapi.GroupTask, 12); got != "" {
+		t.Errorf("GroupID(Task) = %q, want empty", got)
+	}
+	o, err := m.OwnerByName(0, "Some Source")
+	if err != nil || !strings.Contains(string(o.JSON), `"identity_class":"unknown"`) {
+		t.Errorf("OwnerByName = %s, %v", o.JSON, err)
+	}
+	ind := withValue(tcapi.TypeHost, "x.example")
+	ind.OwnerID = 0
+	ind.OwnerName = "Some Source"
+	objs, err := m.Indicator(ind)
+	if err != nil || !strings.Contains(string(objs[0].JSON), `"created_by_ref":"`+o.ID+`"`) {
+		t.Errorf("indicator of an owner without id does not point at OwnerByName's identity %s", o.ID)
+	}
+	for _, tt := range []struct {
+		in   map[string]any
+		want string
+	}{
+		{map[string]any{"SHA-256": "b", "MD5": "a"}, "MD5"},
+		{map[string]any{"SHA-512": "b", "SHA-256": "a"}, "SHA-256"},
+		{map[string]any{"x-custom": "b", "SSDEEP": "a"}, "SSDEEP"},
+	} {
+		for k := range chooseHash(tt.in) {
+			if k != tt.want {
+				t.Errorf("chooseHash(%v) kept %s, want %s", tt.in, k, tt.want)
+			}
+		}
 	}
 }
