@@ -307,7 +307,10 @@ type Tx struct {
 }
 
 // Update runs fn in one write transaction on the single writer connection and
-// commits iff fn returns nil. Updates are serialised.
+// commits iff fn returns nil. Updates are serialised; fn must not call the
+// Store's own writing methods (EnsureCollection, PutStatus, Update, Maintain),
+// which would wait for fn to finish. Keep transactions to a batch (≈1,000
+// objects) so that WAL checkpoints can complete.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
