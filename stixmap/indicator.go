@@ -530,10 +530,10 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 		o.boolean("x_threatconnect_active", false)
 	}
 	o.list("x_threatconnect_attributes", at.rest)
-	o.int("x_threatconnect_id", ind.ID)
+	o.str("x_threatconnect_id", strconv.FormatInt(ind.ID, 10))
 	o.str("x_threatconnect_owner", owner)
 	if ind.OwnerID != 0 {
-		o.int("x_threatconnect_owner_id", ind.OwnerID)
+		o.str("x_threatconnect_owner_id", strconv.FormatInt(ind.OwnerID, 10))
 	}
 	if ind.Rating != nil {
 		o.num("x_threatconnect_rating", *ind.Rating)
@@ -581,11 +581,11 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 // tcProps adds the x_threatconnect_* identification properties every SDO
 // mapped from a TC item carries (stix-mapping.md §4.1).
 func (m *Mapper) tcProps(o *obj, id int64, typ, owner string, ownerID int64, xid string) {
-	o.int("x_threatconnect_id", id)
+	o.str("x_threatconnect_id", strconv.FormatInt(id, 10))
 	o.str("x_threatconnect_type", clean(typ))
 	o.str("x_threatconnect_owner", owner)
 	if ownerID != 0 {
-		o.int("x_threatconnect_owner_id", ownerID)
+		o.str("x_threatconnect_owner_id", strconv.FormatInt(ownerID, 10))
 	}
 	o.str("x_threatconnect_xid", strings.TrimSpace(clean(xid)))
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -261,7 +262,7 @@ func (m *Mapper) Owner(ow tcapi.Owner) (Object, error) {
 		o.str("x_threatconnect_source_reliability", m.reliability)
 	}
 	if ow.ID != 0 {
-		o.int("x_threatconnect_owner_id", ow.ID)
+		o.str("x_threatconnect_owner_id", strconv.FormatInt(ow.ID, 10))
 	}
 	js, h := o.finish()
 	return Object{ID: id, Type: "identity", Created: fixedTime, Modified: fixedTime, JSON: js, Hash: h, Owner: name}, nil

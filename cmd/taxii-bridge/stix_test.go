@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestTCGetIndicatorsSTIX(t *testing.T) {
 		t.Errorf("bundle type %q id %q", bundle.Type, bundle.ID)
 	}
 	ids := map[string]bool{}
-	tcIDs := map[float64]bool{}
+	tcIDs := map[string]bool{}
 	for _, raw := range bundle.Objects {
 		var o map[string]any
 		if err := json.Unmarshal(raw, &o); err != nil {
@@ -55,11 +56,11 @@ func TestTCGetIndicatorsSTIX(t *testing.T) {
 			if _, err := stixmap.CheckPattern(o["pattern"].(string)); err != nil {
 				t.Errorf("%s: %v", id, err)
 			}
-			tcIDs[o["x_threatconnect_id"].(float64)] = true
+			tcIDs[o["x_threatconnect_id"].(string)] = true
 		}
 	}
 	for _, in := range inds {
-		if in.Type != tcapi.TypeHashtag && !tcIDs[float64(in.ID)] {
+		if in.Type != tcapi.TypeHashtag && !tcIDs[strconv.FormatInt(in.ID, 10)] {
 			t.Errorf("TC indicator %d (%s) is missing from the bundle", in.ID, in.Type)
 		}
 	}
