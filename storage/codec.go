@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -192,6 +193,15 @@ func (tc *tokenCodec) decode(dst, src []byte) ([]byte, error) {
 		c := src[i]
 		if tc.literal[c] {
 			j := i + 1
+			// Eight bytes at a time while none is below 0x20 (SWAR "has
+			// less than"; bytes >= 0x80 never trigger it).
+			for j+8 <= len(src) {
+				x := binary.LittleEndian.Uint64(src[j:])
+				if (x-0x2020202020202020)&^x&0x8080808080808080 != 0 {
+					break
+				}
+				j += 8
+			}
 			for j < len(src) && tc.literal[src[j]] {
 				j++
 			}

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,14 +100,43 @@ func FuzzTokenCodec(f *testing.F) {
 	f.Add([]byte(`{"id":"indicator--x","type":"indicator","spec_version":"2.1"}`))
 	f.Add([]byte("\x00\x01\x02"))
 	f.Add([]byte(strings.Join(tokenTable[:10], "x")))
+	f.Add([]byte("abcdefghijklmnop\x05qrstuvwxyz0123456789\tabcdefgh\x00\x07é😀abcdefghij\x1f"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		codec, body := encodeJSON(in)
 		back, err := appendJSON(nil, codec, body)
 		if err != nil || !bytes.Equal(back, in) {
 			t.Fatalf("round trip of %q: %q, %v", in, back, err)
 		}
-		appendJSON(nil, codecTokens, in) // arbitrary stored bytes: an error at most, never a panic
+		// Arbitrary stored bytes: the same answer as a byte-at-a-time
+		// reference decoder, an error at most, never a panic.
+		got, err := appendJSON(nil, codecTokens, in)
+		want, werr := referenceDecode(in)
+		if (err != nil) != (werr != nil) || (err == nil && !bytes.Equal(got, want)) {
+			t.Fatalf("decode %q: %q, %v; reference %q, %v", in, got, err, want, werr)
+		}
 	})
+}
+
+// referenceDecode is the token format decoded one byte at a time.
+func referenceDecode(src []byte) ([]byte, error) {
+	var out []byte
+	codes := singleCodes()
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c >= 0x20 || c == '\t' || c == '\n' || c == '\r':
+			out = append(out, c)
+		case c == 0:
+			if i+1 >= len(src) || len(codes)+int(src[i+1]) >= len(tokenTable) {
+				return nil, errors.New("bad code")
+			}
+			out = append(out, tokenTable[len(codes)+int(src[i+1])]...)
+			i++
+		default:
+			out = append(out, tokenTable[bytes.IndexByte(codes, c)]...)
+		}
+	}
+	return out, nil
 }
 
 // BenchmarkTokenCodec measures encoding and decoding one ~800-byte indicator.
