@@ -104,7 +104,14 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		where = append(where, "m.date_added > ?")
 		args = append(args, after)
 	}
-	if len(q.IDs) > 0 {
+	switch {
+	case len(q.IDs) == 1:
+		// The object and versions endpoints: one statement, the id resolved
+		// by a scalar subquery.
+		from = "members m INDEXED BY members_by_object"
+		where = append(where, "m.oid = (SELECT oid FROM objects WHERE stix_id = ?)")
+		args = append(args, q.IDs[0])
+	case len(q.IDs) > 1:
 		oids, err := s.resolveIDs(ctx, q.IDs)
 		if err != nil {
 			return Page{}, fmt.Errorf("%s: %w", what, err)
@@ -113,13 +120,8 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 			return Page{}, nil
 		}
 		from = "members m INDEXED BY members_by_object"
-		if len(oids) == 1 { // the object endpoint: a plain equality is cheaper
-			where = append(where, "m.oid = ?")
-			args = append(args, oids[0])
-		} else {
-			where = append(where, "m.oid IN (SELECT value FROM json_each(?))")
-			args = append(args, jsonList(oids))
-		}
+		where = append(where, "m.oid IN (SELECT value FROM json_each(?))")
+		args = append(args, jsonList(oids))
 	}
 	if len(q.Types) > 0 {
 		where = append(where, "m.type IN (SELECT value FROM json_each(?))")
@@ -220,7 +222,7 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 // by its text. The cache needs no eviction: list builds its text only from
 // which filters are set (values are bound), which gives at most
 // 3 modes × 3 id shapes × 2³ other filter presences × 8 version-filter
-// shapes = 576 texts, plus the two id-resolution queries.
+// shapes = 576 texts, plus the id-resolution query.
 func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
@@ -237,17 +239,11 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // resolveIDs maps STIX ids to object keys; unknown ids are dropped.
 func (s *Store) resolveIDs(ctx context.Context, ids []string) ([]int64, error) {
-	query, arg := "SELECT oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", any(nil)
-	if len(ids) == 1 {
-		query, arg = "SELECT oid FROM objects WHERE stix_id = ?", ids[0]
-	} else {
-		arg = jsonList(ids)
-	}
-	st, err := s.readStmt(ctx, query)
+	st, err := s.readStmt(ctx, "SELECT oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))")
 	if err != nil {
 		return nil, fmt.Errorf("resolve object ids: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, arg)
+	rows, err := st.QueryContext(ctx, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("resolve object ids: %w", err)
 	}
