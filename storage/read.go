@@ -82,6 +82,12 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	if q.Limit > maxLimit {
 		q.Limit = maxLimit
 	}
+	select {
+	case s.rsem <- struct{}{}:
+		defer func() { <-s.rsem }()
+	case <-ctx.Done():
+		return Page{}, fmt.Errorf("%s: %w", what, ctx.Err())
+	}
 	cid, err := s.cid(ctx, s.r, q.CollectionID)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)

@@ -44,6 +44,11 @@ type Store struct {
 
 	smu    sync.Mutex
 	rstmts map[string]*sql.Stmt // prepared read statements by query text
+
+	// rsem admits listings to the read pool in arrival order. database/sql
+	// hands a freed connection to a random waiter, which under 32
+	// concurrent clients gave a p99 ten times the median.
+	rsem chan struct{}
 }
 
 // Option configures Open.
@@ -126,6 +131,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open storage %s for reading: %w", path, err)
 	}
 	s.r = r
+	s.rsem = make(chan struct{}, o.readConns)
 	return s, nil
 }
 
