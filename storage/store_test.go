@@ -527,3 +527,45 @@ func TestMigrationUpgradesOlderSchema(t *testing.T) {
 		t.Errorf("after upgrade: %d items, %v", len(p.Items), err)
 	}
 }
+
+func TestLatestAndCancelledReads(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	o := obj("ipv4-addr", 1, time.Time{}, time.Time{}, TLPAmber, "x")
+	put(t, s, c.ID, PutOptions{}, o)
+	err := s.Update(ctx, func(tx *Tx) error {
+		v, ok, err := tx.Latest(c.ID, o.ID)
+		if err != nil || !ok || !bytes.Equal(v.JSON, o.JSON) || v.TLP != TLPAmber || !v.Modified.IsZero() || v.Type != "ipv4-addr" {
+			t.Errorf("Latest = %+v, %v, %v", v, ok, err)
+		}
+		if _, ok, err := tx.Latest(c.ID, "ipv4-addr--nope"); ok || err != nil {
+			t.Errorf("Latest of a missing id: %v, %v", ok, err)
+		}
+		if _, _, err := tx.Latest("nope", o.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Latest in a missing collection: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every read slot taken: a listing gives up when its context ends.
+	for i := 0; i < cap(s.rsem); i++ {
+		s.rsem <- struct{}{}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.Objects(cctx, Query{CollectionID: c.ID, Limit: 1, MaxTLP: 5}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Objects with every slot busy: %v, want deadline exceeded", err)
+	}
+	for i := 0; i < cap(s.rsem); i++ {
+		<-s.rsem
+	}
+	if _, err := s.Objects(ctx, Query{CollectionID: c.ID, Limit: 0, MaxTLP: 5}); err == nil || !strings.Contains(err.Error(), "limit 0") {
+		t.Errorf("Limit 0: %v", err)
+	}
+	if _, err := s.Versions(ctx, Query{CollectionID: c.ID, Limit: 1, MaxTLP: 5}); err == nil {
+		t.Error("Versions without an id succeeded")
+	}
+}
