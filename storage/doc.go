@@ -71,6 +71,7 @@
 // Every read takes a MaxTLP: rows above it are excluded in SQL, so a capped
 // principal can neither see, count nor page past a hidden row; a hidden
 // latest version is not replaced by an older visible one. Remove deletes a
-// collection's memberships of an id and purges version bytes no collection
-// holds any more.
+// collection's memberships of an id, Tx.PruneVersions applies a retention
+// window to non-latest versions (D-5, D-6); both purge version bytes no
+// collection holds any more.
 package storage

@@ -112,6 +112,20 @@ func (m *model) remove(coll, id string) {
 	m.rows = kept
 }
 
+func (m *model) prune(coll string, before int64) int {
+	var kept []mrow
+	for i := range m.rows {
+		r := &m.rows[i]
+		if latest, _ := m.flags(r); r.coll == coll && r.da < before && !latest {
+			continue
+		}
+		kept = append(kept, *r)
+	}
+	n := len(m.rows) - len(kept)
+	m.rows = kept
+	return n
+}
+
 func in[T comparable](xs []T, x T) bool {
 	if len(xs) == 0 {
 		return true
@@ -189,6 +203,15 @@ func checkModel(t *testing.T, seed uint64) {
 	for batch := 0; batch < 40; batch++ {
 		coll := colls[rng.IntN(2)]
 		opt := PutOptions{BumpModified: rng.IntN(2) == 0}
+		if rng.IntN(12) == 0 {
+			cut := t0.UnixMicro() + int64(rng.IntN(int(m.next-t0.UnixMicro())+1))
+			var got int
+			s.Update(ctx, func(tx *Tx) (err error) { got, err = tx.PruneVersions(coll.ID, cut); return err })
+			if want := m.prune(coll.ID, cut); got != want {
+				t.Fatalf("batch %d: PruneVersions = %d, model says %d", batch, got, want)
+			}
+			continue
+		}
 		if rng.IntN(10) == 0 {
 			id := gen().ID
 			s.Update(ctx, func(tx *Tx) error { _, err := tx.Remove(coll.ID, id); return err })

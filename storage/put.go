@@ -407,3 +407,60 @@ func (tx *Tx) Remove(collectionID, id string) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// PruneVersions applies a retention window to a collection's version history
+// (taxii21.md D-5, D-6): it drops every membership that is not the latest
+// version of its object and was added before addedBefore (µs since the
+// epoch), moves is_first to the oldest remaining version, and purges version
+// bytes no collection holds any more. It returns the number of memberships
+// dropped. Latest versions are never pruned; use Remove for those.
+func (tx *Tx) PruneVersions(collectionID string, addedBefore int64) (int, error) {
+	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
+	if err != nil {
+		return 0, fmt.Errorf("prune versions: %w", err)
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT DISTINCT oid FROM members NOT INDEXED
+		WHERE cid = ? AND date_added < ? AND latest = 0`, cid, addedBefore)
+	if err != nil {
+		return 0, fmt.Errorf("prune versions: find candidates: %w", err)
+	}
+	var oids []int64
+	for rows.Next() {
+		var oid int64
+		if err := rows.Scan(&oid); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("prune versions: find candidates: %w", err)
+		}
+		oids = append(oids, oid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("prune versions: find candidates: %w", err)
+	}
+	if len(oids) == 0 {
+		return 0, nil
+	}
+	r, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM members WHERE cid = ? AND date_added < ? AND latest = 0", cid, addedBefore)
+	if err != nil {
+		return 0, fmt.Errorf("prune versions: %w", err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune versions: %w", err)
+	}
+	for _, oid := range oids {
+		if err := tx.exec(`UPDATE members SET first = (date_added = (
+				SELECT date_added FROM members INDEXED BY members_by_object
+				WHERE cid = ?1 AND oid = ?2 ORDER BY ver, date_added LIMIT 1))
+			WHERE cid = ?1 AND oid = ?2`, cid, oid); err != nil {
+			return 0, fmt.Errorf("prune versions: move first flag: %w", err)
+		}
+		if err := tx.exec(`DELETE FROM versions WHERE oid = ?1 AND NOT EXISTS (
+				SELECT 1 FROM collections c WHERE EXISTS (
+					SELECT 1 FROM members m INDEXED BY members_by_object
+					WHERE m.cid = c.cid AND m.oid = ?1 AND m.vid = versions.vid))`, oid); err != nil {
+			return 0, fmt.Errorf("prune versions: purge bytes: %w", err)
+		}
+	}
+	return int(n), nil
+}

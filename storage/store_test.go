@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -567,5 +568,56 @@ func TestLatestAndCancelledReads(t *testing.T) {
 	}
 	if _, err := s.Versions(ctx, Query{CollectionID: c.ID, Limit: 1, MaxTLP: 5}); err == nil {
 		t.Error("Versions without an id succeeded")
+	}
+}
+
+func TestPruneVersions(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	s, _ := openTest(t, WithNow(clk.now))
+	a, b := ensure(t, s, "a"), ensure(t, s, "b")
+	mk := func(h int) Object { return obj("malware", 1, t0, t0.Add(time.Duration(h)*time.Hour), 0, fmt.Sprint(h)) }
+	// Versions 1..4 arrive a minute apart; version 1 is also in collection b.
+	for h := 1; h <= 4; h++ {
+		put(t, s, a.ID, PutOptions{}, mk(h))
+		clk.t = clk.t.Add(time.Minute)
+	}
+	put(t, s, b.ID, PutOptions{}, mk(1))
+	other := obj("indicator", 2, t0, t0, 0, "y") // a single version: latest, never pruned
+	put(t, s, a.ID, PutOptions{}, other)
+
+	var n int
+	err := s.Update(ctx, func(tx *Tx) (err error) {
+		n, err = tx.PruneVersions(a.ID, t0.Add(2*time.Minute).UnixMicro()+1) // versions 1, 2 and 3's membership time
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("pruned %d memberships, want 3", n)
+	}
+	versions := func(c Collection, vf VersionFilter) (hours []int) {
+		for _, it := range all(t, s.Manifest, Query{CollectionID: c.ID, IDs: []string{mk(1).ID}, Versions: vf, MaxTLP: 5}, 10) {
+			hours = append(hours, int(it.Modified.Sub(t0)/time.Hour))
+		}
+		return hours
+	}
+	if got := versions(a, VersionFilter{All: true}); !equalInts(got, []int{4}) {
+		t.Errorf("a keeps versions %v, want [4]", got)
+	}
+	if got := versions(a, VersionFilter{First: true}); !equalInts(got, []int{4}) {
+		t.Errorf("first after prune %v, want [4] (taxii21.md D-5)", got)
+	}
+	if got := versions(b, VersionFilter{All: true}); !equalInts(got, []int{1}) {
+		t.Errorf("b keeps versions %v, want [1]", got)
+	}
+	var rows int
+	s.w.QueryRow("SELECT count(*) FROM versions").Scan(&rows)
+	if rows != 3 { // malware v1 (held by b), v4, the indicator
+		t.Errorf("%d version rows after prune, want 3", rows)
+	}
+	if p, _ := s.Objects(ctx, Query{CollectionID: a.ID, IDs: []string{other.ID}, MaxTLP: 5, Limit: 5}); len(p.Items) != 1 {
+		t.Error("a latest version was pruned")
 	}
 }
