@@ -62,17 +62,24 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		MaxTLP:       p.tlpCap(),
 		Limit:        q.limit,
 	}
-	var page storage.Page
-	switch ep {
-	case epObjects, epObject:
-		page, err = s.store.Objects(ctx, sq)
-	case epManifest:
-		page, err = s.store.Manifest(ctx, sq)
-	case epVersions:
-		page, err = s.store.Versions(ctx, sq)
+	fetch := func(ctx context.Context, sq storage.Query) (storage.Page, error) {
+		switch ep {
+		case epManifest:
+			return s.store.Manifest(ctx, sq)
+		case epVersions:
+			return s.store.Versions(ctx, sq)
+		}
+		return s.store.Objects(ctx, sq)
 	}
-	if err != nil {
-		return fmt.Errorf("query %s: %w", ep, err)
+	var page storage.Page
+	prefetched := false
+	if q.next != "" {
+		page, prefetched = s.prefetch.take(ctx, prefetchKey(q.next, sq))
+	}
+	if !prefetched {
+		if page, err = fetch(ctx, sq); err != nil {
+			return fmt.Errorf("query %s: %w", ep, err)
+		}
 	}
 	// The response-byte budget (D-10, C-20): stop before the page body
 	// outgrows it, keeping at least one object, and let next resume there.
@@ -101,6 +108,9 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 			Collection: col.ID, Endpoint: string(ep), Object: objectID,
 			Filter: q.filter, Limit: q.askedLimit, DateAdded: last.DateAdded, RowID: last.RowID,
 		})
+		nq := sq
+		nq.After = &last
+		s.prefetch.start(prefetchKey(next, nq), func(ctx context.Context) (storage.Page, error) { return fetch(ctx, nq) })
 	}
 	if n := len(page.Items); n > 0 {
 		h := c.Response().Header()
@@ -290,6 +300,7 @@ func (s *Server) deleteObject(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
+	s.prefetch.drop()
 	if !removed {
 		return fail(http.StatusNotFound, "no such object in this collection")
 	}
@@ -326,4 +337,10 @@ func (s *Server) audit(c echo.Context, ep endpoint, col storage.Collection, q li
 	}
 	attrs = append(attrs, slog.String("user_agent", c.Request().UserAgent()))
 	s.log.LogAttrs(ctx, level, "taxii poll", attrs...)
+}
+
+// prefetchKey names the page a request with this next value and query will
+// ask for: the cursor, the page size and the TLP cap (see prefetcher).
+func prefetchKey(next string, q storage.Query) string {
+	return fmt.Sprintf("%s\x00%d\x00%d", next, q.Limit, q.MaxTLP)
 }

@@ -108,6 +108,7 @@ func (s *Server) addObjects(c echo.Context) error {
 		if err != nil {
 			return fmt.Errorf("store %d objects: %w", len(accepted), err)
 		}
+		s.prefetch.drop()
 	}
 	if err := s.store.PutStatus(ctx, st); err != nil {
 		return fmt.Errorf("store status: %w", err)

@@ -62,6 +62,8 @@ type listQuery struct {
 	filter filter
 	limit  int
 	after  *storage.Key
+	// next is the verified next value the request carried, "" for none.
+	next string
 	// askedLimit is the client's limit (from the request or, failing that,
 	// the cursor), 0 when none; it is carried into the next cursor.
 	askedLimit int
@@ -207,6 +209,7 @@ func (s *Server) parseQuery(rawQuery string, ep endpoint, collectionID, objectID
 			}
 			f = cur.Filter
 			q.after = &storage.Key{DateAdded: cur.DateAdded, RowID: cur.RowID}
+			q.next = v
 			if q.askedLimit == 0 && cur.Limit > 0 {
 				q.askedLimit = min(cur.Limit, s.cfg.MaxPageSize)
 				q.limit = q.askedLimit

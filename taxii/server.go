@@ -100,12 +100,20 @@ type Server struct {
 	cols    collectionCache
 	// pageBytes is the response-byte budget of one objects page.
 	pageBytes int
+	prefetch  *prefetcher
 }
 
 // defaultPageBytes is the response-byte budget of one objects page
 // (taxii21.md D-10, C-20): 10,000 typical objects fit, 10,000 objects of a
 // megabyte do not.
 const defaultPageBytes = 32 << 20
+
+// Prefetching (prefetch.go): at most prefetchSlots pages held, each for at
+// most prefetchTTL.
+const (
+	prefetchSlots = 8
+	prefetchTTL   = 10 * time.Second
+)
 
 // apiRootPattern is what an API root segment may look like: a simple slug,
 // so clients that name the root by its last path segment work (taxii21.md C-12).
@@ -162,6 +170,7 @@ func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
 		root:    "/" + cfg.APIRoot + "/",
 
 		pageBytes: defaultPageBytes,
+		prefetch:  newPrefetcher(prefetchSlots, prefetchTTL, cfg.Now),
 	}
 	s.echo = s.routes()
 	return s, nil
