@@ -178,7 +178,13 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	page := Page{Items: make([]Item, 0, min(q.Limit, 64))}
+	// Size buffers for the page expected: a crawl fills its limit, a
+	// lookup by id returns a handful of rows.
+	expect := min(q.Limit, 1024)
+	if len(q.IDs) > 0 {
+		expect = min(q.Limit, 4*len(q.IDs), 64)
+	}
+	page := Page{Items: make([]Item, 0, expect)}
 	var (
 		it                   Item
 		ver, versed, created int64
@@ -206,9 +212,9 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		}
 		if mode == modeObjects {
 			if cap(arena)-len(arena) < 4*len(body) {
-				// Grow geometrically: a single-object GET stays small, a
-				// page of 1000 needs a few allocations.
-				arena = make([]byte, 0, max(min(2*cap(arena), 512<<10), 4<<10, 4*len(body)))
+				// First chunk sized for the expected page (~640 bytes of
+				// JSON an object), then doubling.
+				arena = make([]byte, 0, max(min(2*cap(arena), 1<<20), expect*640, 4*len(body)))
 			}
 			start := len(arena)
 			if arena, err = appendJSON(arena, codec, body); err != nil {
