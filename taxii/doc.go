@@ -56,7 +56,11 @@
 // objects are 404, known ones filtered to nothing are {}. An objects
 // page also stops at a 32 MiB response-byte budget (never below one
 // object), with more and next set (D-10, C-20). Object JSON is copied from
-// the store byte for byte (D-20).
+// the store byte for byte (D-20). When a page ends with next, the page it
+// names is queried in the background right away (prefetch.go), so a crawl's
+// store queries overlap with the network; prefetched pages are keyed by the
+// cursor, page size and TLP cap, held at most ten seconds, and dropped on
+// every POST and DELETE.
 //
 // Writable collections accept POST (S-8.8): the envelope is refused whole
 // for a wrong Content-Type (415), a body above max_content_length (413),
