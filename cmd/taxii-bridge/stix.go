@@ -25,16 +25,9 @@ const maxListedErrors = 10
 // Indicators that cannot be mapped make it fail with an error naming them
 // (nothing is dropped silently); Hashtags map to nothing by design.
 func stixBundle(cfg *config.Config, inds []tcapi.Indicator) ([]byte, error) {
-	m, err := stixmap.New(stixmap.Options{
-		BaseURL:             cfg.ThreatConnect.BaseURL,
-		TLPMode:             cfg.STIX.TLPMode,
-		DefaultTLP:          cfg.STIX.DefaultTLP.Level,
-		IndicatorReputation: cfg.STIX.IndicatorReputation,
-		SourceReliability:   cfg.STIX.SourceReliability,
-		FeedTags:            cfg.STIX.FeedTags,
-	})
+	m, err := newMapper(cfg)
 	if err != nil {
-		return nil, usageErr(fmt.Errorf("stix: %w", err))
+		return nil, err
 	}
 	var objs []stixmap.Object
 	seen := map[string]bool{}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -220,31 +218,13 @@ func TestCheckThreatConnect(t *testing.T) {
 	}
 }
 
-// simOutput is an io.Writer safe to read while the command writes.
-type simOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *simOutput) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *simOutput) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // tc-simulator as a new user runs it: start it, let it write a
 // configuration, point the tc-* commands at it, stop it with a signal.
 func TestTCSimulatorCommand(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "sim.yaml")
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &simOutput{}
+	out := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"tc-simulator", "-listen", "127.0.0.1:0", "-indicators", "300", "-seed", "9", "-write-config", cfgPath},
