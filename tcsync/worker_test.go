@@ -90,7 +90,12 @@ var greenFilter = config.Collection{Alias: "tlp-green", Title: "green", Filter: 
 
 func (f *fixture) worker(store *storage.Store, s config.Sync, progress func(tcsync.Progress)) *tcsync.Worker {
 	f.t.Helper()
-	w, err := tcsync.New(f.client, store, tcsync.Options{Sync: s, Collections: []config.Collection{greenFilter},
+	return f.workerWith(store, s, []config.Collection{greenFilter}, progress)
+}
+
+func (f *fixture) workerWith(store *storage.Store, s config.Sync, cols []config.Collection, progress func(tcsync.Progress)) *tcsync.Worker {
+	f.t.Helper()
+	w, err := tcsync.New(f.client, store, tcsync.Options{Sync: s, Collections: cols,
 		PerOwnerCollections: true, Mapper: f.mapper, Now: f.clock.Now, Progress: progress})
 	if err != nil {
 		f.t.Fatal(err)
@@ -621,5 +626,82 @@ func TestOwnerAlias(t *testing.T) {
 	a, b := tcsync.OwnerAlias("日本", nil), tcsync.OwnerAlias("中国", nil)
 	if a == b || a == "" || a != tcsync.OwnerAlias("日本", nil) {
 		t.Errorf("non-ASCII owners: %q, %q", a, b)
+	}
+}
+
+// A filter collection holds exactly the objects its filter selects, and
+// values on the exclusion list are published nowhere (issue 5).
+func TestWorker_FilterCollectionAndExclusions(t *testing.T) {
+	f := newFixture(t, 500, 50)
+	store := openStore(t, "a.db")
+	var excluded tcapi.Indicator
+	for n := 1; n <= f.nInd; n++ {
+		ind, _ := f.sim.Indicator(tcsim.IndicatorID(n))
+		if ind.Type == tcapi.TypeHost && ind.Active && !ind.PrivateFlag {
+			excluded = ind
+			break
+		}
+	}
+	s := syncConfig()
+	s.Exclusions.Values = []string{excluded.HostName}
+	apt := config.Collection{Alias: "apt28-org", Filter: config.Filter{Owners: []string{"Demo Organization"},
+		Tags: []string{"apt28"}, MinConfidence: 30, STIXTypes: []string{"indicator"}}}
+	w := f.workerWith(store, s, []config.Collection{apt}, nil)
+	sum, err := w.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Skipped["excluded"] != 1 {
+		t.Errorf("skipped %v; want exactly one excluded", sum.Skipped)
+	}
+	snap := takeSnapshot(t, store)
+	want := map[string]bool{}
+	for n := 1; n <= f.nInd; n++ {
+		ind, _ := f.sim.Indicator(tcsim.IndicatorID(n))
+		objs, err := f.mapper.Indicator(ind)
+		if err != nil {
+			continue
+		}
+		sdo, ok := primary(objs, "indicator")
+		if !ok {
+			continue
+		}
+		if ind.ID == excluded.ID {
+			for alias, objs := range snap {
+				if _, ok := objs[sdo.ID]; ok {
+					t.Errorf("excluded indicator %s is in %s", excluded.HostName, alias)
+				}
+			}
+			continue
+		}
+		conf := 0
+		if ind.Confidence != nil {
+			conf = *ind.Confidence
+		}
+		tagged := false
+		for _, tg := range ind.Tags.Data {
+			tagged = tagged || strings.EqualFold(tg.Name, "APT28")
+		}
+		if ind.Active && !ind.PrivateFlag && ind.OwnerName == "Demo Organization" && tagged && conf >= 30 {
+			want[sdo.ID] = true
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the simulator data selects nothing for the filter; the test proves nothing")
+	}
+	for id := range snap["apt28-org"] {
+		typ, _, _ := strings.Cut(id, "--")
+		switch {
+		case typ == "marking-definition" || typ == "identity" || typ == "extension-definition":
+		case typ != "indicator":
+			t.Errorf("%s is in a collection filtered to indicators", id)
+		case !want[id]:
+			t.Errorf("%s is in the filter collection but does not match the filter", id)
+		}
+	}
+	for id := range want {
+		if _, ok := snap["apt28-org"][id]; !ok {
+			t.Errorf("%s matches the filter but is not in the collection", id)
+		}
 	}
 }
