@@ -1,7 +1,9 @@
 package tcsync
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
@@ -84,16 +86,33 @@ func (b *batch) unit(u unit, incremental bool) error {
 			keep func(stixmap.Object) bool
 		}{f.id, func(o stixmap.Object) bool { return filterMatches(f.cfg.Filter, u.it, o.Type, o.TLP) }})
 	}
+	if hasPrimary && incremental {
+		v, ok, err := b.tx.Latest(u.ownerCol, primary.ID)
+		if err != nil {
+			return fmt.Errorf("look up %s: %w", primary.ID, err)
+		}
+		stored := storedMeta(v.JSON)
+		switch {
+		case ok && stored.Revoked:
+			b.sum.skip("revoked_earlier") // STIX revocation is permanent (stix-mapping.md §3.3)
+			return nil
+		case ok && stored.TCID != "" && stored.TCID != strconv.FormatInt(u.tcID, 10) && lessID(stored.TCID, u.tcID):
+			// Two ThreatConnect items map to one STIX id (the same owner,
+			// type and normalised value): the older item keeps it, so the
+			// object does not flip between them on every run.
+			b.sum.skip("duplicate_value")
+			return nil
+		}
+	}
 	for _, t := range targets {
-		if hasPrimary && (incremental || u.onlyIfStored) {
+		if hasPrimary && (u.onlyIfStored || (incremental && t.col != u.ownerCol)) {
 			v, ok, err := b.tx.Latest(t.col, primary.ID)
 			if err != nil {
 				return fmt.Errorf("look up %s: %w", primary.ID, err)
 			}
 			switch {
-			case ok && isRevoked(v.JSON):
-				b.sum.skip("revoked_earlier") // STIX revocation is permanent (stix-mapping.md §3.3)
-				continue
+			case ok && storedMeta(v.JSON).Revoked:
+				continue // revoked here when it left this collection's filter: permanent
 			case !ok && u.onlyIfStored:
 				if t.col == u.ownerCol {
 					b.sum.skip("inactive")
@@ -144,7 +163,7 @@ func (b *batch) revokeIn(col, id string) error {
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", id, err)
 	}
-	if !ok || isRevoked(v.JSON) {
+	if !ok || storedMeta(v.JSON).Revoked {
 		return nil
 	}
 	r, err := stixmap.Revoke(fromStorage(v), b.now)
@@ -190,4 +209,22 @@ func toStorage(o stixmap.Object) storage.Object {
 func fromStorage(v storage.Version) stixmap.Object {
 	return stixmap.Object{ID: v.ID, Type: v.Type, Created: v.Created, Modified: v.Modified, TLP: tlp.Level(v.TLP),
 		Hash: v.Hash, JSON: v.JSON}
+}
+
+// meta is what the worker reads back from a stored object.
+type meta struct {
+	Revoked bool   `json:"revoked"`
+	TCID    string `json:"x_threatconnect_id"`
+}
+
+func storedMeta(b []byte) meta {
+	var m meta
+	_ = json.Unmarshal(b, &m) // stored bytes are our own canonical JSON
+	return m
+}
+
+// lessID reports whether the decimal TC id a is below b.
+func lessID(a string, b int64) bool {
+	v, err := strconv.ParseInt(a, 10, 64)
+	return err == nil && v < b
 }

@@ -11,15 +11,18 @@ import (
 
 	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
 )
 
 // BenchmarkInitialSync measures DESIGN.md §8's sync budgets: an initial sync
 // of TB_BENCH_INDICATORS indicators (default 100,000; the budget is stated for
 // 1,000,000) from the loopback simulator, then a resync with nothing changed.
 // It reports indicators/s, database bytes per indicator, the resync's share of
-// the initial time and the process's peak RSS (simulator included).
+// the initial time and the process's peak RSS (simulator included). The
+// collections are the default ones (one per owner); TB_BENCH_FILTER=1 adds
+// the TLP:GREEN filter collection of config.example.yaml.
 //
-//	TB_BENCH_INDICATORS=1000000 go test -run '^$' -bench InitialSync -benchtime 1x ./tcsync/
+//	TB_BENCH_INDICATORS=1000000 go test -run '^$' -bench InitialSync -benchtime 1x -timeout 60m ./tcsync/
 func BenchmarkInitialSync(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("TB_BENCH_INDICATORS")); err == nil && v > 0 {
@@ -36,13 +39,19 @@ func BenchmarkInitialSync(b *testing.B) {
 		s := config.Default().Sync
 		s.FirstFetch = config.Dur(0)
 		s.PageSize = 10000
-		w := f.worker(store, s, nil)
+		var cols []config.Collection
+		if os.Getenv("TB_BENCH_FILTER") == "1" {
+			cols = []config.Collection{greenFilter}
+		}
+		w := f.workerWith(store, s, cols, nil)
 		start := time.Now()
 		sum, err := w.RunOnce(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
 		initial := time.Since(start)
+		// A no-change resync: the next incremental window, then a full
+		// re-read of everything (a scope change restarts the streams).
 		f.clock.Advance(time.Hour)
 		start = time.Now()
 		re, err := w.RunOnce(context.Background())
@@ -50,6 +59,15 @@ func BenchmarkInitialSync(b *testing.B) {
 			b.Fatal(err)
 		}
 		resync := time.Since(start)
+		for _, o := range tcsim.Owners() {
+			s.Owners = append(s.Owners, o.Name)
+		}
+		start = time.Now()
+		full, err := f.workerWith(store, s, cols, nil).RunOnce(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		reread := time.Since(start)
 		store.Close()
 		size := int64(0)
 		for _, suffix := range []string{"", "-wal"} {
@@ -63,6 +81,8 @@ func BenchmarkInitialSync(b *testing.B) {
 		b.ReportMetric(initial.Seconds(), "initial_s")
 		b.ReportMetric(resync.Seconds(), "resync_s")
 		b.ReportMetric(float64(re.NewVersions), "resync_versions")
+		b.ReportMetric(reread.Seconds(), "full_reread_s")
+		b.ReportMetric(float64(full.NewVersions), "reread_versions")
 		b.ReportMetric(float64(size)/float64(n), "db_bytes/indicator")
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak_rss_MB")
 		b.Logf("initial: %+v", sum)

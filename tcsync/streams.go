@@ -2,7 +2,6 @@ package tcsync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -347,12 +346,4 @@ func (w *Worker) commitDeleted(ctx context.Context, page []tcapi.DeletedIndicato
 	}
 	sum.add(delta)
 	return nil
-}
-
-// isRevoked reports whether stored STIX JSON has "revoked": true.
-func isRevoked(b []byte) bool {
-	var v struct {
-		Revoked bool `json:"revoked"`
-	}
-	return json.Unmarshal(b, &v) == nil && v.Revoked
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,7 +68,7 @@ func newFixture(t testing.TB, nInd, nGrp int) *fixture {
 	base := srv.URL + "/api"
 	client, err := tcapi.New(tcapi.Options{BaseURL: base, AccessID: "test-id", SecretKey: "test-secret", Now: clk.Now,
 		MaxRetries: 8, RetryBaseDelay: time.Millisecond, RetryMaxDelay: 20 * time.Millisecond, MaxRetryAfter: 50 * time.Millisecond,
-		Timeout: 5 * time.Second})
+		Timeout: 60 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -702,6 +703,56 @@ func TestWorker_FilterCollectionAndExclusions(t *testing.T) {
 	for id := range want {
 		if _, ok := snap["apt28-org"][id]; !ok {
 			t.Errorf("%s matches the filter but is not in the collection", id)
+		}
+	}
+}
+
+// Two ThreatConnect items that map to one STIX id (same owner, type and
+// normalised value) do not make the object flip between them: the older
+// item keeps it and the newer one is skipped and counted.
+func TestWorker_DuplicateValueKeepsOlderItem(t *testing.T) {
+	f := newFixture(t, 200, 20)
+	store := openStore(t, "a.db")
+	w := f.worker(store, syncConfig(), nil)
+	ctx := context.Background()
+	if _, err := w.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var orig tcapi.Indicator
+	for n := 1; n <= f.nInd; n++ {
+		ind, _ := f.sim.Indicator(tcsim.IndicatorID(n))
+		if ind.Type == tcapi.TypeHost && ind.Active && !ind.PrivateFlag {
+			orig = ind
+			break
+		}
+	}
+	dup, err := f.sim.Add(tcapi.Indicator{Type: tcapi.TypeHost, HostName: strings.ToUpper(orig.HostName), Active: true,
+		OwnerID: orig.OwnerID, OwnerName: orig.OwnerName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := f.mapper.Indicator(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdo, _ := primary(objs, "indicator")
+	col := collectionID(t, store, tcsync.OwnerAlias(orig.OwnerName, nil))
+	for i := 0; i < 3; i++ {
+		f.clock.Advance(time.Hour)
+		if err := f.sim.Modify(dup, func(in *tcapi.Indicator) { in.Description = fmt.Sprint("edit ", i) }); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Minute)
+		sum, err := w.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Skipped["duplicate_value"] != 1 || sum.NewVersions != 0 {
+			t.Errorf("run %d: %+v; want the duplicate skipped and nothing written", i, sum)
+		}
+		it, _ := latest(t, store, col, sdo.ID)
+		if got := field(t, it.JSON, "x_threatconnect_id"); got != strconv.FormatInt(orig.ID, 10) {
+			t.Errorf("run %d: %s belongs to TC item %v; want the older %d", i, sdo.ID, got, orig.ID)
 		}
 	}
 }

@@ -114,6 +114,11 @@ var hostile = []string{
 	"tab\there and bell\a and unit-sep\x1f",
 }
 
+// uniqueBad makes a hostile value unique to indicator n, as ThreatConnect
+// keeps an indicator's value unique within its owner: a hostile string that
+// is the whole value gets " #n" appended, so the hostile part stays intact.
+func uniqueBad(bad string, n int64) string { return fmt.Sprintf("%s #%d", bad, n) }
+
 // Hostile returns the hostile strings sprinkled through generated data.
 func Hostile() []string { return append([]string(nil), hostile...) }
 
@@ -328,19 +333,19 @@ func (s *Simulator) fillValue(in *tcapi.Indicator, n int64, r *rng, bad string) 
 	case tcapi.TypeEmailSubject:
 		in.Subject = fmt.Sprintf("Invoice %d overdue", n)
 		if bad != "" {
-			in.Subject = bad
+			in.Subject = uniqueBad(bad, n)
 		}
 		in.Summary, in.LegacyLink = in.Subject, custom
 	case tcapi.TypeHashtag:
 		in.Hashtag = fmt.Sprintf("#campaign%d", n)
 		if bad != "" {
-			in.Hashtag = "#" + bad
+			in.Hashtag = "#" + uniqueBad(bad, n)
 		}
 		in.Summary, in.LegacyLink = in.Hashtag, custom
 	case tcapi.TypeMutex:
 		in.Mutex = fmt.Sprintf(`Global\evil_mtx_%d`, n)
 		if bad != "" {
-			in.Mutex = bad
+			in.Mutex = uniqueBad(bad, n)
 		}
 		in.Summary, in.LegacyLink = in.Mutex, custom
 	case tcapi.TypeRegistryKey:
@@ -354,7 +359,7 @@ func (s *Simulator) fillValue(in *tcapi.Indicator, n int64, r *rng, bad string) 
 	case tcapi.TypeUserAgent:
 		in.UserAgentString = fmt.Sprintf("EvilBot/%d.%d (compatible)", n, r.intn(10))
 		if bad != "" {
-			in.UserAgentString = bad
+			in.UserAgentString = uniqueBad(bad, n)
 		}
 		in.Summary, in.LegacyLink = in.UserAgentString, custom
 	}
