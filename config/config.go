@@ -133,6 +133,9 @@ type User struct {
 	Read         []string `yaml:"read"`
 	Write        []string `yaml:"write"`
 	MaxTLP       TLP      `yaml:"max_tlp"`
+	// EmptyList answers an empty listing with "objects": [] instead of {}
+	// for clients that cannot parse the latter (taxii21.md C-16).
+	EmptyList bool `yaml:"empty_list"`
 }
 
 // APIKey is a TAXII client authenticated by "Authorization: Bearer <key>"
@@ -143,6 +146,7 @@ type APIKey struct {
 	Read      []string `yaml:"read"`
 	Write     []string `yaml:"write"`
 	MaxTLP    TLP      `yaml:"max_tlp"`
+	EmptyList bool     `yaml:"empty_list"` // as User.EmptyList
 }
 
 // Default returns the configuration with every default of DESIGN.md §4 filled in.

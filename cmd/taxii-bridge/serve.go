@@ -136,10 +136,10 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 		Ready:            readiness(store, health),
 	}
 	for _, u := range cfg.TAXII.Users {
-		tc.Users = append(tc.Users, taxii.User{Name: u.Name, PasswordHash: u.PasswordHash, Read: u.Read, Write: u.Write, MaxTLP: u.MaxTLP.Level})
+		tc.Users = append(tc.Users, taxii.User{Name: u.Name, PasswordHash: u.PasswordHash, Read: u.Read, Write: u.Write, MaxTLP: u.MaxTLP.Level, EmptyList: u.EmptyList})
 	}
 	for _, k := range cfg.TAXII.APIKeys {
-		tc.APIKeys = append(tc.APIKeys, taxii.APIKey{Name: k.Name, KeySHA256: k.KeySHA256, Read: k.Read, Write: k.Write, MaxTLP: k.MaxTLP.Level})
+		tc.APIKeys = append(tc.APIKeys, taxii.APIKey{Name: k.Name, KeySHA256: k.KeySHA256, Read: k.Read, Write: k.Write, MaxTLP: k.MaxTLP.Level, EmptyList: k.EmptyList})
 	}
 	if len(tc.Users) == 0 && len(tc.APIKeys) == 0 {
 		e.Log.Warn("no taxii.users or taxii.api_keys configured: every TAXII request will be refused with 401")
