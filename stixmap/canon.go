@@ -240,19 +240,10 @@ func (o *obj) strs(key string, vs []string) {
 	if len(vs) == 0 {
 		return
 	}
-	n := len(o.buf)
-	o.buf = append(o.buf, '[')
-	for i, v := range vs {
-		if i > 0 {
-			o.buf = append(o.buf, ',')
-		}
-		o.buf = appendString(o.buf, v)
-	}
-	o.buf = append(o.buf, ']')
-	o.add(key, n)
+	o.strsAll(key, vs)
 }
 
-// strsAll adds a list of strings, empty strings included (header values).
+// strsAll adds a list of strings, even an empty list.
 func (o *obj) strsAll(key string, vs []string) {
 	n := len(o.buf)
 	o.buf = append(o.buf, '[')
