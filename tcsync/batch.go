@@ -23,10 +23,12 @@ type batch struct {
 	puts  map[string][]storage.Object
 	order []string
 	have  map[string]map[string]bool // collection → ids already queued in this batch
+	obs   map[string]map[string]int  // collection → observable id → index in puts
 }
 
 func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
-	return &batch{w: w, tx: tx, now: now, sum: sum, puts: map[string][]storage.Object{}, have: map[string]map[string]bool{}}
+	return &batch{w: w, tx: tx, now: now, sum: sum, puts: map[string][]storage.Object{},
+		have: map[string]map[string]bool{}, obs: map[string]map[string]int{}}
 }
 
 // queue adds an object to a collection's writes, once per batch.
@@ -43,6 +45,36 @@ func (b *batch) queue(col string, o storage.Object) {
 	}
 	seen[key] = true
 	b.puts[col] = append(b.puts[col], o)
+}
+
+// queueObservable queues an observable (an SCO: no modified, no versions).
+// One value can come from several items with different markings (an e-mail
+// address in an indicator and in an Email group, the same address under two
+// owners in a filter collection), and writing each in turn would flip the
+// object's marking on every run. The least restrictive marking wins, since
+// that item already discloses the value at that level; so an observable is
+// written only when it is new to the collection or less restricted than the
+// stored one, and the store converges after one pass.
+func (b *batch) queueObservable(col string, o storage.Object) error {
+	if i, ok := b.obs[col][o.ID]; ok {
+		if o.TLP < b.puts[col][i].TLP {
+			b.puts[col][i] = o
+		}
+		return nil
+	}
+	v, ok, err := b.tx.Latest(col, o.ID)
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", o.ID, err)
+	}
+	if ok && v.TLP <= o.TLP {
+		return nil
+	}
+	b.queue(col, o)
+	if b.obs[col] == nil {
+		b.obs[col] = map[string]int{}
+	}
+	b.obs[col][o.ID] = len(b.puts[col]) - 1
+	return nil
 }
 
 // prerequisites queues what a collection needs before an owner's objects.
@@ -137,7 +169,11 @@ func (b *batch) unit(u unit, incremental bool) error {
 			return err
 		}
 		for _, o := range kept {
-			b.queue(t.col, toStorage(o))
+			if isVersioned(o) {
+				b.queue(t.col, toStorage(o))
+			} else if err := b.queueObservable(t.col, toStorage(o)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

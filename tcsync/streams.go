@@ -46,6 +46,11 @@ func (w *Worker) groupFields() []string {
 	return f
 }
 
+// maxGroupPage bounds a page of groups: each group embeds up to a hundred or
+// so associated indicators (full objects), so a 10,000-group page decodes
+// to a gigabyte. 250 groups keep a page near the size of an indicator page.
+const maxGroupPage = 250
+
 var associationFields = []string{"associatedGroups", "associatedIndicators",
 	"associatedGroups.securityLabels", "associatedIndicators.securityLabels"}
 
@@ -177,7 +182,7 @@ func (w *Worker) syncGroups(ctx context.Context, start time.Time, sum *Summary) 
 	q := tcapi.Query{
 		TQL:      withAfterID(w.filter(st).GroupTQL(), st.Window.AfterID),
 		Fields:   w.groupFields(),
-		PageSize: w.opt.Sync.PageSize,
+		PageSize: min(w.opt.Sync.PageSize, maxGroupPage),
 	}
 	p := newPipeline(ctx, 2)
 	err = w.src.Groups(p.Context(), q, func(page []tcapi.Group) error {

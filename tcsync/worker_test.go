@@ -756,3 +756,52 @@ func TestWorker_DuplicateValueKeepsOlderItem(t *testing.T) {
 		}
 	}
 }
+
+// One observable from items with different markings (here the same host
+// under two owners, both in the TLP:GREEN collection) keeps the least
+// restrictive marking and is not rewritten by every pass (a full re-read
+// writes nothing).
+func TestWorker_SharedObservableIsStable(t *testing.T) {
+	f := newFixture(t, 50, 5)
+	owners := tcsim.Owners()
+	label := func(name string) tcapi.List[tcapi.SecurityLabel] {
+		return tcapi.List[tcapi.SecurityLabel]{Data: []tcapi.SecurityLabel{{Name: name}}}
+	}
+	for i, l := range []string{"TLP:GREEN", "TLP:CLEAR"} {
+		if _, err := f.sim.Add(tcapi.Indicator{Type: tcapi.TypeHost, HostName: "shared.example", Active: true,
+			OwnerID: owners[i].ID, OwnerName: owners[i].Name, SecurityLabels: label(l)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(time.Minute) // into the first window, which ends at the sync's start
+	store := openStore(t, "a.db")
+	s := syncConfig()
+	ctx := context.Background()
+	if _, err := f.worker(store, s, nil).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := takeSnapshot(t, store)
+	var sco string
+	for id, vs := range before["tlp-green"] {
+		if strings.HasPrefix(id, "domain-name--") && strings.Contains(vs[len(vs)-1], `"shared.example"`) {
+			sco = vs[len(vs)-1]
+		}
+	}
+	if !strings.Contains(sco, "613f2e26-407d-48c7-9eca-b8e91df99dc9") { // TLP 1.0 white = CLEAR in compat mode
+		t.Errorf("shared observable should carry the least restrictive (CLEAR) marking: %s", sco)
+	}
+	for _, o := range owners {
+		s.Owners = append(s.Owners, o.Name)
+	}
+	f.clock.Advance(time.Hour)
+	sum, err := f.worker(store, s, nil).RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.NewVersions != 0 {
+		t.Errorf("full re-read wrote %d versions; want none", sum.NewVersions)
+	}
+	if d := before.diff(takeSnapshot(t, store)); d != "" {
+		t.Error(d)
+	}
+}
