@@ -80,6 +80,7 @@ func TestValidationNamesEveryBadKey(t *testing.T) {
 		{"unknown TLP", "stix:\n  default_tlp: PURPLE\n", []string{`stix.default_tlp: unknown TLP level "PURPLE"`}},
 		{"max_tlp typo", "taxii:\n  users:\n    - name: a\n      password_hash: $2a$12$abc\n      max_tlp: AMBR\n", []string{`taxii.users[0].max_tlp: unknown TLP level "AMBR"`}},
 		{"bad tlp mode", "stix:\n  tlp_mode: tlp3\n", []string{"stix.tlp_mode: must be compat, tlp2 or v1-only"}},
+		{"bad reputation", "stix:\n  indicator_reputation: Evil\n", []string{`stix.indicator_reputation: must be empty, Bad, Suspicious, Good`}},
 		{"bad indicator type", "sync:\n  indicator_types: [Hostname]\n", []string{`sync.indicator_types[0]: unknown type "Hostname"`}},
 		{"HMAC half set", "threatconnect:\n  base_url: https://tc.example/api\n  access_id: x\n", []string{"threatconnect.access_id: HMAC needs both"}},
 		{"wrong type", "sync:\n  page_size: many\n", []string{`sync.page_size: want a whole number, got "many" (line 2)`}},
@@ -217,6 +218,17 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 }
 
+// The seed feed's reputation names are accepted as well as STIX indicator types.
+func TestIndicatorReputationNames(t *testing.T) {
+	for _, v := range []string{"Bad", "suspicious", "Good", "Unknown", "malicious-activity", "benign"} {
+		cfg := config.Default()
+		cfg.STIX.IndicatorReputation = v
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("indicator_reputation %q: %v", v, err)
+		}
+	}
+}
+
 func TestParseDuration(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -252,5 +264,15 @@ func TestHugeAndEmptyFiles(t *testing.T) {
 	}
 	if _, err := config.Parse(strings.NewReader("sync: [unclosed")); err == nil || !strings.Contains(err.Error(), "parse YAML") {
 		t.Errorf("broken YAML: %v", err)
+	}
+}
+
+func TestSourceReliability(t *testing.T) {
+	for v, ok := range map[string]bool{"": true, "A": true, "F": true, "B - Usually reliable": true, "G": false, "a": false, "AB": false} {
+		cfg := config.Default()
+		cfg.STIX.SourceReliability = v
+		if err := cfg.Validate(); (err == nil) != ok {
+			t.Errorf("source_reliability %q: %v; want ok=%v", v, err, ok)
+		}
 	}
 }

@@ -129,15 +129,15 @@ func (c *Config) validateSTIX(p *problems) {
 		p.add("stix.tlp_mode", "must be compat, tlp2 or v1-only, got %q", s.TLPMode)
 	}
 	checkTLP(p, "stix.default_tlp", s.DefaultTLP)
-	switch s.IndicatorReputation {
-	case "", "malicious-activity", "anomalous-activity", "benign", "unknown", "compromised", "attribution":
+	switch strings.ToLower(s.IndicatorReputation) {
+	case "", "malicious-activity", "anomalous-activity", "anonymization", "benign", "unknown", "compromised", "attribution",
+		"bad", "suspicious", "good", "none": // the seed feed's reputation names
 	default:
-		p.add("stix.indicator_reputation", "must be empty or a STIX indicator type (malicious-activity, anomalous-activity, benign, compromised, attribution, unknown), got %q", s.IndicatorReputation)
+		p.add("stix.indicator_reputation", "must be empty, Bad, Suspicious, Good, Unknown or a STIX indicator type (malicious-activity, anomalous-activity, benign, compromised, attribution, anonymization), got %q", s.IndicatorReputation)
 	}
-	switch s.SourceReliability {
-	case "", "A", "B", "C", "D", "E", "F":
-	default:
-		p.add("stix.source_reliability", "must be empty or one of A, B, C, D, E, F, got %q", s.SourceReliability)
+	// A letter, or the seed feed's form "B - Usually reliable".
+	if r := s.SourceReliability; r != "" && (!strings.Contains("ABCDEF", r[:1]) || len(r) > 1 && r[1] != ' ') {
+		p.add("stix.source_reliability", "must be empty or one of A, B, C, D, E, F (optionally as \"B - Usually reliable\"), got %q", r)
 	}
 	for i, t := range s.FeedTags {
 		if strings.TrimSpace(t) == "" {
