@@ -102,26 +102,8 @@ func (w *Worker) syncIndicators(ctx context.Context, start time.Time, sum *Summa
 		Fields:   w.indicatorFields(),
 		PageSize: w.opt.Sync.PageSize,
 	}
-	p := newPipeline(ctx, 2)
-	err = w.src.Indicators(p.Context(), q, func(page []tcapi.Indicator) error {
-		delta := Summary{Fetched: len(page), Skipped: map[string]int{}}
-		units := make([]unit, 0, len(page))
-		for _, ind := range page {
-			if u, ok := w.prepareIndicator(ind, st, &delta); ok {
-				units = append(units, u)
-			}
-		}
-		st.Window.AfterID = max(st.Window.AfterID, page[len(page)-1].ID)
-		at := st
-		at.Window = &window{Since: st.Window.Since, Until: st.Window.Until, AfterID: st.Window.AfterID}
-		return p.submit(func(ctx context.Context) error {
-			return w.commit(ctx, "indicators", units, at, start, delta, sum)
-		})
-	})
-	if err = p.wait(err); err != nil {
-		return fmt.Errorf("sync indicators: %w", err)
-	}
-	return w.closeWindow(ctx, "indicators", st)
+	return syncStream(ctx, w, "indicators", st, start, sum, w.src.Indicators, q,
+		func(i tcapi.Indicator) int64 { return i.ID }, w.prepareIndicator)
 }
 
 func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summary) (unit, bool) {
@@ -184,26 +166,36 @@ func (w *Worker) syncGroups(ctx context.Context, start time.Time, sum *Summary) 
 		Fields:   w.groupFields(),
 		PageSize: min(w.opt.Sync.PageSize, maxGroupPage),
 	}
+	return syncStream(ctx, w, "groups", st, start, sum, w.src.Groups, q,
+		func(g tcapi.Group) int64 { return g.ID }, w.prepareGroup)
+}
+
+// syncStream pages a stream's open window with q, prepares each page (fetch
+// side: decode, map, scope) and commits it with the window's new position
+// (pipeline side), then closes the window.
+func syncStream[T any](ctx context.Context, w *Worker, name string, st streamState, start time.Time, sum *Summary,
+	fetch func(context.Context, tcapi.Query, func([]T) error) error, q tcapi.Query,
+	id func(T) int64, prepare func(T, streamState, *Summary) (unit, bool)) error {
 	p := newPipeline(ctx, 2)
-	err = w.src.Groups(p.Context(), q, func(page []tcapi.Group) error {
+	err := fetch(p.Context(), q, func(page []T) error {
 		delta := Summary{Fetched: len(page), Skipped: map[string]int{}}
 		units := make([]unit, 0, len(page))
-		for _, g := range page {
-			if u, ok := w.prepareGroup(g, st, &delta); ok {
+		for _, v := range page {
+			if u, ok := prepare(v, st, &delta); ok {
 				units = append(units, u)
 			}
 		}
-		st.Window.AfterID = max(st.Window.AfterID, page[len(page)-1].ID)
+		st.Window.AfterID = max(st.Window.AfterID, id(page[len(page)-1]))
 		at := st
 		at.Window = &window{Since: st.Window.Since, Until: st.Window.Until, AfterID: st.Window.AfterID}
 		return p.submit(func(ctx context.Context) error {
-			return w.commit(ctx, "groups", units, at, start, delta, sum)
+			return w.commit(ctx, name, units, at, start, delta, sum)
 		})
 	})
 	if err = p.wait(err); err != nil {
-		return fmt.Errorf("sync groups: %w", err)
+		return fmt.Errorf("sync %s: %w", name, err)
 	}
-	return w.closeWindow(ctx, "groups", st)
+	return w.closeWindow(ctx, name, st)
 }
 
 func (w *Worker) prepareGroup(g tcapi.Group, st streamState, sum *Summary) (unit, bool) {
