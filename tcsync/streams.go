@@ -216,10 +216,15 @@ func (w *Worker) prepareGroup(g tcapi.Group, st streamState, sum *Summary) (unit
 	return u, true
 }
 
+// deletedScope is the deleted stream's scope: deletions are revoked wherever
+// the indicator was published, whatever the filters, so a filter change must
+// not restart this stream (a restart skips the deletions since the last run).
+const deletedScope = "all"
+
 // syncDeleted revokes the indicators ThreatConnect reports deleted since the
 // last run. The first run only sets the watermark: nothing is published yet.
 func (w *Worker) syncDeleted(ctx context.Context, start time.Time, sum *Summary) error {
-	st, err := w.loadState(ctx, "deleted", w.scope())
+	st, err := w.loadState(ctx, "deleted", deletedScope)
 	if err != nil {
 		return err
 	}

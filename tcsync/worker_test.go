@@ -805,3 +805,41 @@ func TestWorker_SharedObservableIsStable(t *testing.T) {
 		t.Error(d)
 	}
 }
+
+// A deletion made before the sync filters change is still revoked: the
+// deleted stream does not restart with the others.
+func TestWorker_DeletionSurvivesScopeChange(t *testing.T) {
+	f := newFixture(t, 100, 10)
+	store := openStore(t, "a.db")
+	ctx := context.Background()
+	s := syncConfig()
+	if _, err := f.worker(store, s, nil).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var del tcapi.Indicator
+	for n := 1; n <= f.nInd; n++ {
+		ind, _ := f.sim.Indicator(tcsim.IndicatorID(n))
+		if ind.Type == tcapi.TypeHost && ind.Active && !ind.PrivateFlag {
+			del = ind
+			break
+		}
+	}
+	f.clock.Advance(time.Hour)
+	if err := f.sim.Delete(del.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	for _, o := range tcsim.Owners() {
+		s.Owners = append(s.Owners, o.Name)
+	}
+	sum, err := f.worker(store, s, nil).RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := f.mapper.Indicator(del)
+	sdo, _ := primary(objs, "indicator")
+	it, ok := latest(t, store, collectionID(t, store, tcsync.OwnerAlias(del.OwnerName, nil)), sdo.ID)
+	if !ok || field(t, it.JSON, "revoked") != true {
+		t.Errorf("deleted indicator not revoked after a scope change (%+v): %s", sum, it.JSON)
+	}
+}
