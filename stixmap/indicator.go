@@ -60,6 +60,14 @@ func (ob *observable) discard() {
 	}
 }
 
+// single makes ob the observable of one property: its key, its SCO and the
+// pattern that compares that property.
+func (ob *observable) single(typ, prop, v string) {
+	ob.key, ob.scoType = v, typ
+	ob.sco, ob.scoID = valueSCO(typ, prop, v)
+	ob.join, ob.cmps = "AND", []comparison{{path: typ + ":" + prop, value: v}}
+}
+
 // valueSCO starts an SCO with a single "value" property.
 func valueSCO(typ, prop, v string) (*obj, string) {
 	var stack [256]byte
@@ -132,9 +140,7 @@ func observe(typ string, values []string) (*observable, error) {
 		if a.Is6() {
 			t = "ipv6-addr"
 		}
-		ob.key, ob.scoType = v, t
-		ob.sco, ob.scoID = valueSCO(t, "value", v)
-		ob.join, ob.cmps = "AND", []comparison{{path: t + ":value", value: v}}
+		ob.single(t, "value", v)
 	case tcapi.TypeCIDR:
 		p, err := netip.ParsePrefix(first)
 		if err != nil || p.Addr().Zone() != "" {
@@ -151,31 +157,24 @@ func observe(typ string, values []string) (*observable, error) {
 				v = hex6(p.Addr()) + "/" + strconv.Itoa(p.Bits())
 			}
 		}
-		ob.key, ob.scoType = v, t
-		ob.sco, ob.scoID = valueSCO(t, "value", v)
-		ob.join, ob.cmps = "AND", []comparison{{path: t + ":value", value: v}}
+		ob.single(t, "value", v)
 	case tcapi.TypeEmailAddress:
 		if first == "" {
 			return nil, fieldErr("address", "empty")
 		}
-		ob.key, ob.scoType = strings.ToLower(first), "email-addr"
-		ob.sco, ob.scoID = valueSCO("email-addr", "value", first)
-		ob.join, ob.cmps = "AND", []comparison{{path: "email-addr:value", value: first}}
+		ob.single("email-addr", "value", first)
+		ob.key = strings.ToLower(first) // the indicator id ignores case; the value keeps it
 	case tcapi.TypeHost:
 		v := strings.ToLower(strings.TrimSuffix(first, "."))
 		if v == "" {
 			return nil, fieldErr("hostName", "empty")
 		}
-		ob.key, ob.scoType = v, "domain-name"
-		ob.sco, ob.scoID = valueSCO("domain-name", "value", v)
-		ob.join, ob.cmps = "AND", []comparison{{path: "domain-name:value", value: v}}
+		ob.single("domain-name", "value", v)
 	case tcapi.TypeURL:
 		if first == "" {
 			return nil, fieldErr("text", "empty")
 		}
-		ob.key, ob.scoType = first, "url"
-		ob.sco, ob.scoID = valueSCO("url", "value", first)
-		ob.join, ob.cmps = "AND", []comparison{{path: "url:value", value: first}}
+		ob.single("url", "value", first)
 	case tcapi.TypeASN:
 		s := strings.ToUpper(first)
 		s = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(s, "ASN"), "AS"))
@@ -198,9 +197,7 @@ func observe(typ string, values []string) (*observable, error) {
 		if first == "" {
 			return nil, fieldErr("Mutex", "empty")
 		}
-		ob.key, ob.scoType = first, "mutex"
-		ob.sco, ob.scoID = valueSCO("mutex", "name", first)
-		ob.join, ob.cmps = "AND", []comparison{{path: "mutex:name", value: first}}
+		ob.single("mutex", "name", first)
 	case tcapi.TypeUserAgent:
 		if first == "" {
 			return nil, fieldErr("User Agent String", "empty")
