@@ -69,7 +69,8 @@ type Summary struct {
 
 func (s *Summary) skip(reason string) { s.Skipped[reason]++ }
 
-func (s Summary) skipped() int {
+// SkippedTotal is the number of items not published, all reasons together.
+func (s Summary) SkippedTotal() int {
 	n := 0
 	for _, v := range s.Skipped {
 		n += v
@@ -177,7 +178,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Summary, error) {
 	err := w.runOnce(ctx, start, &sum)
 	sum.Duration = time.Since(began)
 	attrs := []any{"fetched", sum.Fetched, "new_versions", sum.NewVersions, "unchanged", sum.Unchanged,
-		"revoked", sum.Revoked, "skipped", sum.skipped(), "duration", sum.Duration.Round(time.Millisecond).String()}
+		"revoked", sum.Revoked, "skipped", sum.SkippedTotal(), "duration", sum.Duration.Round(time.Millisecond).String()}
 	for _, r := range sortedKeys(sum.Skipped) {
 		attrs = append(attrs, "skipped_"+r, sum.Skipped[r])
 	}

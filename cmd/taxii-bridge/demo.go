@@ -119,7 +119,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("initial sync: %w", err)
 	}
 	fmt.Fprintf(e.Stdout, "Synced in %s: %d items fetched, %d STIX versions written, %d skipped.\n",
-		sum.Duration.Round(time.Millisecond), sum.Fetched, sum.NewVersions, skippedTotal(sum))
+		sum.Duration.Round(time.Millisecond), sum.Fetched, sum.NewVersions, sum.SkippedTotal())
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -69,7 +69,6 @@ type env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Log            *slog.Logger
-	stdoutIsTTY    bool
 }
 
 // usageError marks an error as the user's: wrong flags, arguments or configuration (exit 2).
@@ -128,7 +127,7 @@ func (e *env) loadConfig(path string) (*config.Config, error) {
 
 // run is the whole program behind main, testable with in-memory streams.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv, stdoutIsTTY: isTerminal(stdout)}
+	e := &env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv}
 	global := flag.NewFlagSet("taxii-bridge", flag.ContinueOnError)
 	global.SetOutput(stderr)
 	logLevel := global.String("log-level", "info", "log `level`: debug, info, warn or error")

@@ -59,14 +59,6 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "synced: %d fetched, %d new versions, %d unchanged, %d revoked, %d skipped in %s\n",
-		sum.Fetched, sum.NewVersions, sum.Unchanged, sum.Revoked, skippedTotal(sum), sum.Duration.Round(time.Millisecond))
+		sum.Fetched, sum.NewVersions, sum.Unchanged, sum.Revoked, sum.SkippedTotal(), sum.Duration.Round(time.Millisecond))
 	return nil
-}
-
-func skippedTotal(s tcsync.Summary) int {
-	n := 0
-	for _, v := range s.Skipped {
-		n += v
-	}
-	return n
 }
