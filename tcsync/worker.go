@@ -213,25 +213,23 @@ func (w *Worker) runOnce(ctx context.Context, start time.Time, sum *Summary) err
 		return err
 	}
 	s := w.opt.Sync
-	if !isEmptyTypes(s.IndicatorTypes) {
+	if len(s.IndicatorTypes) > 0 {
 		if err := w.syncIndicators(ctx, start, sum); err != nil {
 			return err
 		}
 	}
-	if !isEmptyTypes(s.GroupTypes) {
+	if len(s.GroupTypes) > 0 {
 		if err := w.syncGroups(ctx, start, sum); err != nil {
 			return err
 		}
 	}
-	if !isEmptyTypes(s.IndicatorTypes) {
+	if len(s.IndicatorTypes) > 0 {
 		if err := w.syncDeleted(ctx, start, sum); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-func isEmptyTypes(t []string) bool { return len(t) == 0 }
 
 func typesFilter(t []string) []string {
 	if len(t) == 1 && strings.EqualFold(t[0], "All") {

@@ -135,7 +135,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if *once {
 		g.Go(func() error {
 			defer cancel()
-			return demoSelfCheck(gctx, base, password)
+			return demoSelfCheck(gctx, base+"/"+cfg.TAXII.APIRoot, base, password)
 		})
 	} else {
 		g.Go(func() error { return w.Run(gctx) })
@@ -174,13 +174,13 @@ Press Ctrl-C to stop.
 }
 
 // demoSelfCheck fetches discovery and the collections list as a client would.
-func demoSelfCheck(ctx context.Context, base, password string) error {
+func demoSelfCheck(ctx context.Context, root, base, password string) error {
 	client := &http.Client{Timeout: 10 * time.Second}
-	for _, path := range []string{"/taxii2/", "/threatconnect/collections/", "/threatconnect/collections/tlp-green/objects/?limit=5"} {
+	for _, u := range []string{base + "/taxii2/", root + "/collections/", root + "/collections/tlp-green/objects/?limit=5"} {
 		var resp *http.Response
 		var err error
 		for i := 0; i < 50; i++ { // the listener is open; wait for the server to be up
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 			req.SetBasicAuth(demoUser, password)
 			req.Header.Set("Accept", "application/taxii+json;version=2.1")
 			resp, err = client.Do(req)
@@ -190,11 +190,11 @@ func demoSelfCheck(ctx context.Context, base, password string) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if err != nil {
-			return fmt.Errorf("demo self-check %s: %w", path, err)
+			return fmt.Errorf("demo self-check %s: %w", u, err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("demo self-check %s: status %s", path, resp.Status)
+			return fmt.Errorf("demo self-check %s: status %s", u, resp.Status)
 		}
 	}
 	return nil
