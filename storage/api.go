@@ -49,7 +49,80 @@ type Object struct {
 	// JSON is the canonical JSON of the object, served byte for byte
 	// (taxii21.md D-20).
 	JSON []byte
+	// Refs are the ids of the objects this version references whose
+	// presence the caller wants kept as edges (see Tx.Referrers). Storage
+	// does not read them out of JSON: it knows no STIX.
+	Refs []string
+	// Revoked and TCID are kept as columns of the version so that callers
+	// need not parse stored JSON back (TCID 0: none).
+	Revoked bool
+	TCID    int64
 }
+
+// Visibility of an object in a collection (the vis column). Published
+// objects are visible at their latest version's TLP rank; the two hidden
+// states are invisible to every reader, with or without a cap.
+type Visibility int
+
+const (
+	// Published: visible to readers whose cap is at least the latest
+	// version's TLP rank.
+	Published Visibility = iota
+	// Withdrawn: the collection no longer wants the object (it left a
+	// filter, or its source went out of scope); stored, never served.
+	Withdrawn
+	// Blocked: a reference the object carries does not resolve in the
+	// collection; stored, never served until it does.
+	Blocked
+)
+
+const (
+	visWithdrawn = 8
+	visBlocked   = 9
+)
+
+func (v Visibility) rank() int {
+	switch v {
+	case Withdrawn:
+		return visWithdrawn
+	case Blocked:
+		return visBlocked
+	}
+	return -1
+}
+
+func visibilityOf(rank int) Visibility {
+	switch rank {
+	case visWithdrawn:
+		return Withdrawn
+	case visBlocked:
+		return Blocked
+	}
+	return Published
+}
+
+// Meta is what the sync needs to know of an object's latest version in a
+// collection, without its JSON.
+type Meta struct {
+	ID        string
+	Type      string
+	Modified  time.Time // zero for unversioned objects
+	DateAdded int64
+	TLP       int
+	Vis       Visibility
+	Hash      [32]byte
+	Revoked   bool
+	TCID      int64
+}
+
+// Edge kinds kept by the store.
+const (
+	// EdgeRef: the source's latest version references the target.
+	EdgeRef = 0
+	// EdgeOrigin: the target was derived from the ThreatConnect item whose
+	// object is the source.
+	EdgeOrigin = 1
+)
 
 // PutOptions changes how Tx.Put treats incoming versions.
 type PutOptions struct {
@@ -76,6 +149,9 @@ type Version struct {
 	Hash      [32]byte
 	JSON      []byte
 	DateAdded int64 // µs since the epoch
+	Vis       Visibility
+	Revoked   bool
+	TCID      int64
 }
 
 // Key is a keyset position in a listing: listings are ordered by DateAdded

@@ -25,7 +25,7 @@ type putBatch struct {
 	nextOID int64 // 0: reload from the table before use
 	nextVID int64
 
-	objArgs, verArgs, memArgs []any
+	objArgs, verArgs, memArgs, edgeArgs []any
 }
 
 type latestRow struct {
@@ -47,9 +47,10 @@ const rowsPerInsert = 64
 func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 	b := &putBatch{tx: tx, cid: cid, oids: map[string]int64{}, latest: map[int64]latestRow{},
 		vids: map[verKey]int64{}, seen: map[string]bool{}}
-	ids := make([]string, len(objs))
+	ids := make([]string, 0, len(objs))
 	for i := range objs {
-		ids[i] = objs[i].ID
+		ids = append(ids, objs[i].ID)
+		ids = append(ids, objs[i].Refs...)
 	}
 	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
 	if err != nil {
@@ -149,9 +150,14 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 		}
 	}
 	if !known {
-		oid = b.nextOID
-		b.nextOID++
-		b.objArgs = append(b.objArgs, oid, o.ID)
+		oid = b.newOID(o.ID)
+	}
+	for _, r := range o.Refs {
+		dst, ok := b.oids[r]
+		if !ok {
+			dst = b.newOID(r)
+		}
+		b.edgeArgs = append(b.edgeArgs, b.cid, dst, EdgeRef, oid)
 	}
 	mod := toMicro(o.Modified)
 	vid, ok := b.vids[verKey{oid, mod, o.Hash}]
@@ -160,7 +166,7 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 		b.nextVID++
 		b.vids[verKey{oid, mod, o.Hash}] = vid
 		codec, body := encodeJSON(o.JSON)
-		b.verArgs = append(b.verArgs, vid, oid, mod, o.Hash[:], codec, body)
+		b.verArgs = append(b.verArgs, vid, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID)
 	}
 	da := b.tx.nextDateAdded()
 	versioned := mod != 0
@@ -171,11 +177,40 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 		}
 	}
 	b.memArgs = append(b.memArgs, b.cid, da, oid, vid, ver, versioned, toMicro(o.Created),
-		o.Type, o.SpecVersion, o.TLP, true, true)
-	if len(b.memArgs) >= rowsPerInsert*12 {
+		o.Type, o.SpecVersion, o.TLP, true, true, o.TLP)
+	if len(b.memArgs) >= rowsPerInsert*13 || len(b.edgeArgs) >= rowsPerInsert*4 {
 		return true, true, b.flush()
 	}
 	return true, true, nil
+}
+
+// newOID assigns the key of an id no row holds yet.
+func (b *putBatch) newOID(id string) int64 {
+	oid := b.nextOID
+	b.nextOID++
+	b.oids[id] = oid
+	b.objArgs = append(b.objArgs, oid, id)
+	return oid
+}
+
+// learn records the keys the slow path gave an object and its references,
+// so that later objects of the batch do not assign them again.
+func (b *putBatch) learn(o *Object) error {
+	ids := append([]string{o.ID}, o.Refs...)
+	rows, err := b.tx.tx.QueryContext(b.tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
+	if err != nil {
+		return fmt.Errorf("look up object keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var oid int64
+		if err := rows.Scan(&id, &oid); err != nil {
+			return fmt.Errorf("look up object keys: %w", err)
+		}
+		b.oids[id] = oid
+	}
+	return rows.Err()
 }
 
 func (b *putBatch) loadNextIDs() error {
@@ -193,13 +228,16 @@ func (b *putBatch) flush() error {
 	if err := b.insert("objects (oid, stix_id)", 2, b.objArgs); err != nil {
 		return err
 	}
-	if err := b.insert("versions (vid, oid, modified, hash, codec, json)", 6, b.verArgs); err != nil {
+	if err := b.insert("versions (vid, oid, modified, hash, codec, json, revoked, tcid)", 8, b.verArgs); err != nil {
 		return err
 	}
-	if err := b.insert("members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first)", 12, b.memArgs); err != nil {
+	if err := b.insert("members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)", 13, b.memArgs); err != nil {
 		return err
 	}
-	b.objArgs, b.verArgs, b.memArgs = b.objArgs[:0], b.verArgs[:0], b.memArgs[:0]
+	if err := b.insert("OR IGNORE INTO edges (cid, dst, kind, src)", 4, b.edgeArgs); err != nil {
+		return err
+	}
+	b.objArgs, b.verArgs, b.memArgs, b.edgeArgs = b.objArgs[:0], b.verArgs[:0], b.memArgs[:0], b.edgeArgs[:0]
 	b.nextOID, b.nextVID = 0, 0
 	return nil
 }
@@ -212,7 +250,7 @@ func (b *putBatch) insert(into string, cols int, args []any) error {
 			return err
 		}
 		if _, err := st.ExecContext(b.tx.ctx, args[:n*cols]...); err != nil {
-			return fmt.Errorf("insert into %s: %w", strings.Fields(into)[0], err)
+			return fmt.Errorf("insert into %s: %w", strings.Fields(strings.TrimPrefix(into, "OR IGNORE INTO "))[0], err)
 		}
 		args = args[n*cols:]
 	}
@@ -222,7 +260,11 @@ func (b *putBatch) insert(into string, cols int, args []any) error {
 func multiInsert(into string, cols, rows int) string {
 	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO " + into + " VALUES ")
+	if strings.HasPrefix(into, "OR ") {
+		sb.WriteString("INSERT " + into + " VALUES ")
+	} else {
+		sb.WriteString("INSERT INTO " + into + " VALUES ")
+	}
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			sb.WriteString(", ")

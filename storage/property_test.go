@@ -85,6 +85,9 @@ func (m *model) put(coll string, o Object, opt PutOptions) (res PutResult) {
 			}
 		}
 	}
+	if !versioned && m.latest(coll, o.ID) != nil {
+		m.remove(coll, o.ID) // an unversioned object is replaced in place
+	}
 	da := m.next
 	m.next++
 	ver := mod
@@ -142,7 +145,7 @@ func (m *model) query(coll string, q Query) []mrow {
 	var out []mrow
 	for i := range m.rows {
 		r := &m.rows[i]
-		if r.coll != coll || r.da <= q.AddedAfter || r.tlp > q.MaxTLP ||
+		if r.coll != coll || r.da <= q.AddedAfter || r.tlp > q.MaxTLP || m.latest(r.coll, r.id).tlp > q.MaxTLP ||
 			!in(q.IDs, r.id) || !in(q.Types, r.typ) || !in(q.SpecVersions, r.spec) {
 			continue
 		}

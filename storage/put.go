@@ -55,18 +55,22 @@ const (
 	// Lookups are split into simple statements with pinned indexes: joined
 	// forms let SQLite build a Bloom filter over all of members per call.
 	sqlObject = `SELECT oid FROM objects WHERE stix_id = ?`
-	sqlLatest = `SELECT m.date_added, m.ver, m.versioned, v.hash
+	sqlLatest = `SELECT m.date_added, m.ver, m.versioned, m.vis, v.hash
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
 		WHERE m.cid = ? AND m.oid = ? AND m.latest = 1 LIMIT 1`
 	sqlInsertObject  = `INSERT INTO objects (stix_id) VALUES (?)`
 	sqlFindVersion   = `SELECT vid FROM versions WHERE oid = ? AND modified = ? AND hash = ? LIMIT 1`
-	sqlInsertVersion = `INSERT INTO versions (oid, modified, hash, codec, json) VALUES (?, ?, ?, ?, ?)`
-	sqlInsertMember  = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertVersion = `INSERT INTO versions (oid, modified, hash, codec, json, revoked, tcid) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertMember  = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlClearLatest = `UPDATE members SET latest = 0 WHERE cid = ? AND date_added = ?`
 	sqlClearFirst  = `UPDATE members SET first = 0 WHERE cid = ? AND date_added = ?`
 	sqlFirst       = `SELECT date_added, ver FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND first = 1 LIMIT 1`
 	sqlHasVersion  = `SELECT 1 FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND ver = ? AND versioned = 1 LIMIT 1`
+	sqlSetVis      = `UPDATE members SET vis = ? WHERE cid = ? AND oid = ?`
+	sqlDropMembers = `DELETE FROM members WHERE cid = ? AND oid = ?`
+	sqlDropRefs    = `DELETE FROM edges WHERE cid = ? AND src = ? AND kind = 0`
+	sqlInsertEdge  = `INSERT OR IGNORE INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?)`
 )
 
 func validateObject(o *Object) error {
@@ -122,7 +126,9 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 		changed, handled, err := b.put(&o)
 		bumped := false
 		if err == nil && !handled {
-			changed, bumped, err = tx.putOne(cid, &o, opt)
+			if changed, bumped, err = tx.putOne(cid, &o, opt); err == nil {
+				err = b.learn(&o)
+			}
 		}
 		if err != nil {
 			return res, fmt.Errorf("put object %d (%s): %w", i, o.ID, err)
@@ -145,36 +151,20 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 
 func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool, err error) {
 	var (
-		oid                int64
-		lDA, lVer, lVersed sql.NullInt64
-		lHash              []byte
+		oid                      int64
+		lDA, lVer, lVersed, lVis sql.NullInt64
+		lHash                    []byte
 	)
-	st, err := tx.stmt(sqlObject)
+	oid, known, err := tx.oid(o.ID)
 	if err != nil {
 		return false, false, err
 	}
-	err = st.QueryRowContext(tx.ctx, o.ID).Scan(&oid)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		ins, err := tx.stmt(sqlInsertObject)
-		if err != nil {
-			return false, false, err
-		}
-		r, err := ins.ExecContext(tx.ctx, o.ID)
-		if err != nil {
-			return false, false, fmt.Errorf("insert object: %w", err)
-		}
-		if oid, err = r.LastInsertId(); err != nil {
-			return false, false, fmt.Errorf("insert object: %w", err)
-		}
-	case err != nil:
-		return false, false, fmt.Errorf("look up object: %w", err)
-	default:
+	if known {
 		lst, err := tx.stmt(sqlLatest)
 		if err != nil {
 			return false, false, err
 		}
-		err = lst.QueryRowContext(tx.ctx, cid, oid).Scan(&lDA, &lVer, &lVersed, &lHash)
+		err = lst.QueryRowContext(tx.ctx, cid, oid).Scan(&lDA, &lVer, &lVersed, &lVis, &lHash)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return false, false, fmt.Errorf("look up latest version: %w", err)
 		}
@@ -216,6 +206,15 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 	if err != nil {
 		return false, false, err
 	}
+	hidden := hasLatest && lVis.Int64 >= visWithdrawn
+	if hasLatest && !versioned {
+		// An unversioned object (an SCO, a marking definition) has one
+		// version: a change replaces it in place, with a new date_added.
+		if err := tx.exec(sqlDropMembers, cid, oid); err != nil {
+			return false, false, fmt.Errorf("replace unversioned object: %w", err)
+		}
+		hasLatest = false
+	}
 	da := tx.nextDateAdded()
 	ver := mod
 	if !versioned {
@@ -253,11 +252,75 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 			}
 		}
 	}
+	// Visibility belongs to the object in the collection: a hidden object
+	// stays hidden whatever version arrives; a published one is visible at
+	// its latest version's TLP rank on every row.
+	vis := int64(o.TLP)
+	switch {
+	case hidden:
+		vis = lVis.Int64
+	case !latest:
+		vis = lVis.Int64
+	case hasLatest && lVis.Int64 != vis:
+		if err := tx.exec(sqlSetVis, vis, cid, oid); err != nil {
+			return false, false, fmt.Errorf("set visibility: %w", err)
+		}
+	}
 	if err := tx.exec(sqlInsertMember, cid, da, oid, vid, ver, versioned, toMicro(o.Created),
-		o.Type, o.SpecVersion, o.TLP, latest, first); err != nil {
+		o.Type, o.SpecVersion, o.TLP, latest, first, vis); err != nil {
 		return false, false, fmt.Errorf("insert membership: %w", err)
 	}
+	if latest {
+		if err := tx.exec(sqlDropRefs, cid, oid); err != nil {
+			return false, false, fmt.Errorf("replace references: %w", err)
+		}
+		if err := tx.addEdges(cid, oid, EdgeRef, o.Refs); err != nil {
+			return false, false, err
+		}
+	}
 	return true, bumped, nil
+}
+
+// oid returns the object key of a STIX id, creating the objects row when
+// the id is new; known is false then.
+func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
+	st, err := tx.stmt(sqlObject)
+	if err != nil {
+		return 0, false, err
+	}
+	err = st.QueryRowContext(tx.ctx, id).Scan(&oid)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		ins, err := tx.stmt(sqlInsertObject)
+		if err != nil {
+			return 0, false, err
+		}
+		r, err := ins.ExecContext(tx.ctx, id)
+		if err != nil {
+			return 0, false, fmt.Errorf("insert object: %w", err)
+		}
+		if oid, err = r.LastInsertId(); err != nil {
+			return 0, false, fmt.Errorf("insert object: %w", err)
+		}
+		return oid, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("look up object: %w", err)
+	}
+	return oid, true, nil
+}
+
+// addEdges records edges of a kind from src to each of the ids in dsts.
+func (tx *Tx) addEdges(cid, src int64, kind int, dsts []string) error {
+	for _, d := range dsts {
+		dst, _, err := tx.oid(d)
+		if err != nil {
+			return fmt.Errorf("record edge to %s: %w", d, err)
+		}
+		if err := tx.exec(sqlInsertEdge, cid, dst, kind, src); err != nil {
+			return fmt.Errorf("record edge to %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // versionRow returns the row holding this version's bytes, inserting it when
@@ -280,7 +343,7 @@ func (tx *Tx) versionRow(oid, mod int64, o *Object) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, err := ins.ExecContext(tx.ctx, oid, mod, o.Hash[:], codec, body)
+	r, err := ins.ExecContext(tx.ctx, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID)
 	if err != nil {
 		return 0, fmt.Errorf("insert version: %w", err)
 	}
@@ -339,16 +402,16 @@ func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
 		return Version{}, false, fmt.Errorf("latest %s: %w", id, err)
 	}
 	var (
-		v                    Version
-		ver, created, versed int64
-		hash                 []byte
-		codec                int
-		body                 []byte
+		v                         Version
+		ver, created, versed, vis int64
+		hash                      []byte
+		codec                     int
+		body                      []byte
 	)
-	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.date_added, m.ver, m.versioned, m.created, m.type, m.spec_version, m.tlp, v.hash, v.codec, v.json
+	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.date_added, m.ver, m.versioned, m.created, m.type, m.spec_version, m.tlp, m.vis, v.hash, v.codec, v.json, v.revoked, v.tcid
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
 		WHERE m.cid = ?1 AND m.oid = (SELECT oid FROM objects WHERE stix_id = ?2) AND m.latest = 1 LIMIT 1`, cid, id).
-		Scan(&v.DateAdded, &ver, &versed, &created, &v.Type, &v.SpecVersion, &v.TLP, &hash, &codec, &body)
+		Scan(&v.DateAdded, &ver, &versed, &created, &v.Type, &v.SpecVersion, &v.TLP, &vis, &hash, &codec, &body, &v.Revoked, &v.TCID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Version{}, false, nil
 	}
@@ -356,6 +419,7 @@ func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
 		return Version{}, false, fmt.Errorf("latest %s: %w", id, err)
 	}
 	v.ID = id
+	v.Vis = visibilityOf(int(vis))
 	v.Created = fromMicro(created)
 	if versed == 1 {
 		v.Modified = fromMicro(ver)

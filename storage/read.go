@@ -94,8 +94,12 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	}
 
 	var (
-		where = []string{"m.cid = ?", "m.tlp <= ?"}
-		args  = []any{cid, q.MaxTLP}
+		// A row is served when its own marking and the object's
+		// visibility (its latest version's rank, or a hidden state above
+		// every rank) are both within the cap: an object whose latest
+		// version a reader may not see is absent in every mode.
+		where = []string{"m.cid = ?", "m.tlp <= ?", "m.vis <= ?"}
+		args  = []any{cid, min(q.MaxTLP, TLPRed), min(q.MaxTLP, TLPRed)}
 		// Plans are pinned: the keyset scan walks the (cid, date_added)
 		// primary key; match[id] goes through members_by_object.
 		from = "members m NOT INDEXED"
