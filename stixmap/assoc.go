@@ -183,7 +183,13 @@ func (m *Mapper) groupEnd(g tcapi.Group, ctx ownerCtx) (end, bool) {
 
 // indicatorEnd resolves an embedded indicator; an indicator without owner
 // name belongs to ctx's owner (its id includes the owner name).
+//
+// A private indicator is never an end: nothing derived from it (its id, its
+// observable's id) may be published, not even as a reference (DESIGN.md §10).
 func (m *Mapper) indicatorEnd(ind tcapi.Indicator, ctx ownerCtx) (end, bool) {
+	if ind.PrivateFlag {
+		return end{}, false
+	}
 	ob, err := observe(ind.Type, ind.Values())
 	if err != nil || ob == nil {
 		return end{}, false

@@ -55,8 +55,8 @@ type Options struct {
 // storage indexes and the sync routes on.
 type Object struct {
 	ID, Type string
-	// Created and Modified are zero for SCOs and marking definitions, which
-	// STIX does not version.
+	// Modified is zero for SCOs and marking definitions, which STIX does
+	// not version; Created is zero for SCOs.
 	Created, Modified time.Time
 	// TLP is the most restrictive TLP marking on the object (None if unmarked).
 	TLP tlp.Level

@@ -25,9 +25,10 @@ const tlp2Extension = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88
 
 // marking is one TLP marking definition we can reference.
 type marking struct {
-	id    string
-	level tlp.Level // the level it stands for when we emit it
-	json  []byte
+	id      string
+	level   tlp.Level // the level it stands for when we emit it
+	created time.Time
+	json    []byte
 }
 
 var (
@@ -47,7 +48,7 @@ func tlp1(id, colour string, l tlp.Level) marking {
 	d := newObj(1)
 	d.str("tlp", colour)
 	o.raw("definition", d.bytes())
-	return marking{id: id, level: l, json: o.bytes()}
+	return marking{id: id, level: l, created: tlp1Created, json: o.bytes()}
 }
 
 // tlp2 builds an OASIS TLP 2.0 marking definition (stix-mapping.md §3.4).
@@ -64,7 +65,7 @@ func tlp2(id, value string, l tlp.Level) marking {
 	exts := newObj(1)
 	exts.raw(tlp2Extension, ext.bytes())
 	o.raw("extensions", exts.bytes())
-	return marking{id: id, level: l, json: o.bytes()}
+	return marking{id: id, level: l, created: tlp2Created, json: o.bytes()}
 }
 
 var (
@@ -79,6 +80,23 @@ var (
 	tlp2AmberStrict = tlp2("marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003", "amber+strict", tlp.AmberStrict)
 	tlp2Red         = tlp2("marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1", "red", tlp.Red)
 )
+
+// tlpMarkingIDs gives the TLP level of every TLP marking definition of
+// every mode.
+var tlpMarkingIDs = map[string]tlp.Level{}
+
+func init() {
+	for _, m := range []*marking{&tlp1White, &tlp1Green, &tlp1Amber, &tlp1Red, &tlp2Clear, &tlp2Green, &tlp2Amber, &tlp2AmberStrict, &tlp2Red} {
+		tlpMarkingIDs[m.id] = m.level
+	}
+}
+
+// MarkingLevel returns the TLP level a TLP marking-definition id stands
+// for, and false for any other id.
+func MarkingLevel(id string) (tlp.Level, bool) {
+	l, ok := tlpMarkingIDs[id]
+	return l, ok
+}
 
 // tlp2ExtensionDefinition is the OASIS extension-definition object the TLP
 // 2.0 markings refer to, served next to them so the references resolve.
@@ -130,7 +148,7 @@ func markingObjects(t tlpTable) []Object {
 		if strings.Contains(string(m.json), tlp2Extension) {
 			usesTLP2 = true
 		}
-		out = append(out, markingObject(m.id, m.level, m.json))
+		out = append(out, markingObject(m.id, m.level, m.created, m.json))
 	}
 	if usesTLP2 {
 		out = append(out, tlp2ExtensionDefinition())
@@ -138,8 +156,10 @@ func markingObjects(t tlpTable) []Object {
 	return out
 }
 
-func markingObject(id string, l tlp.Level, js []byte) Object {
-	return Object{ID: id, Type: "marking-definition", TLP: l, JSON: js, Hash: sha256Of(js)}
+// markingObject is a marking definition as an Object: not versioned (no
+// modified), so its version instant is its created time (taxii21.md D-5).
+func markingObject(id string, l tlp.Level, created time.Time, js []byte) Object {
+	return Object{ID: id, Type: "marking-definition", Created: created, TLP: l, JSON: js, Hash: sha256Of(js)}
 }
 
 // statementCreated is the fixed created time of statement markings made from
@@ -167,5 +187,5 @@ func (m *Mapper) statement(name, description string) Object {
 	d := newObj(1)
 	d.str("statement", text)
 	o.raw("definition", d.bytes())
-	return markingObject(id, tlp.None, o.bytes())
+	return markingObject(id, tlp.None, statementCreated, o.bytes())
 }

@@ -53,6 +53,9 @@ type Object struct {
 	// presence the caller wants kept as edges (see Tx.Referrers). Storage
 	// does not read them out of JSON: it knows no STIX.
 	Refs []string
+	// Wants are the ids a container would list if they all resolved (its
+	// mapped members); the sync recomputes its object_refs from them.
+	Wants []string
 	// Revoked and TCID are kept as columns of the version so that callers
 	// need not parse stored JSON back (TCID 0: none).
 	Revoked bool
@@ -122,6 +125,8 @@ const (
 	// EdgeOrigin: the target was derived from the ThreatConnect item whose
 	// object is the source.
 	EdgeOrigin = 1
+	// EdgeWant: the source (a container) lists the target when it resolves.
+	EdgeWant = 2
 )
 
 // PutOptions changes how Tx.Put treats incoming versions.

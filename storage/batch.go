@@ -51,6 +51,7 @@ func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 	for i := range objs {
 		ids = append(ids, objs[i].ID)
 		ids = append(ids, objs[i].Refs...)
+		ids = append(ids, objs[i].Wants...)
 	}
 	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
 	if err != nil {
@@ -159,6 +160,13 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 		}
 		b.edgeArgs = append(b.edgeArgs, b.cid, dst, EdgeRef, oid)
 	}
+	for _, r := range o.Wants {
+		dst, ok := b.oids[r]
+		if !ok {
+			dst = b.newOID(r)
+		}
+		b.edgeArgs = append(b.edgeArgs, b.cid, dst, EdgeWant, oid)
+	}
 	mod := toMicro(o.Modified)
 	vid, ok := b.vids[verKey{oid, mod, o.Hash}]
 	if !ok {
@@ -196,7 +204,7 @@ func (b *putBatch) newOID(id string) int64 {
 // learn records the keys the slow path gave an object and its references,
 // so that later objects of the batch do not assign them again.
 func (b *putBatch) learn(o *Object) error {
-	ids := append([]string{o.ID}, o.Refs...)
+	ids := append(append([]string{o.ID}, o.Refs...), o.Wants...)
 	rows, err := b.tx.tx.QueryContext(b.tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
 	if err != nil {
 		return fmt.Errorf("look up object keys: %w", err)

@@ -69,7 +69,7 @@ const (
 	sqlHasVersion  = `SELECT 1 FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND ver = ? AND versioned = 1 LIMIT 1`
 	sqlSetVis      = `UPDATE members SET vis = ? WHERE cid = ? AND oid = ?`
 	sqlDropMembers = `DELETE FROM members WHERE cid = ? AND oid = ?`
-	sqlDropRefs    = `DELETE FROM edges WHERE cid = ? AND src = ? AND kind = 0`
+	sqlDropRefs    = `DELETE FROM edges WHERE cid = ? AND src = ? AND kind IN (0, 2)`
 	sqlInsertEdge  = `INSERT OR IGNORE INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?)`
 )
 
@@ -275,6 +275,9 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 			return false, false, fmt.Errorf("replace references: %w", err)
 		}
 		if err := tx.addEdges(cid, oid, EdgeRef, o.Refs); err != nil {
+			return false, false, err
+		}
+		if err := tx.addEdges(cid, oid, EdgeWant, o.Wants); err != nil {
 			return false, false, err
 		}
 	}

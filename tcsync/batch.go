@@ -1,9 +1,9 @@
 package tcsync
 
 import (
-	"encoding/json"
 	"fmt"
-	"strconv"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
@@ -13,8 +13,8 @@ import (
 
 // batch gathers one transaction's writes per collection, puts the objects
 // others refer to (marking definitions, the bridge and owner identities)
-// ahead of the objects that refer to them (taxii21.md D-20), and decides
-// revocations against what is stored.
+// ahead of the objects that refer to them (taxii21.md D-20), and then makes
+// the publication rule hold for everything the writes touched (graph.go).
 type batch struct {
 	w     *Worker
 	tx    *storage.Tx
@@ -22,13 +22,28 @@ type batch struct {
 	sum   *Summary
 	puts  map[string][]storage.Object
 	order []string
-	have  map[string]map[string]bool // collection → ids already queued in this batch
-	obs   map[string]map[string]int  // collection → observable id → index in puts
+	have  map[string]map[string]bool // collection → ids (and versions) queued in this batch
+
+	// want is the routing decision per collection and id: true when a TC
+	// item in scope puts the object there, false when the collection must
+	// stop showing it (it left a filter). Absent: no opinion (a copy of a
+	// new version sent to every collection that holds the id).
+	want map[string]map[string]bool
+	// home is the owner collection of each primary object queued.
+	home map[string]string
+	// origins lists, per collection and TC item (its primary object), the
+	// objects the item currently derives there.
+	origins map[string]map[string][]string
+	// touched lists, per collection, the ids whose publication must be
+	// decided again (written, routed, or something they reference changed).
+	touched map[string]map[string]bool
+	revoked map[string]bool // ids revoked by this batch
 }
 
 func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
 	return &batch{w: w, tx: tx, now: now, sum: sum, puts: map[string][]storage.Object{},
-		have: map[string]map[string]bool{}, obs: map[string]map[string]int{}}
+		have: map[string]map[string]bool{}, want: map[string]map[string]bool{}, home: map[string]string{},
+		origins: map[string]map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{}}
 }
 
 // queue adds an object to a collection's writes, once per batch.
@@ -44,66 +59,67 @@ func (b *batch) queue(col string, o storage.Object) {
 		return
 	}
 	seen[key] = true
+	seen[o.ID] = true
 	b.puts[col] = append(b.puts[col], o)
+	b.touch(col, o.ID)
 }
 
-// queueObservable queues an observable (an SCO: no modified, no versions).
-// One value can come from several items with different markings (an e-mail
-// address in an indicator and in an Email group, the same address under two
-// owners in a filter collection), and writing each in turn would flip the
-// object's marking on every run. The least restrictive marking wins, since
-// that item already discloses the value at that level; so an observable is
-// written only when it is new to the collection or less restricted than the
-// stored one, and the store converges after one pass.
-func (b *batch) queueObservable(col string, o storage.Object) error {
-	if i, ok := b.obs[col][o.ID]; ok {
-		if o.TLP < b.puts[col][i].TLP {
-			b.puts[col][i] = o
-		}
-		return nil
+func (b *batch) touch(col, id string) {
+	t := b.touched[col]
+	if t == nil {
+		t = map[string]bool{}
+		b.touched[col] = t
 	}
-	v, ok, err := b.tx.Latest(col, o.ID)
-	if err != nil {
-		return fmt.Errorf("look up %s: %w", o.ID, err)
+	t[id] = true
+}
+
+func (b *batch) setWant(col, id string, v bool) {
+	m := b.want[col]
+	if m == nil {
+		m = map[string]bool{}
+		b.want[col] = m
 	}
-	if ok && v.TLP <= o.TLP {
-		return nil
+	if v || !m[id] { // publishing wins over withdrawing within a batch
+		m[id] = v
 	}
-	b.queue(col, o)
-	if b.obs[col] == nil {
-		b.obs[col] = map[string]int{}
-	}
-	b.obs[col][o.ID] = len(b.puts[col]) - 1
-	return nil
+	b.touch(col, id)
 }
 
 // prerequisites queues what a collection needs before an owner's objects.
 func (b *batch) prerequisites(col string, u unit) error {
 	if _, ok := b.have[col]; !ok {
 		for _, m := range b.w.m.Markings() {
-			b.queue(col, toStorage(m))
+			b.queue(col, b.toStorage(m))
+			b.setWant(col, m.ID, true)
 		}
-		b.queue(col, toStorage(b.w.m.Bridge()))
+		br := b.w.m.Bridge()
+		b.queue(col, b.toStorage(br))
+		b.setWant(col, br.ID, true)
 	}
 	id, err := b.w.m.Owner(u.owner)
 	if err != nil {
 		return fmt.Errorf("map owner %q: %w", u.owner.Name, err)
 	}
-	b.queue(col, toStorage(id))
+	b.queue(col, b.toStorage(id))
+	b.setWant(col, id.ID, true)
 	return nil
 }
 
 // unit routes one TC item's objects: into its owner's collection and the
-// filter collections that match, and revoked where it no longer belongs.
+// filter collections that match, withdrawn from the filter collections it
+// no longer matches, and revoked everywhere when it left the sync's scope.
 func (b *batch) unit(u unit, incremental bool) error {
 	primary, hasPrimary := primaryObject(u)
 	if !u.inScope {
 		for _, o := range u.objs {
 			if isVersioned(o) {
-				if err := b.revokeEverywhere(o.ID, u.ownerCol); err != nil {
+				if err := b.revokeEverywhere(o.ID); err != nil {
 					return err
 				}
 			}
+		}
+		if hasPrimary {
+			return b.forgetItem(primary.ID)
 		}
 		return nil
 	}
@@ -119,16 +135,16 @@ func (b *batch) unit(u unit, incremental bool) error {
 		}{f.id, func(o stixmap.Object) bool { return filterMatches(f.cfg.Filter, u.it, o.Type, o.TLP) }})
 	}
 	if hasPrimary && incremental {
-		v, ok, err := b.tx.Latest(u.ownerCol, primary.ID)
+		m, err := b.tx.Meta(u.ownerCol, []string{primary.ID})
 		if err != nil {
 			return fmt.Errorf("look up %s: %w", primary.ID, err)
 		}
-		stored := storedMeta(v.JSON)
+		stored, ok := m[primary.ID]
 		switch {
 		case ok && stored.Revoked:
 			b.sum.skip("revoked_earlier") // STIX revocation is permanent (stix-mapping.md §3.3)
 			return nil
-		case ok && stored.TCID != "" && stored.TCID != strconv.FormatInt(u.tcID, 10) && lessID(stored.TCID, u.tcID):
+		case ok && stored.TCID != 0 && stored.TCID != u.tcID && stored.TCID < u.tcID:
 			// Two ThreatConnect items map to one STIX id (the same owner,
 			// type and normalised value): the older item keeps it, so the
 			// object does not flip between them on every run.
@@ -136,15 +152,19 @@ func (b *batch) unit(u unit, incremental bool) error {
 			return nil
 		}
 	}
+	if hasPrimary {
+		b.home[primary.ID] = u.ownerCol
+	}
 	for _, t := range targets {
 		if hasPrimary && (u.onlyIfStored || (incremental && t.col != u.ownerCol)) {
-			v, ok, err := b.tx.Latest(t.col, primary.ID)
+			m, err := b.tx.Meta(t.col, []string{primary.ID})
 			if err != nil {
 				return fmt.Errorf("look up %s: %w", primary.ID, err)
 			}
+			stored, ok := m[primary.ID]
 			switch {
-			case ok && storedMeta(v.JSON).Revoked:
-				continue // revoked here when it left this collection's filter: permanent
+			case ok && stored.Revoked:
+				continue // revocation is permanent
 			case !ok && u.onlyIfStored:
 				if t.col == u.ownerCol {
 					b.sum.skip("inactive")
@@ -152,14 +172,17 @@ func (b *batch) unit(u unit, incremental bool) error {
 				continue
 			}
 		}
-		var kept []stixmap.Object
+		var kept, derived []string
 		for _, o := range u.objs {
 			if t.keep(o) {
-				kept = append(kept, o)
-			} else if incremental && isVersioned(o) {
-				if err := b.revokeIn(t.col, o.ID); err != nil {
-					return err
+				kept = append(kept, o.ID)
+				if !hasPrimary || o.ID != primary.ID {
+					derived = append(derived, o.ID)
 				}
+			} else {
+				// It left this (filter) collection but lives on elsewhere:
+				// it stops being visible here, it is not revoked (§10).
+				b.setWant(t.col, o.ID, false)
 			}
 		}
 		if len(kept) == 0 {
@@ -168,57 +191,135 @@ func (b *batch) unit(u unit, incremental bool) error {
 		if err := b.prerequisites(t.col, u); err != nil {
 			return err
 		}
-		for _, o := range kept {
-			if isVersioned(o) {
-				b.queue(t.col, toStorage(o))
-			} else if err := b.queueObservable(t.col, toStorage(o)); err != nil {
-				return err
+		for _, o := range u.objs {
+			if slices.Contains(kept, o.ID) {
+				b.queue(t.col, b.toStorage(o))
+				b.setWant(t.col, o.ID, true)
 			}
 		}
-	}
-	return nil
-}
-
-// revokeEverywhere revokes id in the owner collection and every filter collection holding it.
-func (b *batch) revokeEverywhere(id, ownerCol string) error {
-	if err := b.revokeIn(ownerCol, id); err != nil {
-		return err
-	}
-	for _, f := range b.w.filters {
-		if err := b.revokeIn(f.id, id); err != nil {
-			return err
+		if hasPrimary {
+			if b.origins[t.col] == nil {
+				b.origins[t.col] = map[string][]string{}
+			}
+			b.origins[t.col][primary.ID] = derived
 		}
 	}
 	return nil
 }
 
-// revokeIn queues a revoked version of id's latest version in col, if there is
-// one and it is not revoked already.
-func (b *batch) revokeIn(col, id string) error {
-	v, ok, err := b.tx.Latest(col, id)
+// forgetItem records that a TC item derives nothing any more in every
+// collection that holds its object (deleted, out of scope).
+func (b *batch) forgetItem(primaryID string) error {
+	held, err := b.tx.Holding([]string{primaryID})
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", primaryID, err)
+	}
+	for _, col := range held[primaryID] {
+		if b.origins[col] == nil {
+			b.origins[col] = map[string][]string{}
+		}
+		b.origins[col][primaryID] = nil
+		b.touch(col, primaryID)
+	}
+	return nil
+}
+
+// revokeEverywhere revokes id in every collection holding it (one id, one
+// history: DESIGN.md §10).
+func (b *batch) revokeEverywhere(id string) error {
+	if b.revoked[id] {
+		return nil
+	}
+	held, err := b.tx.Holding([]string{id})
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", id, err)
 	}
-	if !ok || storedMeta(v.JSON).Revoked {
+	cols := held[id]
+	if len(cols) == 0 {
+		return nil
+	}
+	v, ok, err := b.tx.Latest(cols[0], id)
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", id, err)
+	}
+	if !ok || v.Revoked || v.Modified.IsZero() {
 		return nil
 	}
 	r, err := stixmap.Revoke(fromStorage(v), b.now)
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", id, err)
 	}
-	b.queue(col, toStorage(r))
+	for _, col := range cols {
+		b.queue(col, b.toStorage(r))
+	}
+	b.revoked[id] = true
 	b.sum.Revoked++
 	return nil
 }
 
 func (b *batch) flush() error {
+	if err := b.propagate(); err != nil {
+		return err
+	}
+	if err := b.prepare(); err != nil {
+		return err
+	}
+	if err := b.write(); err != nil {
+		return err
+	}
+	return b.settle()
+}
+
+// write puts every queued object and empties the queues.
+func (b *batch) write() error {
 	for _, col := range b.order {
+		if len(b.puts[col]) == 0 {
+			continue
+		}
 		res, err := b.tx.Put(col, b.puts[col], storage.PutOptions{BumpModified: true})
 		if err != nil {
 			return fmt.Errorf("write collection %s: %w", col, err)
 		}
 		b.sum.NewVersions += res.New
 		b.sum.Unchanged += res.Unchanged
+		b.puts[col] = b.puts[col][:0]
+		for k := range b.have[col] {
+			if strings.Contains(k, "\x00") {
+				delete(b.have[col], k)
+			}
+		}
+	}
+	return nil
+}
+
+// propagate sends every new version of a versioned object to each
+// collection that already holds the id, so that every collection shows
+// the same latest version (DESIGN.md §10). The copy changes nothing of the
+// object's visibility there.
+func (b *batch) propagate() error {
+	byID := map[string]storage.Object{}
+	var ids []string
+	for _, col := range b.order {
+		for _, o := range b.puts[col] {
+			if o.Modified.IsZero() {
+				continue
+			}
+			if _, ok := byID[o.ID]; !ok {
+				ids = append(ids, o.ID)
+			}
+			byID[o.ID] = o
+		}
+	}
+	held, err := b.tx.Holding(ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		for _, col := range held[id] {
+			if !b.have[col][id] {
+				b.queue(col, byID[id])
+			}
+		}
 	}
 	return nil
 }
@@ -237,30 +338,21 @@ func primaryObject(u unit) (stixmap.Object, bool) {
 // from observables.
 func isVersioned(o stixmap.Object) bool { return !o.Modified.IsZero() }
 
+func (b *batch) toStorage(o stixmap.Object) storage.Object {
+	return toStorage(o)
+}
+
 func toStorage(o stixmap.Object) storage.Object {
-	return storage.Object{ID: o.ID, Type: o.Type, SpecVersion: "2.1", Created: o.Created, Modified: o.Modified,
-		TLP: int(o.TLP), Hash: o.Hash, JSON: o.JSON}
+	so := storage.Object{ID: o.ID, Type: o.Type, SpecVersion: "2.1", Created: o.Created, Modified: o.Modified,
+		TLP: int(o.TLP), Hash: o.Hash, JSON: o.JSON, Refs: stixmap.Refs(o.JSON), TCID: o.TCID,
+		Revoked: stixmap.IsRevoked(o.JSON)}
+	if o.Type == "relationship" || o.Modified.IsZero() {
+		so.TCID = 0 // only an item's own object carries its TC id
+	}
+	return so
 }
 
 func fromStorage(v storage.Version) stixmap.Object {
 	return stixmap.Object{ID: v.ID, Type: v.Type, Created: v.Created, Modified: v.Modified, TLP: tlp.Level(v.TLP),
-		Hash: v.Hash, JSON: v.JSON}
-}
-
-// meta is what the worker reads back from a stored object.
-type meta struct {
-	Revoked bool   `json:"revoked"`
-	TCID    string `json:"x_threatconnect_id"`
-}
-
-func storedMeta(b []byte) meta {
-	var m meta
-	_ = json.Unmarshal(b, &m) // stored bytes are our own canonical JSON
-	return m
-}
-
-// lessID reports whether the decimal TC id a is below b.
-func lessID(a string, b int64) bool {
-	v, err := strconv.ParseInt(a, 10, 64)
-	return err == nil && v < b
+		Hash: v.Hash, JSON: v.JSON, TCID: v.TCID}
 }

@@ -31,7 +31,7 @@ type unit struct {
 // The associated objects come with their security labels so that a
 // relationship gets the same (stricter) marking from both of its ends.
 func (w *Worker) indicatorFields() []string {
-	f := []string{"tags", "securityLabels", "attributes", "threatAssess", "sightings", "externalDates"}
+	f := []string{"tags", "securityLabels", "attributes", "attributes.securityLabels", "threatAssess", "sightings", "externalDates"}
 	if w.opt.Sync.CreateRelationships {
 		f = append(f, associationFields...)
 	}
@@ -39,7 +39,7 @@ func (w *Worker) indicatorFields() []string {
 }
 
 func (w *Worker) groupFields() []string {
-	f := []string{"tags", "securityLabels", "attributes", "sightings", "externalDates"}
+	f := []string{"tags", "securityLabels", "attributes", "attributes.securityLabels", "sightings", "externalDates"}
 	if w.opt.Sync.CreateRelationships {
 		f = append(f, associationFields...)
 	}
@@ -316,19 +316,11 @@ func (s *Summary) add(d Summary) {
 }
 
 func (w *Worker) commitDeleted(ctx context.Context, page []tcapi.DeletedIndicator, start time.Time, sum *Summary) error {
-	cols := make([]string, 0, len(page))
-	for _, d := range page {
-		id, err := w.ownerCollection(ctx, d.OwnerName)
-		if err != nil {
-			return err
-		}
-		cols = append(cols, id)
-	}
 	var delta Summary
 	err := w.store.Update(ctx, func(tx *storage.Tx) error {
 		delta = Summary{Skipped: map[string]int{}}
 		b := newBatch(w, tx, start, &delta)
-		for i, d := range page {
+		for _, d := range page {
 			ids, err := w.m.DeletedIndicatorIDs(d)
 			if err != nil {
 				delta.skip("deleted_unmappable")
@@ -336,7 +328,10 @@ func (w *Worker) commitDeleted(ctx context.Context, page []tcapi.DeletedIndicato
 				continue
 			}
 			for _, id := range ids {
-				if err := b.revokeEverywhere(id, cols[i]); err != nil {
+				if err := b.revokeEverywhere(id); err != nil {
+					return err
+				}
+				if err := b.forgetItem(id); err != nil {
 					return err
 				}
 			}

@@ -90,6 +90,7 @@ type Worker struct {
 
 	owners    map[string]tcapi.Owner // by name, refreshed each run
 	ownerCols map[string]string      // owner name → collection id
+	ownerKind map[string]bool        // collection id → is an owner collection
 
 	mu     sync.Mutex
 	health Health
@@ -121,7 +122,7 @@ func New(src Source, store *storage.Store, opt Options) (*Worker, error) {
 	if opt.Sync.PageSize <= 0 {
 		opt.Sync.PageSize = 1000
 	}
-	w := &Worker{src: src, store: store, opt: opt, m: opt.Mapper, ownerCols: map[string]string{}}
+	w := &Worker{src: src, store: store, opt: opt, m: opt.Mapper, ownerCols: map[string]string{}, ownerKind: map[string]bool{}}
 	if !opt.Sync.BypassExclusionList {
 		w.excl = newExclusions(opt.Sync.Exclusions)
 	}
@@ -211,6 +212,15 @@ func (w *Worker) runOnce(ctx context.Context, start time.Time, sum *Summary) err
 	}
 	if err := w.ensureFilterCollections(ctx); err != nil {
 		return err
+	}
+	cols, err := w.store.Collections(ctx)
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	for _, c := range cols {
+		if c.Kind == "owner" {
+			w.ownerKind[c.ID] = true
+		}
 	}
 	s := w.opt.Sync
 	if len(s.IndicatorTypes) > 0 {
@@ -315,8 +325,12 @@ func (w *Worker) ownerCollection(ctx context.Context, owner string) (string, err
 		return "", fmt.Errorf("create collection for owner %q: %w", owner, err)
 	}
 	w.ownerCols[owner] = col.ID
+	w.ownerKind[col.ID] = true
 	return col.ID, nil
 }
+
+// isOwnerCollection tells the collections ThreatConnect owners' items live in.
+func (w *Worker) isOwnerCollection(col string) bool { return w.ownerKind[col] }
 
 func (w *Worker) owner(name string, id int64) tcapi.Owner {
 	if o, ok := w.owners[name]; ok {

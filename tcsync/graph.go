@@ -1,0 +1,608 @@
+package tcsync
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/stixmap"
+	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tlp"
+)
+
+// The publication rule (DESIGN.md §10), in STIX terms. An object is served
+// in a collection to a reader only if the reader may see it and every
+// object it references (source_ref, target_ref, object_refs, sample_refs,
+// …; created_by_ref and marking refs are always served first) is served in
+// the same collection to the same reader. Each kind keeps the rule its own
+// way:
+//
+//   - relationship: marked at least as strictly as its strictest end (a new
+//     version raises the marking when an end tightens); blocked while an
+//     end is not published in the collection; revoked when an end is
+//     revoked (deleted in ThreatConnect) or when the item that asserted it
+//     no longer does (the association was removed).
+//   - container (report, grouping, …): in its owner's collection, a new
+//     version drops from object_refs every member that is not published
+//     there, is revoked, or is marked above the container; in any other
+//     collection it is blocked while a member does not resolve there. A
+//     container left with no member is blocked (object_refs is required).
+//   - observable (SCO): derived from the items whose objects name it (its
+//     origins). It is marked like the least restrictive live origin in the
+//     collection (that item discloses the value at that level), remarked in
+//     place when that changes, and withdrawn when no live origin is left.
+//   - everything else: blocked while a reference does not resolve.
+//
+// Because every reference of a served object is served with a marking no
+// stricter than the referrer's, a reader's TLP cap needs no graph walk:
+// storage serves an object to a reader whose cap is at least its rank.
+// Withdrawn objects (out of a filter) are never revoked for it: revocation
+// travels to every collection, so it is kept for what ThreatConnect
+// deleted or took out of the sync's scope.
+
+// derivedAt is the time given to versions the rule derives (a raised
+// marking, a container's new member list): none, so that their modified is
+// the previous one plus a millisecond and a sync interrupted at any point
+// converges to the same store as an uninterrupted one.
+var derivedAt time.Time
+
+// prepare rewrites the relationships and containers queued in this batch
+// before they are compared with the store, so that a resync of an unchanged
+// item writes nothing: relationships are raised to their strictest end and
+// containers drop members their owner's collection does not publish.
+func (b *batch) prepare() error {
+	queued := map[string]storage.Object{}
+	in := map[string]map[string]storage.Object{} // collection → id → version queued there
+	where := map[string]string{}                 // id → a collection it is queued in
+	for _, col := range b.order {
+		in[col] = map[string]storage.Object{}
+		for _, o := range b.puts[col] {
+			queued[o.ID] = o
+			in[col][o.ID] = o
+			where[o.ID] = col
+		}
+	}
+	// What the store knows of the references not queued, per collection.
+	need := map[string][]string{}
+	for id, o := range queued {
+		if o.Revoked || len(o.Refs) == 0 || !(o.Type == "relationship" || stixmap.IsContainer(o.Type)) {
+			continue
+		}
+		col := where[id]
+		if h, ok := b.home[id]; ok {
+			col = h
+		}
+		need[col] = append(need[col], o.Refs...)
+		need[col] = append(need[col], o.Wants...)
+	}
+	stored := map[string]map[string]storage.Meta{}
+	for col, ids := range need {
+		m, err := b.tx.Meta(col, ids)
+		if err != nil {
+			return err
+		}
+		stored[col] = m
+	}
+	for id, o := range queued {
+		if o.Revoked || len(o.Refs) == 0 {
+			continue
+		}
+		col := where[id]
+		if h, ok := b.home[id]; ok {
+			col = h
+		}
+		// A reference resolves as the store has it, updated by this
+		// batch's version of it; one the store does not hold yet resolves
+		// when this batch brings it.
+		look := func(r string) (level int, revoked, ok bool) {
+			if w, has := b.want[col][r]; has && !w {
+				return 0, false, false
+			}
+			m, stored := stored[col][r]
+			q, queued := in[col][r]
+			switch {
+			case stored && m.Vis != storage.Published:
+				return 0, false, false
+			case queued:
+				return q.TLP, q.Revoked, true
+			case stored:
+				return m.TLP, m.Revoked, true
+			}
+			return 0, false, false
+		}
+		var nobj storage.Object
+		switch {
+		case o.Type == "relationship":
+			top := o.TLP
+			for _, r := range o.Refs {
+				if l, _, ok := look(r); ok && l > top {
+					top = l
+				}
+			}
+			if top == o.TLP {
+				continue
+			}
+			r, err := b.w.m.Remark(fromStorageObject(o), tlp.Level(top), derivedAt)
+			if err != nil {
+				return err
+			}
+			nobj = toStorage(r)
+		case stixmap.IsContainer(o.Type) && b.home[id] != "":
+			wants := o.Wants
+			if wants == nil {
+				wants = o.Refs
+			}
+			var keep []string
+			for _, r := range wants {
+				if l, rev, ok := look(r); ok && !rev && l <= o.TLP {
+					keep = append(keep, r)
+				}
+			}
+			if sameMembers(keep, o.Refs, wants) {
+				o.Wants = wants
+				b.replace(id, o)
+				continue
+			}
+			r, err := stixmap.WithObjectRefs(fromStorageObject(o), keep, derivedAt)
+			if err != nil {
+				return err
+			}
+			nobj = toStorage(r)
+			nobj.TCID, nobj.Wants = o.TCID, wants
+		default:
+			continue
+		}
+		b.replace(id, nobj)
+	}
+	return b.prepareObservables()
+}
+
+// prepareObservables marks each queued observable like the least
+// restrictive live item that derives it in its collection, counting the
+// items of this batch as they are now.
+func (b *batch) prepareObservables() error {
+	for _, col := range b.order {
+		queued := map[string]storage.Object{}
+		var scos []string
+		for _, o := range b.puts[col] {
+			queued[o.ID] = o
+			if stixmap.IsObservable(o.Type) {
+				scos = append(scos, o.ID)
+			}
+		}
+		if len(scos) == 0 {
+			continue
+		}
+		stored, err := b.tx.Referrers(col, storage.EdgeOrigin, scos)
+		if err != nil {
+			return err
+		}
+		derivedBy := map[string][]string{}
+		for item, ds := range b.origins[col] {
+			for _, d := range ds {
+				derivedBy[d] = append(derivedBy[d], item)
+			}
+		}
+		var lookup []string
+		cands := map[string][]string{}
+		for _, sco := range scos {
+			for _, it := range stored[sco] {
+				if _, inBatch := b.origins[col][it]; !inBatch {
+					cands[sco] = append(cands[sco], it)
+				}
+			}
+			cands[sco] = append(cands[sco], derivedBy[sco]...)
+			for _, it := range cands[sco] {
+				if _, ok := queued[it]; !ok {
+					lookup = append(lookup, it)
+				}
+			}
+		}
+		metas, err := b.tx.Meta(col, lookup)
+		if err != nil {
+			return err
+		}
+		for _, sco := range scos {
+			lowest, live := tlp.Red, false
+			for _, it := range cands[sco] {
+				if q, ok := queued[it]; ok {
+					if w, has := b.want[col][it]; (has && !w) || q.Revoked {
+						continue
+					}
+					live, lowest = true, min(lowest, tlp.Level(q.TLP))
+				} else if m, ok := metas[it]; ok && m.Vis == storage.Published && !m.Revoked {
+					live, lowest = true, min(lowest, tlp.Level(m.TLP))
+				}
+			}
+			o := queued[sco]
+			if !live || int(b.w.m.Emitted(lowest)) == o.TLP {
+				continue
+			}
+			r, err := b.w.m.Remark(fromStorageObject(o), lowest, derivedAt)
+			if err != nil {
+				return err
+			}
+			for i := range b.puts[col] {
+				if b.puts[col][i].ID == sco {
+					b.puts[col][i] = toStorage(r)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func fromStorageObject(o storage.Object) stixmap.Object {
+	return stixmap.Object{ID: o.ID, Type: o.Type, Created: o.Created, Modified: o.Modified, TLP: tlp.Level(o.TLP),
+		Hash: o.Hash, JSON: o.JSON, TCID: o.TCID}
+}
+
+// replace swaps the queued version of id for o in every collection.
+func (b *batch) replace(id string, o storage.Object) {
+	for _, col := range b.order {
+		for i := range b.puts[col] {
+			if b.puts[col][i].ID == id {
+				b.puts[col][i] = o
+			}
+		}
+	}
+}
+
+// dequeue drops every queued version of id.
+func (b *batch) dequeue(id string) {
+	for _, col := range b.order {
+		b.puts[col] = slices.DeleteFunc(b.puts[col], func(o storage.Object) bool { return o.ID == id })
+	}
+}
+
+// settle makes the publication rule hold for everything this batch
+// touched, after it was written: origins first (what each item derives),
+// then rounds of visibility decisions that spread to the referrers of
+// every object that changed, until nothing changes.
+func (b *batch) settle() error {
+	if err := b.settleOrigins(); err != nil {
+		return err
+	}
+	if err := b.write(); err != nil {
+		return err
+	}
+	for round := 0; len(b.touched) > 0; round++ {
+		if round == 64 {
+			return fmt.Errorf("publication rule: no fixed point after %d rounds", round)
+		}
+		cur := b.touched
+		b.touched = map[string]map[string]bool{}
+		for _, col := range sortedCols(cur) {
+			if err := b.settleCollection(col, cur[col]); err != nil {
+				return err
+			}
+		}
+		if err := b.write(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedCols(m map[string]map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// settleOrigins records what each item of the batch now derives in each
+// collection. A relationship the item no longer asserts means that
+// ThreatConnect no longer holds the association: it is revoked. Everything
+// whose origins changed is settled below.
+func (b *batch) settleOrigins() error {
+	for col, items := range b.origins {
+		prims := make([]string, 0, len(items))
+		for p := range items {
+			prims = append(prims, p)
+		}
+		slices.Sort(prims)
+		before, err := b.tx.Targets(col, storage.EdgeOrigin, prims)
+		if err != nil {
+			return err
+		}
+		for _, p := range prims {
+			now := items[p]
+			if slices.Equal(sortedCopy(now), before[p]) {
+				continue
+			}
+			gone, err := b.tx.SetOrigins(col, p, now)
+			if err != nil {
+				return err
+			}
+			for _, g := range gone {
+				b.touch(col, g)
+				if isRelationshipID(g) {
+					if err := b.revokeEverywhere(g); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	b.origins = map[string]map[string][]string{}
+	return nil
+}
+
+// sameMembers tells whether a container that lists refs already lists
+// exactly keep of its wanted members; with none kept, it lists only a
+// placeholder (its creator), which is not a wanted member.
+func sameMembers(keep, refs, wants []string) bool {
+	if len(keep) == 0 {
+		for _, r := range refs {
+			if slices.Contains(wants, r) {
+				return false
+			}
+		}
+		return len(refs) > 0
+	}
+	return sameSet(keep, refs)
+}
+
+// sameSet tells whether a and b hold the same ids.
+func sameSet(a, b []string) bool { return slices.Equal(sortedCopy(a), sortedCopy(b)) }
+
+func sortedCopy(v []string) []string {
+	c := slices.Clone(v)
+	slices.Sort(c)
+	return slices.Compact(c)
+}
+
+func isRelationshipID(id string) bool { return len(id) > 14 && id[:14] == "relationship--" }
+
+// settleCollection decides the visibility of ids in one collection.
+func (b *batch) settleCollection(col string, set map[string]bool) error {
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	metas, err := b.tx.Meta(col, ids)
+	if err != nil {
+		return err
+	}
+	refs, err := b.tx.Targets(col, storage.EdgeRef, ids)
+	if err != nil {
+		return err
+	}
+	var containers []string
+	for _, id := range ids {
+		if m, ok := metas[id]; ok && stixmap.IsContainer(m.Type) {
+			containers = append(containers, id)
+		}
+	}
+	wants, err := b.tx.Targets(col, storage.EdgeWant, containers)
+	if err != nil {
+		return err
+	}
+	var scos, more []string
+	for _, id := range ids {
+		if m, ok := metas[id]; ok && stixmap.IsObservable(m.Type) {
+			scos = append(scos, id)
+		}
+		for _, r := range append(refs[id], wants[id]...) {
+			if _, ok := metas[r]; !ok {
+				more = append(more, r)
+			}
+		}
+	}
+	origins, err := b.tx.Referrers(col, storage.EdgeOrigin, scos)
+	if err != nil {
+		return err
+	}
+	for _, s := range scos {
+		for _, o := range origins[s] {
+			if _, ok := metas[o]; !ok {
+				more = append(more, o)
+			}
+		}
+	}
+	others, err := b.tx.Meta(col, more)
+	if err != nil {
+		return err
+	}
+	meta := func(id string) (storage.Meta, bool) {
+		if m, ok := metas[id]; ok {
+			return m, true
+		}
+		m, ok := others[id]
+		return m, ok
+	}
+	var spread []string // ids whose change their referrers must see
+	visChanged := map[string]bool{}
+	for _, id := range ids {
+		m, ok := metas[id]
+		if !ok {
+			continue
+		}
+		want, hasWant := b.want[col][id]
+		if hasWant && !want {
+			changed, err := b.tx.SetVisibility(col, id, storage.Withdrawn)
+			if err != nil {
+				return err
+			}
+			if changed {
+				spread = append(spread, id)
+				visChanged[id] = true
+			}
+			continue
+		}
+		if !hasWant && m.Vis == storage.Withdrawn {
+			continue
+		}
+		desired := storage.Published
+		resolves := func(r string) (storage.Meta, bool) {
+			rm, ok := meta(r)
+			return rm, ok && rm.Vis == storage.Published
+		}
+		switch {
+		case m.Type == "relationship" && !m.Revoked:
+			endRevoked, top := false, m.TLP
+			for _, r := range refs[id] {
+				rm, ok := resolves(r)
+				if !ok {
+					desired = storage.Blocked
+					continue
+				}
+				endRevoked = endRevoked || rm.Revoked
+				top = max(top, rm.TLP)
+			}
+			if endRevoked {
+				if err := b.revokeEverywhere(id); err != nil {
+					return err
+				}
+				continue
+			}
+			if top > m.TLP {
+				if err := b.rewrite(col, id, nil, func(o stixmap.Object) (stixmap.Object, error) {
+					return b.w.m.Remark(o, tlp.Level(top), derivedAt)
+				}); err != nil {
+					return err
+				}
+				continue
+			}
+		case stixmap.IsContainer(m.Type) && !m.Revoked:
+			if b.isHome(col, m) {
+				var keep []string
+				for _, r := range wants[id] {
+					if rm, ok := resolves(r); ok && !rm.Revoked && rm.TLP <= m.TLP {
+						keep = append(keep, r)
+					}
+				}
+				if len(wants[id]) > 0 && !sameMembers(keep, refs[id], wants[id]) {
+					w := wants[id]
+					if err := b.rewrite(col, id, w, func(o stixmap.Object) (stixmap.Object, error) {
+						return stixmap.WithObjectRefs(o, keep, derivedAt)
+					}); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			for _, r := range refs[id] {
+				if rm, ok := resolves(r); !ok || rm.Revoked || rm.TLP > m.TLP {
+					desired = storage.Blocked
+				}
+			}
+		case stixmap.IsObservable(m.Type):
+			lowest, live := tlp.Red, false
+			for _, o := range origins[id] {
+				om, ok := meta(o)
+				if !ok || om.Vis != storage.Published || om.Revoked {
+					continue
+				}
+				live = true
+				lowest = min(lowest, tlp.Level(om.TLP))
+			}
+			if !live {
+				desired = storage.Withdrawn
+				break
+			}
+			if int(b.w.m.Emitted(lowest)) != m.TLP {
+				if err := b.rewrite(col, id, nil, func(o stixmap.Object) (stixmap.Object, error) {
+					return b.w.m.Remark(o, lowest, derivedAt)
+				}); err != nil {
+					return err
+				}
+				continue
+			}
+		default:
+			for _, r := range refs[id] {
+				if _, ok := resolves(r); !ok {
+					desired = storage.Blocked
+				}
+			}
+		}
+		if m.Vis == desired {
+			continue
+		}
+		changed, err := b.tx.SetVisibility(col, id, desired)
+		if err != nil {
+			return err
+		}
+		if changed {
+			spread = append(spread, id)
+			visChanged[id] = true
+		}
+	}
+	// Referrers of what changed, and the observables derived from items
+	// that changed, are decided again in the next round.
+	written := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if b.wrote(col, id) {
+			written = append(written, id)
+		}
+	}
+	spread = append(spread, written...)
+	if len(spread) == 0 {
+		return nil
+	}
+	referrers, err := b.tx.Referrers(col, storage.EdgeRef, spread)
+	if err != nil {
+		return err
+	}
+	derived, err := b.tx.Targets(col, storage.EdgeOrigin, spread)
+	if err != nil {
+		return err
+	}
+	for _, id := range spread {
+		for _, r := range referrers[id] {
+			if !set[r] || visChanged[id] {
+				b.touch(col, r)
+			}
+		}
+		for _, d := range derived[id] {
+			if !set[d] {
+				b.touch(col, d)
+			}
+		}
+	}
+	return nil
+}
+
+// wrote reports whether this batch wrote (queued) a version of id in col
+// before the current round.
+func (b *batch) wrote(col, id string) bool { return b.have[col][id] }
+
+// isHome tells whether col is the owner collection of a container.
+func (b *batch) isHome(col string, m storage.Meta) bool {
+	if h, ok := b.home[m.ID]; ok {
+		return h == col
+	}
+	return b.w.isOwnerCollection(col)
+}
+
+// rewrite queues a new version of id made by edit from its stored latest
+// version: versioned objects go to every collection holding the id (one
+// history), observables are replaced in this collection only.
+func (b *batch) rewrite(col, id string, wants []string, edit func(stixmap.Object) (stixmap.Object, error)) error {
+	v, ok, err := b.tx.Latest(col, id)
+	if err != nil || !ok {
+		return err
+	}
+	o, err := edit(fromStorage(v))
+	if err != nil {
+		return err
+	}
+	so := toStorage(o)
+	so.TCID, so.Wants = v.TCID, wants
+	if o.Modified.IsZero() {
+		b.queue(col, so)
+		return nil
+	}
+	held, err := b.tx.Holding([]string{id})
+	if err != nil {
+		return err
+	}
+	for _, c := range held[id] {
+		b.queue(c, so)
+	}
+	return nil
+}
