@@ -238,37 +238,40 @@ func (s *Simulator) AddGroup(g tcapi.Group) (int64, error) {
 	return g.ID, nil
 }
 
-// bump sets lastModified to Now on both ends of a new association. Whether
-// ThreatConnect does so is undocumented (threatconnect-v3.md §9.7); the
-// simulator does, and says so.
-func (s *Simulator) bumpIndicator(id int64) {
-	if in, err := s.materialize(id); err == nil {
-		in.LastModified = s.Now()
-	}
-}
+// Associations do not change lastModified on either end: the docs say
+// nothing (threatconnect-v3.md §9.7) and ThreatConnect was seen to leave it
+// alone, so the simulator does too. A bridge that trusts lastModified for
+// associations misses them; that is what the reconciliation is for.
 
-func (s *Simulator) bumpGroup(id int64) {
-	if g, err := s.materializeGroup(id); err == nil {
-		g.LastModified = s.Now()
-	}
-}
-
-// Associate links an indicator and a group (both ends see it) and bumps both.
+// Associate links an indicator and a group (both ends see it). It removes
+// an earlier Disassociate of the same pair.
 func (s *Simulator) Associate(indicatorID, groupID int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.indicator(indicatorID) == nil || s.group(groupID) == nil {
 		return fmt.Errorf("associate indicator %d with group %d: %w", indicatorID, groupID, ErrNotFound)
 	}
+	delete(s.unlinked, [2]int64{indicatorID, groupID})
 	s.extraIG[indicatorID] = append(s.extraIG[indicatorID], groupID)
 	s.extraGI[groupID] = append(s.extraGI[groupID], indicatorID)
-	s.bumpIndicator(indicatorID)
-	s.bumpGroup(groupID)
 	s.touched()
 	return nil
 }
 
-// AssociateGroups links two groups and bumps both.
+// Disassociate removes the association of an indicator and a group,
+// generated or added; neither end's lastModified changes.
+func (s *Simulator) Disassociate(indicatorID, groupID int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.indicator(indicatorID) == nil || s.group(groupID) == nil {
+		return fmt.Errorf("disassociate indicator %d from group %d: %w", indicatorID, groupID, ErrNotFound)
+	}
+	s.unlinked[[2]int64{indicatorID, groupID}] = true
+	s.touched()
+	return nil
+}
+
+// AssociateGroups links two groups.
 func (s *Simulator) AssociateGroups(a, b int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -277,14 +280,12 @@ func (s *Simulator) AssociateGroups(a, b int64) error {
 	}
 	s.extraGG[a] = append(s.extraGG[a], b)
 	s.extraGG[b] = append(s.extraGG[b], a)
-	s.bumpGroup(a)
-	s.bumpGroup(b)
 	s.touched()
 	return nil
 }
 
 // AssociateIndicators adds a custom indicator-to-indicator association
-// named name (e.g. "URL Host") and bumps both.
+// named name (e.g. "URL Host").
 func (s *Simulator) AssociateIndicators(a, b int64, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -293,8 +294,6 @@ func (s *Simulator) AssociateIndicators(a, b int64, name string) error {
 	}
 	s.extraII[a] = append(s.extraII[a], iiLink{other: b, name: name})
 	s.extraII[b] = append(s.extraII[b], iiLink{other: a, name: name})
-	s.bumpIndicator(a)
-	s.bumpIndicator(b)
 	s.touched()
 	return nil
 }

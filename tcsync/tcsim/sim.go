@@ -64,6 +64,7 @@ type Simulator struct {
 	extraGI    map[int64][]int64 // group id → indicator ids
 	extraGG    map[int64][]int64
 	extraII    map[int64][]iiLink
+	unlinked   map[[2]int64]bool // {indicator id, group id} associations removed
 	version    uint64 // bumped by every mutation
 	memoMu     sync.Mutex
 	memo       map[string]int64 // offset-paging resume points, see memoPut
@@ -99,7 +100,7 @@ func New(opts Options) (*Simulator, error) {
 		maxInd: int64(opts.Indicators), maxGrp: int64(opts.Groups),
 		indOver: map[int64]*tcapi.Indicator{}, grpOver: map[int64]*tcapi.Group{},
 		deletedInd: map[int64]bool{}, deletedGrp: map[int64]bool{},
-		extraIG: map[int64][]int64{}, extraGI: map[int64][]int64{}, extraGG: map[int64][]int64{}, extraII: map[int64][]iiLink{},
+		extraIG: map[int64][]int64{}, extraGI: map[int64][]int64{}, extraGG: map[int64][]int64{}, extraII: map[int64][]iiLink{}, unlinked: map[[2]int64]bool{},
 		memo: map[string]int64{},
 	}
 	if s.now == nil {
@@ -158,11 +159,11 @@ func (s *Simulator) generatedGroupOf(indID int64) int64 {
 
 func (s *Simulator) groupIDsOfIndicator(id int64) []int64 {
 	var ids []int64
-	if g := s.generatedGroupOf(id); g != 0 {
+	if g := s.generatedGroupOf(id); g != 0 && !s.unlinked[[2]int64{id, g}] {
 		ids = append(ids, g)
 	}
 	for _, g := range s.extraIG[id] {
-		if !slices.Contains(ids, g) {
+		if !slices.Contains(ids, g) && !s.unlinked[[2]int64{id, g}] {
 			ids = append(ids, g)
 		}
 	}
@@ -187,7 +188,7 @@ func (s *Simulator) groupsOfIndicator(id int64, limit int) ([]*tcapi.Group, int)
 func (s *Simulator) indicatorIDsOfGroup(gid int64, fn func(id int64) bool) {
 	if n := gid - GroupIDBase; n >= 1 && n <= s.nGrp {
 		for i := n; i <= s.nInd; i += s.nGrp {
-			if i%3 == 0 {
+			if i%3 == 0 || s.unlinked[[2]int64{IndicatorIDBase + i, gid}] {
 				continue
 			}
 			if !fn(IndicatorIDBase + i) {
@@ -196,6 +197,9 @@ func (s *Simulator) indicatorIDsOfGroup(gid int64, fn func(id int64) bool) {
 		}
 	}
 	for _, id := range s.extraGI[gid] {
+		if s.unlinked[[2]int64{id, gid}] {
+			continue
+		}
 		if !fn(id) {
 			return
 		}

@@ -480,16 +480,27 @@ func TestMutations(t *testing.T) {
 		t.Errorf("derived summary = %q, want the present hashes joined (§6.1)", added.Summary)
 	}
 	gid := GroupID(2)
+	before, _ := s.Group(gid)
 	if err := s.Associate(newID, gid); err != nil {
 		t.Fatal(err)
 	}
 	g, _ := s.Group(gid)
-	if !g.LastModified.Equal(now.Truncate(time.Second)) {
-		t.Errorf("group not bumped by association")
+	if !g.LastModified.Equal(before.LastModified) {
+		t.Errorf("association moved the group's lastModified; ThreatConnect leaves it alone (§9.7)")
 	}
 	p = getPage(t, srv, "/api/v3/indicators?"+q("tql", fmt.Sprintf("hasGroup(id = %d)", gid), "resultLimit", "100"))
 	if !slices.ContainsFunc(p.Data, func(in tcapi.Indicator) bool { return in.ID == newID }) {
 		t.Error("association not visible from the group side")
+	}
+	if err := s.Disassociate(newID, gid); err != nil {
+		t.Fatal(err)
+	}
+	p = getPage(t, srv, "/api/v3/indicators?"+q("tql", fmt.Sprintf("hasGroup(id = %d)", gid), "resultLimit", "100"))
+	if slices.ContainsFunc(p.Data, func(in tcapi.Indicator) bool { return in.ID == newID }) {
+		t.Error("removed association still visible from the group side")
+	}
+	if g2, _ := s.Group(gid); !g2.LastModified.Equal(before.LastModified) {
+		t.Errorf("removing an association moved the group's lastModified")
 	}
 	if err := s.Delete(id); err != nil {
 		t.Fatal(err)
