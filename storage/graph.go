@@ -264,3 +264,28 @@ func (tx *Tx) Backfill(collectionID string, fn func(v Version) (refs []string, r
 	}
 	return len(todo), nil
 }
+
+// Items returns the latest versions in the collection that carry a
+// ThreatConnect id and are not revoked: the items the collection holds.
+func (tx *Tx) Items(collectionID string) ([]Meta, error) {
+	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
+	if err != nil {
+		return nil, fmt.Errorf("list items: %w", err)
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT o.stix_id, m.type, v.tcid
+		FROM members m NOT INDEXED CROSS JOIN versions v ON v.vid = m.vid CROSS JOIN objects o ON o.oid = m.oid
+		WHERE m.cid = ? AND m.latest = 1 AND v.tcid <> 0 AND v.revoked = 0`, cid)
+	if err != nil {
+		return nil, fmt.Errorf("list items: %w", err)
+	}
+	defer rows.Close()
+	var out []Meta
+	for rows.Next() {
+		var m Meta
+		if err := rows.Scan(&m.ID, &m.Type, &m.TCID); err != nil {
+			return nil, fmt.Errorf("list items: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

@@ -18,6 +18,11 @@ type streamState struct {
 	Watermark time.Time `json:"watermark,omitzero"`
 	// Window is the window in progress, nil between runs.
 	Window *window `json:"window,omitempty"`
+	// Origin is where the stream's first window started (zero: the
+	// beginning); a reconciliation reads again from there.
+	Origin time.Time `json:"origin,omitzero"`
+	// Reconciling marks a window that re-reads everything from Origin.
+	Reconciling bool `json:"reconciling,omitempty"`
 }
 
 // window is one bounded run over lastModified: [Since, Until), keyset-paged

@@ -176,6 +176,11 @@ func (w *Worker) syncGroups(ctx context.Context, start time.Time, sum *Summary) 
 func syncStream[T any](ctx context.Context, w *Worker, name string, st streamState, start time.Time, sum *Summary,
 	fetch func(context.Context, tcapi.Query, func([]T) error) error, q tcapi.Query,
 	id func(T) int64, prepare func(T, streamState, *Summary) (unit, bool)) error {
+	if w.seen != nil && st.Reconciling && st.Window.AfterID == 0 {
+		// Only a read that started here saw every item: a resumed one
+		// reconciles associations but revokes nothing unseen.
+		w.seen[name] = map[int64]bool{}
+	}
 	p := newPipeline(ctx, 2)
 	err := fetch(p.Context(), q, func(page []T) error {
 		delta := Summary{Fetched: len(page), Skipped: map[string]int{}}
@@ -183,6 +188,11 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 		for _, v := range page {
 			if u, ok := prepare(v, st, &delta); ok {
 				units = append(units, u)
+			}
+		}
+		if w.seen[name] != nil {
+			for _, v := range page {
+				w.seen[name][id(v)] = true
 			}
 		}
 		st.Window.AfterID = max(st.Window.AfterID, id(page[len(page)-1]))
@@ -195,7 +205,47 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 	if err = p.wait(err); err != nil {
 		return fmt.Errorf("sync %s: %w", name, err)
 	}
+	if st.Reconciling && w.seen[name] != nil {
+		if err := w.revokeUnseen(ctx, name, start, sum); err != nil {
+			return err
+		}
+	}
 	return w.closeWindow(ctx, name, st)
+}
+
+// revokeUnseen revokes, after a reconciliation read the whole stream, the
+// stored items of that stream ThreatConnect no longer returned: deleted
+// (groups have no deleted list, threatconnect-v3.md §6.5) or out of scope.
+func (w *Worker) revokeUnseen(ctx context.Context, stream string, start time.Time, sum *Summary) error {
+	seen := w.seen[stream]
+	var delta Summary
+	err := w.store.Update(ctx, func(tx *storage.Tx) error {
+		delta = Summary{Skipped: map[string]int{}}
+		b := newBatch(w, tx, start, &delta)
+		for col := range w.ownerKind {
+			items, err := tx.Items(col)
+			if err != nil {
+				return err
+			}
+			for _, it := range items {
+				if (it.Type == "indicator") != (stream == "indicators") || seen[it.TCID] {
+					continue
+				}
+				if err := b.revokeEverywhere(it.ID); err != nil {
+					return err
+				}
+				if err := b.forgetItem(it.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return b.flush()
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile %s: %w", stream, err)
+	}
+	sum.add(delta)
+	return nil
 }
 
 func (w *Worker) prepareGroup(g tcapi.Group, st streamState, sum *Summary) (unit, bool) {
@@ -255,6 +305,7 @@ func (w *Worker) syncDeleted(ctx context.Context, start time.Time, sum *Summary)
 func (w *Worker) closeWindow(ctx context.Context, stream string, st streamState) error {
 	st.Watermark = st.Window.Until
 	st.Window = nil
+	st.Reconciling = false
 	return w.store.Update(ctx, func(tx *storage.Tx) error {
 		return tx.SetState(stateKey(stream), st.encode())
 	})

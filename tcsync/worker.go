@@ -48,6 +48,9 @@ type Options struct {
 	Log *slog.Logger
 	// Progress, when set, is called after every committed batch.
 	Progress func(Progress)
+	// ReconcileInterval is how often Run reconciles (see Reconcile); zero
+	// never does.
+	ReconcileInterval time.Duration
 }
 
 // Progress reports a run in flight.
@@ -94,6 +97,11 @@ type Worker struct {
 
 	mu     sync.Mutex
 	health Health
+
+	// reconcile is set for a run that re-reads every stream from its
+	// origin; seen collects the TC ids such a run read, per stream.
+	reconcile bool
+	seen      map[string]map[int64]bool
 }
 
 type filterCollection struct {
@@ -147,7 +155,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	failures := 0
 	for {
-		_, err := w.RunOnce(ctx)
+		var err error
+		if w.reconcileDue(ctx) {
+			_, err = w.Reconcile(ctx)
+		} else {
+			_, err = w.RunOnce(ctx)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -167,6 +180,50 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// ReconcileKey is the state key of the last completed reconciliation.
+const ReconcileKey = "tcsync/reconciled"
+
+// Reconcile runs one sync that reads every stream again from its origin
+// (DESIGN.md §10): ThreatConnect does not bump lastModified when an
+// association is added or removed, and keeps no deleted list for groups, so
+// only a full read finds them. Each item read reconciles its own
+// associations; items the store holds and the read did not return were
+// deleted or left the scope and are revoked. It writes only what changed.
+func (w *Worker) Reconcile(ctx context.Context) (Summary, error) {
+	w.reconcile = true
+	w.seen = map[string]map[int64]bool{}
+	defer func() { w.reconcile, w.seen = false, nil }()
+	sum, err := w.RunOnce(ctx)
+	if err != nil {
+		return sum, err
+	}
+	err = w.store.Update(ctx, func(tx *storage.Tx) error {
+		return tx.SetState(ReconcileKey, []byte(w.opt.Now().UTC().Format(time.RFC3339)))
+	})
+	return sum, err
+}
+
+// reconcileDue reports whether the periodic reconciliation is due.
+func (w *Worker) reconcileDue(ctx context.Context) bool {
+	every := w.opt.ReconcileInterval
+	if every <= 0 {
+		return false
+	}
+	b, ok, err := w.store.State(ctx, ReconcileKey)
+	if err != nil {
+		return false
+	}
+	if !ok {
+		// The first sync reads everything anyway: count it as one.
+		_ = w.store.Update(ctx, func(tx *storage.Tx) error {
+			return tx.SetState(ReconcileKey, []byte(w.opt.Now().UTC().Format(time.RFC3339)))
+		})
+		return false
+	}
+	last, err := time.Parse(time.RFC3339, string(b))
+	return err != nil || w.opt.Now().Sub(last) >= every
 }
 
 // RunOnce runs one incremental sync: indicators, then groups (with their
@@ -375,10 +432,14 @@ func (w *Worker) openWindow(st *streamState, start time.Time) {
 	}
 	win := &window{Until: start.UTC().Truncate(time.Second)}
 	switch {
+	case !st.Watermark.IsZero() && w.reconcile:
+		win.Since = st.Origin
+		st.Reconciling = true
 	case !st.Watermark.IsZero():
 		win.Since = st.Watermark.Add(-Overlap)
 	case w.opt.Sync.FirstFetch.D() > 0:
 		win.Since = start.Add(-w.opt.Sync.FirstFetch.D()).UTC().Truncate(time.Second)
+		st.Origin = win.Since
 	}
 	st.Window = win
 }
