@@ -75,6 +75,12 @@ type Object struct {
 	Confidence int
 	TCID       int64
 	TCType     string
+
+	// Omitted is set on an indicator whose observable was left out because
+	// the ThreatConnect value is not valid for the observable type (an xn--
+	// label that is not punycode, an address the STIX schema rejects):
+	// the skip reason the sync counts. The indicator and its pattern stay.
+	Omitted string
 }
 
 // Mapper maps ThreatConnect objects to STIX 2.1. It holds only settings and

@@ -247,11 +247,12 @@ func (s *Simulator) writeIndicator(w *jw, in *tcapi.Indicator, ex expand, nested
 		}
 		if ex.has("fileActions") && in.Type == tcapi.TypeFile {
 			acts := s.fileActions(in)
+			sub := ex.sub("fileActions")
 			w.list("fileActions", len(acts), len(acts), true, func(i int) {
 				w.open()
 				w.strAlways("relationship", acts[i].name)
 				w.key("indicator")
-				s.writeIndicator(w, acts[i].other, expand{}, true)
+				s.writeIndicator(w, acts[i].other, sub, true)
 				w.close()
 			})
 		}
