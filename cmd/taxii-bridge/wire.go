@@ -46,6 +46,8 @@ func newMapper(cfg *config.Config) (*stixmap.Mapper, error) {
 		IndicatorReputation: cfg.STIX.IndicatorReputation,
 		SourceReliability:   cfg.STIX.SourceReliability,
 		FeedTags:            cfg.STIX.FeedTags,
+		ContextLabels:       cfg.STIX.ContextLabels,
+		OpenCTI:             cfg.STIX.OpenCTI,
 	})
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("stix: %w", err))
