@@ -187,6 +187,36 @@ func TestSyncSeedParityEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	// The new relationships are marked at least as strictly as their ends
+	// (DESIGN.md §10). Observables are shared by every item that names them,
+	// so an SCO's stored marking also depends on other items (a private
+	// indicator's address published only through a stricter host's
+	// resolution): File Actions between observables are left to the store's
+	// closure rules, as are the associations between observables before them.
+	level := map[string]int{"": 0, "TLP:WHITE": 1, "TLP:CLEAR": 1, "TLP:GREEN": 2, "TLP:AMBER": 3, "TLP:AMBER+STRICT": 4, "TLP:RED": 5}
+	tlpOf := func(o map[string]any) int {
+		l := 0
+		refs, _ := o["object_marking_refs"].([]any)
+		for _, r := range refs {
+			if md := byID[r.(string)]; md != nil {
+				name, _ := md["name"].(string)
+				l = max(l, level[name])
+			}
+		}
+		return l
+	}
+	for _, o := range bundle.Objects {
+		typ, _ := o["relationship_type"].(string)
+		src, _ := o["source_ref"].(string)
+		if o["type"] != "relationship" || !(strings.HasPrefix(typ, "file-") && strings.HasPrefix(src, "indicator--")) && typ != "resolves-to" {
+			continue
+		}
+		for _, end := range []string{o["source_ref"].(string), o["target_ref"].(string)} {
+			if e := byID[end]; e != nil && tlpOf(o) < tlpOf(e) {
+				t.Errorf("%s %s is marked less strictly than its end %s", typ, o["id"], end)
+			}
+		}
+	}
 	for _, k := range []string{"file action, indicators", "file action, observables", "resolves-to"} {
 		if rels[k] == 0 {
 			t.Errorf("no %s relationship in the collection (%v)", k, rels)
