@@ -51,7 +51,9 @@ func hostProblem(v string) string {
 	if len(v) > 253 {
 		return "longer than 253 bytes"
 	}
-	for _, label := range strings.Split(v, ".") {
+	for rest, more := v, true; more; {
+		var label string
+		label, rest, more = strings.Cut(rest, ".")
 		if label == "" || len(label) > 63 {
 			return "empty or over-long label"
 		}
