@@ -64,6 +64,7 @@ type Sync struct {
 	ActiveOnly                 bool       `yaml:"active_only"`
 	CreateRelationships        bool       `yaml:"create_relationships"`
 	TQL                        string     `yaml:"tql"`
+	GroupTQL                   string     `yaml:"group_tql"`
 	ConfidenceThreshold        int        `yaml:"confidence_threshold"`
 	ThreatAssessScoreThreshold int        `yaml:"threat_assess_score_threshold"`
 	PageSize                   int        `yaml:"page_size"`
@@ -85,6 +86,13 @@ type STIX struct {
 	IndicatorReputation string   `yaml:"indicator_reputation"`
 	SourceReliability   string   `yaml:"source_reliability"`
 	FeedTags            []string `yaml:"feed_tags"`
+	// ContextLabels adds to each indicator one label per associated group,
+	// "<stix type>:<name>" (threat-actor:APT28, malware:Emotet), for
+	// consumers that keep only indicator objects.
+	ContextLabels bool `yaml:"context_labels"`
+	// OpenCTI adds OpenCTI's conventions: x_opencti_score from the
+	// ThreatAssess score.
+	OpenCTI bool `yaml:"opencti"`
 }
 
 // TAXII configures the TAXII 2.1 server.

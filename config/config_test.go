@@ -76,6 +76,7 @@ func TestValidationNamesEveryBadKey(t *testing.T) {
 		{"bad duration", "sync:\n  interval: 15 minutes\n", []string{`sync.interval: invalid duration "15 minutes"`}},
 		{"bad days", "sync:\n  first_fetch: 1.5d\n", []string{"sync.first_fetch: invalid duration"}},
 		{"threshold out of range", "sync:\n  confidence_threshold: 150\n", []string{"sync.confidence_threshold: must be between 0 and 100, got 150"}},
+		{"star owner is alone", "sync:\n  owners: [\"*\", Demo Source]\n", []string{`sync.owners[0]: "*" (every readable owner) must be the only entry`}},
 		{"threat assess out of range", "sync:\n  threat_assess_score_threshold: -1\n", []string{"sync.threat_assess_score_threshold: must be between 0 and 1000, got -1"}},
 		{"unknown TLP", "stix:\n  default_tlp: PURPLE\n", []string{`stix.default_tlp: unknown TLP level "PURPLE"`}},
 		{"max_tlp typo", "taxii:\n  users:\n    - name: a\n      password_hash: $2a$12$abc\n      max_tlp: AMBR\n", []string{`taxii.users[0].max_tlp: unknown TLP level "AMBR"`}},

@@ -118,6 +118,9 @@ func (c *Config) validateSync(p *problems) {
 		if strings.TrimSpace(v) == "" {
 			p.add(fmt.Sprintf("sync.owners[%d]", i), "must not be empty")
 		}
+		if v == "*" && len(s.Owners) > 1 {
+			p.add(fmt.Sprintf("sync.owners[%d]", i), `"*" (every readable owner) must be the only entry`)
+		}
 	}
 }
 

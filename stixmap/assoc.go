@@ -258,7 +258,46 @@ func (m *Mapper) indicatorAssociations(self end, ind tcapi.Indicator, owner stri
 		if !ok || e.id == self.id {
 			continue
 		}
-		out = append(out, m.relatedTo(self, e, fa.Relationship))
+		out = append(out, m.fileAction(self, e, fa.Relationship)...)
 	}
 	return out, nil
+}
+
+// fileAction maps a File Action (threatconnect-v3.md §9.5: File Traffic,
+// File DNS Query, File Drop, …) to a relationship from the File indicator to
+// the other indicator and, when both have an observable, one between the
+// observables. The action names both the relationship_type (lower case,
+// hyphens: "file-traffic"; STIX allows user-defined types, §3.7) and the
+// description ("File Traffic").
+func (m *Mapper) fileAction(file, other end, action string) []Object {
+	action = strings.TrimSpace(clean(action))
+	typ := relationshipType(action)
+	if typ == "" {
+		return []Object{m.relatedTo(file, other, action)}
+	}
+	out := []Object{m.relationship(file, other, typ, action)}
+	if file.scoID != "" && other.scoID != "" && file.scoID != other.scoID {
+		fs, os := file, other
+		fs.id, os.id = file.scoID, other.scoID
+		out = append(out, m.relationship(fs, os, typ, action))
+	}
+	return out
+}
+
+// relationshipType turns a ThreatConnect action name into a relationship_type
+// the schema accepts (^[a-z0-9-]+$), "" when nothing is left.
+func relationshipType(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
 }

@@ -44,7 +44,17 @@
 // pattern (CheckPattern parses what we emit), the SCO of its value (IPv6 in
 // RFC 5952 form, lower-case hashes and host names, expanded registry hives,
 // AS numbers as integers) and an indicator based-on SCO relationship; User
-// Agent has no SCO and Hashtag maps to nothing. Inactive indicators get
+// Agent has no SCO and Hashtag maps to nothing. A value its SCO type
+// rejects (a host whose xn-- label is not valid punycode, characters no host
+// name has, an address the ipv4-addr/ipv6-addr schema refuses) keeps the
+// indicator and its pattern; the SCO and based-on are omitted and
+// Object.Omitted names the reason for the sync to count. Host DNS
+// resolutions (fields=dnsResolution) become domain-name resolves-to
+// ipv4-addr/ipv6-addr relationships with the address SCOs, marked like the
+// host; the false-positive count becomes x_threatconnect_false_positives.
+// Options.ContextLabels labels an indicator with its associated groups
+// ("threat-actor:APT28", "malware:Emotet"); Options.OpenCTI adds
+// x_opencti_score (ThreatAssess score / 10). Inactive indicators get
 // valid_until = lastModified (reversible); revocation is only for deletion
 // or leaving a collection's scope (Revoke).
 //
@@ -57,7 +67,12 @@
 // = the source's owner, marking = the stricter TLP of both ends), so the
 // indicator side and the group side of one association produce the same id
 // and bytes when both carry the same expansions. Containers list associations
-// in object_refs, with the owner identity as placeholder when empty.
+// in object_refs, with the owner identity as placeholder when empty, plus
+// the based-on relationships of the indicators they contain. File Actions
+// (§9.5) become relationships typed and described by the action
+// ("file-traffic", "File Traffic") from the File to the other indicator and
+// between their observables. Attack patterns carry a mitre-attack external
+// reference for the technique id of an ATT&CK tag, attribute or their name.
 //
 // Markings. TC TLP labels map per mode (compat, tlp2, v1-only); the most
 // restrictive label wins, DefaultTLP marks unlabelled data, organisation

@@ -28,6 +28,8 @@ type goldenInput struct {
 		FeedTags            []string          `json:"feed_tags"`
 		IdentityClass       map[string]string `json:"identity_class"`
 		ThreatAs            string            `json:"threat_as"`
+		ContextLabels       bool              `json:"context_labels"`
+		OpenCTI             bool              `json:"opencti"`
 	} `json:"options"`
 	Owners     []tcapi.Owner     `json:"owners"`
 	Indicators []tcapi.Indicator `json:"indicators"`
@@ -60,7 +62,8 @@ func mustMapper(t testing.TB, in goldenInput) *Mapper {
 		level = l
 	}
 	m, err := New(Options{BaseURL: o.BaseURL, TLPMode: o.TLPMode, DefaultTLP: level, IndicatorReputation: o.IndicatorReputation,
-		SourceReliability: o.SourceReliability, FeedTags: o.FeedTags, IdentityClass: o.IdentityClass, ThreatAs: o.ThreatAs})
+		SourceReliability: o.SourceReliability, FeedTags: o.FeedTags, IdentityClass: o.IdentityClass, ThreatAs: o.ThreatAs,
+		ContextLabels: o.ContextLabels, OpenCTI: o.OpenCTI})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -109,7 +109,11 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 	refs := [][]byte{tcRef(g.ID, m.webLink(g.WebLink, "groups", g.ID))}
 	refs = append(refs, at.sources...)
 	m.tcProps(o, g.ID, g.Type, owner, g.OwnerID, g.XID)
-	o.list("x_threatconnect_attributes", at.rest)
+	if g.Type == tcapi.GroupAttackPattern {
+		o.list("x_threatconnect_attributes", at.rest) // ATT&CK ids become external references below
+	} else {
+		o.list("x_threatconnect_attributes", at.restWithTechniques())
+	}
 
 	firstSeen, lastSeen := g.FirstSeen, g.LastSeen
 	if firstSeen.IsZero() {
@@ -149,15 +153,17 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 		o.str("objective", at.objective)
 	case tcapi.GroupAttackPattern:
 		o.list("kill_chain_phases", phases)
+		// The ATT&CK technique id, from ATT&CK tags, ATT&CK attributes or
+		// the name ("T1078 Valid Accounts"), as MITRE's own data carries it
+		// (stix-mapping.md §3.10, §4.3).
+		techniques := append([]string(nil), at.techniques...)
 		for _, t := range g.Tags.Data {
 			if tid := strings.ToUpper(strings.TrimSpace(clean(t.TechniqueID))); techniqueRe.MatchString(tid) {
-				r := newObj(3)
-				r.str("source_name", "mitre-attack")
-				r.str("external_id", tid)
-				r.str("url", "https://attack.mitre.org/techniques/"+strings.ReplaceAll(tid, ".", "/")+"/")
-				refs = append(refs, r.bytes())
+				techniques = append(techniques, tid)
 			}
 		}
+		techniques = append(techniques, techniqueIDs(name)...)
+		refs = append(refs, attackRefs(techniques)...)
 	case tcapi.GroupMalware:
 		o.boolean("is_family", true)
 		o.strs("aliases", at.aliases)
@@ -278,14 +284,20 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 }
 
 // containerRefs lists the STIX ids of a container's associations: the
-// indicators (and their SCOs) and the groups that map to objects.
+// indicators (and their SCOs), the groups that map to objects, and the
+// relationships among them that the container's own data determines — each
+// indicator's based-on relationship to its SCO, which Indicator emits with
+// the same id — as OASIS example reports and OpenCTI list them
+// (stix-mapping.md §4.4 rule 4). Associations between two contents are not
+// visible from the container (ThreatConnect nests one level, §4.4), so their
+// relationships are not listed here.
 func (m *Mapper) containerRefs(g tcapi.Group, owner string) []string {
 	var refs []string
 	for _, ind := range g.AssociatedIndicators.Data {
 		if e, ok := m.indicatorEnd(ind, ownerCtx{name: owner}); ok {
 			refs = append(refs, e.id)
 			if e.scoID != "" {
-				refs = append(refs, e.scoID)
+				refs = append(refs, e.scoID, m.ids.relationship(e.id, "based-on", e.scoID))
 			}
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/net/idna"
 
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 )
@@ -21,6 +24,55 @@ type observable struct {
 	scoID     string
 	sco       *obj // SCO members except object_marking_refs
 	extraProp [2]string
+	// omitted is the skip reason when the value is not valid for its SCO
+	// type: the pattern stays, the SCO (and based-on) are left out.
+	omitted string
+}
+
+// OmittedInvalidValue is the Object.Omitted reason of an indicator whose
+// value is not valid for its observable type.
+const OmittedInvalidValue = "observable_invalid_value"
+
+// invalid makes ob the pattern-only observable of a value that its SCO type
+// rejects (an address the STIX schema refuses, a host name with a label that
+// is not valid punycode): the indicator keeps its pattern, the observable is
+// omitted and counted (Object.Omitted).
+func (ob *observable) invalid(typ, prop, v string) {
+	ob.key, ob.scoType, ob.scoID, ob.sco = v, "", "", nil
+	ob.join, ob.cmps = "AND", []comparison{{path: typ + ":" + prop, value: v}}
+	ob.omitted = OmittedInvalidValue
+}
+
+// hostProblem says why v is not a valid domain-name value, or "" when it is:
+// an empty or over-long label, a name over 253 bytes, characters no host
+// name has, or an "xn--" label that does not decode as punycode (RFC 3492;
+// ThreatConnect hosts are "ASCII or punycode only", threatconnect-v3.md §6.1).
+func hostProblem(v string) string {
+	if len(v) > 253 {
+		return "longer than 253 bytes"
+	}
+	for rest, more := v, true; more; {
+		var label string
+		label, rest, more = strings.Cut(rest, ".")
+		if label == "" || len(label) > 63 {
+			return "empty or over-long label"
+		}
+		for _, r := range label {
+			if r <= ' ' || r == 0x7f || strings.ContainsRune("!\"#$%&'()*+,/:;<=>?@[\\]^`{|}~", r) || unicode.IsSpace(r) || unicode.Is(unicode.Bidi_Control, r) {
+				return "character not allowed in a host name"
+			}
+		}
+		if strings.HasPrefix(label, "xn--") {
+			u, err := idna.Punycode.ToUnicode(label)
+			if err != nil || u == "" || u == label {
+				return "label " + label + " is not valid punycode"
+			}
+			if _, err := idna.Lookup.ToASCII(u); err != nil {
+				return "label " + label + " decodes to a name IDNA does not allow"
+			}
+		}
+	}
+	return ""
 }
 
 var hives = []struct{ short, long string }{
@@ -130,9 +182,18 @@ func observe(typ string, values []string) (*observable, error) {
 	ob := &observable{}
 	switch typ {
 	case tcapi.TypeAddress:
+		if first == "" {
+			return nil, fieldErr("ip", "empty")
+		}
 		a, err := netip.ParseAddr(first)
 		if err != nil || a.Zone() != "" {
-			return nil, fieldErr("ip", "%q is not an IP address", first)
+			// not an address the ipv4-addr/ipv6-addr schema accepts: keep the pattern only
+			t := "ipv4-addr"
+			if strings.Contains(first, ":") {
+				t = "ipv6-addr"
+			}
+			ob.invalid(t, "value", first)
+			return ob, nil
 		}
 		a = a.Unmap()
 		v := a.String() // RFC 5952 form for IPv6
@@ -168,6 +229,10 @@ func observe(typ string, values []string) (*observable, error) {
 		v := strings.ToLower(strings.TrimSuffix(first, "."))
 		if v == "" {
 			return nil, fieldErr("hostName", "empty")
+		}
+		if hostProblem(v) != "" {
+			ob.invalid("domain-name", "value", v)
+			return ob, nil
 		}
 		ob.single("domain-name", "value", v)
 	case tcapi.TypeURL:
@@ -512,7 +577,7 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	o.str("id", id)
 	o.strs("indicator_types", []string{m.indicatorTypes(ind.Rating)})
 	o.list("kill_chain_phases", compactBytes(phases))
-	o.strs("labels", m.labels(b.tags, ind.Rating))
+	o.strs("labels", m.labels(b.tags, ind.Rating, m.contextLabels(ind.AssociatedGroups.Data)...))
 	o.time("modified", modified)
 	o.str("name", name)
 	o.strs("object_marking_refs", b.marks.refs)
@@ -523,10 +588,17 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	o.str("type", "indicator")
 	o.time("valid_from", validFrom)
 	o.time("valid_until", validUntil)
+	if m.opts.OpenCTI && ind.ThreatAssessScore != nil {
+		// OpenCTI's 0–100 score from the 0–1000 ThreatAssess score (stix-mapping.md §4.6)
+		o.int("x_opencti_score", int64(min(max((*ind.ThreatAssessScore+5)/10, 0), 100)))
+	}
 	if !ind.Active {
 		o.boolean("x_threatconnect_active", false)
 	}
-	o.list("x_threatconnect_attributes", at.rest)
+	o.list("x_threatconnect_attributes", at.restWithTechniques())
+	if fp := falsePositives(ind); fp > 0 {
+		o.int("x_threatconnect_false_positives", int64(fp))
+	}
 	o.str("x_threatconnect_id", strconv.FormatInt(ind.ID, 10))
 	o.str("x_threatconnect_owner", owner)
 	if ind.OwnerID != 0 {
@@ -553,7 +625,7 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	o.str("x_threatconnect_type", clean(ind.Type))
 	o.str("x_threatconnect_xid", strings.TrimSpace(clean(ind.XID)))
 	js, h := o.finish()
-	out = append(out, b.stamp(Object{ID: id, Type: "indicator", Created: created, Modified: modified, TLP: b.marks.level, Hash: h, JSON: js}))
+	out = append(out, b.stamp(Object{ID: id, Type: "indicator", Created: created, Modified: modified, TLP: b.marks.level, Hash: h, JSON: js, Omitted: ob.omitted}))
 
 	self := end{id: id, kind: kindIndicator, tcType: ind.Type, created: created, ownerRef: b.ownerRef, level: b.marks.level, scoID: ob.scoID}
 	if ob.sco != nil {
@@ -564,6 +636,11 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	}
 	for _, st := range b.marks.statements {
 		out = append(out, b.stamp(st))
+	}
+	if ind.Type == tcapi.TypeHost && ob.scoID != "" {
+		for _, r := range m.resolutions(self, ind.DNSResolution.Data, b.marks.refs) {
+			out = append(out, b.stamp(r))
+		}
 	}
 	rels, err := m.indicatorAssociations(self, ind, owner)
 	if err != nil {
@@ -613,6 +690,65 @@ func dedupe(objs []Object) []Object {
 		}
 		seen[o.ID] = true
 		out = append(out, o)
+	}
+	return out
+}
+
+// falsePositives is the false-positive count (fields=falsePositives, or the
+// v2-era falsePositiveCount), 0 when absent.
+func falsePositives(ind tcapi.Indicator) int {
+	switch {
+	case ind.FalsePositives != nil:
+		return *ind.FalsePositives
+	case ind.FalsePositiveCount != nil:
+		return *ind.FalsePositiveCount
+	}
+	return 0
+}
+
+// contextLabels names an indicator's associated groups as labels,
+// "<stix type>:<name>" (threat-actor:APT28, malware:Emotet), when
+// Options.ContextLabels is on: context for consumers that keep only
+// indicators. Groups that map to no SDO (Tactic, Task) or to an indicator
+// (Signature) give no label.
+func (m *Mapper) contextLabels(groups []tcapi.Group) []string {
+	if !m.opts.ContextLabels {
+		return nil
+	}
+	var out []string
+	for _, g := range groups {
+		t := m.groupSTIXType(g.Type)
+		name := strings.TrimSpace(clean(g.Name))
+		if t == "" || t == "indicator" || name == "" {
+			continue
+		}
+		out = append(out, t+":"+name)
+	}
+	return out
+}
+
+// resolutions maps a Host's DNS resolutions (fields=dnsResolution) to
+// domain-name resolves-to ipv4-addr/ipv6-addr relationships
+// (stix-mapping.md §4.2, §4.4) plus the address SCOs they point to, marked
+// like the host so the relationship is as strict as both ends. Values that
+// are not valid addresses are skipped.
+func (m *Mapper) resolutions(host end, res []tcapi.DNSResolution, markingRefs []string) []Object {
+	var out []Object
+	src := host
+	src.id = host.scoID
+	for _, r := range res {
+		for _, ip := range r.IPs() {
+			ob, err := observe(tcapi.TypeAddress, []string{ip})
+			if err != nil || ob == nil || ob.sco == nil {
+				continue
+			}
+			ob.sco.strs("object_marking_refs", markingRefs)
+			js := ob.sco.bytes()
+			out = append(out, Object{ID: ob.scoID, Type: ob.scoType, TLP: host.level, Hash: sha256Of(js), JSON: js})
+			tgt := host
+			tgt.id = ob.scoID
+			out = append(out, m.relationship(src, tgt, "resolves-to", ""))
+		}
 	}
 	return out
 }

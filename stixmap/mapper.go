@@ -49,6 +49,12 @@ type Options struct {
 	// ThreatAs is the STIX type of TC Threat groups: "intrusion-set" (the
 	// default when empty) or "threat-actor" (stix-mapping.md §4.3).
 	ThreatAs string
+	// ContextLabels labels each indicator with its associated groups,
+	// "<stix type>:<name>" (config stix.context_labels).
+	ContextLabels bool
+	// OpenCTI adds x_opencti_score (0–100) from the ThreatAssess score
+	// (config stix.opencti; stix-mapping.md §4.6).
+	OpenCTI bool
 }
 
 // Object is one mapped STIX object: its canonical JSON and the fields
@@ -75,6 +81,12 @@ type Object struct {
 	Confidence int
 	TCID       int64
 	TCType     string
+
+	// Omitted is set on an indicator whose observable was left out because
+	// the ThreatConnect value is not valid for the observable type (an xn--
+	// label that is not punycode, an address the STIX schema rejects):
+	// the skip reason the sync counts. The indicator and its pattern stay.
+	Omitted string
 }
 
 // Mapper maps ThreatConnect objects to STIX 2.1. It holds only settings and

@@ -109,12 +109,33 @@ func tlp2ExtensionDefinition() Object {
 	o.str("description", "This defines TLP 2.0 as a STIX extension")
 	o.time("created", tlp2Created)
 	o.time("modified", tlp2Created)
-	o.str("created_by_ref", "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01")
+	o.str("created_by_ref", tlp2CreatorID)
 	o.str("schema", "https://github.com/oasis-open/cti-stix-common-objects/tree/master/extension-definition-specifications/tlp-2.0")
 	o.str("version", "1.0.0")
 	o.strs("extension_types", []string{"property-extension"})
 	js, h := o.finish()
 	return Object{ID: tlp2Extension, Type: "extension-definition", Created: tlp2Created, Modified: tlp2Created, JSON: js, Hash: h}
+}
+
+// tlp2CreatorID is the created_by_ref of the OASIS TLP 2.0
+// extension-definition.
+const tlp2CreatorID = "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01"
+
+// tlp2Creator is an identity for the creator of the TLP 2.0
+// extension-definition, served with it so that its created_by_ref resolves
+// in every collection (DESIGN.md §10). OASIS publishes no object for it.
+func tlp2Creator() Object {
+	o := newObj(8)
+	o.str("type", "identity")
+	o.str("spec_version", "2.1")
+	o.str("id", tlp2CreatorID)
+	o.time("created", tlp2Created)
+	o.time("modified", tlp2Created)
+	o.str("name", "OASIS CTI TC")
+	o.str("description", "Creator of the OASIS TLP 2.0 extension-definition (cti-stix-common-objects)")
+	o.str("identity_class", "organization")
+	js, h := o.finish()
+	return Object{ID: tlp2CreatorID, Type: "identity", Created: tlp2Created, Modified: tlp2Created, JSON: js, Hash: h}
 }
 
 // tlpTable maps each level to its marking definition in one mode.
@@ -151,7 +172,7 @@ func markingObjects(t tlpTable) []Object {
 		out = append(out, markingObject(m.id, m.level, m.created, m.json))
 	}
 	if usesTLP2 {
-		out = append(out, tlp2ExtensionDefinition())
+		out = append(out, tlp2Creator(), tlp2ExtensionDefinition())
 	}
 	return out
 }

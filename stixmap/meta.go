@@ -143,6 +143,52 @@ type attrs struct {
 	firstSeen   time.Time
 	lastSeen    time.Time
 	rest        [][]byte // x_threatconnect_attributes entries
+	// techniques are ATT&CK technique ids from attributes such as
+	// "MITRE ATT&CK Technique ID"; techniqueAttrs the same attributes as
+	// x_threatconnect_attributes entries, for types without a STIX home for them.
+	techniques     []string
+	techniqueAttrs [][]byte
+}
+
+// restWithTechniques is rest plus the ATT&CK attributes: what an object that
+// does not turn technique ids into external references keeps.
+func (a attrs) restWithTechniques() [][]byte {
+	if len(a.techniqueAttrs) == 0 {
+		return a.rest
+	}
+	out := append(append([][]byte(nil), a.rest...), a.techniqueAttrs...)
+	sortBytes(out)
+	return slices.CompactFunc(out, bytesEqual)
+}
+
+// techniqueIDs returns the ATT&CK technique ids (T1078, T1059.001) in s.
+func techniqueIDs(s string) []string {
+	var out []string
+	for _, m := range techniqueInText.FindAllString(strings.ToUpper(s), -1) {
+		out = append(out, m)
+	}
+	return out
+}
+
+// isTechniqueAttribute tells attribute types that carry ATT&CK technique ids.
+func isTechniqueAttribute(typ string) bool {
+	t := strings.ToLower(typ)
+	return strings.Contains(t, "att&ck") || strings.Contains(t, "mitre") || strings.Contains(t, "technique")
+}
+
+// attackRefs are the mitre-attack external references of technique ids
+// (stix-mapping.md §3.10: {"source_name":"mitre-attack","external_id":"T1059","url":…}).
+func attackRefs(ids []string) [][]byte {
+	ids = sortUnique(ids)
+	out := make([][]byte, 0, len(ids))
+	for _, tid := range ids {
+		r := newObj(3)
+		r.str("source_name", "mitre-attack")
+		r.str("external_id", tid)
+		r.str("url", "https://attack.mitre.org/techniques/"+strings.ReplaceAll(tid, ".", "/")+"/")
+		out = append(out, r.bytes())
+	}
+	return out
 }
 
 // cveRe and techniqueRe match what the external-reference schema accepts
@@ -150,6 +196,9 @@ type attrs struct {
 var (
 	cveRe       = regexp.MustCompile(`^CVE-\d{4}-(0\d{3}|[1-9]\d{3,})$`)
 	techniqueRe = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
+	// techniqueInText finds technique ids inside names and attribute values
+	// ("T1078 Valid Accounts", "Valid Accounts (T1078.004)").
+	techniqueInText = regexp.MustCompile(`\bT\d{4}(\.\d{3})?\b`)
 )
 
 // vocab turns free text into an open-vocabulary value: lower case, words joined by hyphens.
@@ -190,6 +239,16 @@ func readAttributes(list []tcapi.Attribute, itemLevel tlp.Level) attrs {
 		val := strings.TrimSpace(clean(at.Value))
 		if typ == "" || val == "" {
 			continue
+		}
+		if isTechniqueAttribute(typ) {
+			if ids := techniqueIDs(val); len(ids) > 0 {
+				a.techniques = append(a.techniques, ids...)
+				r := newObj(2)
+				r.str("type", typ)
+				r.str("value", val)
+				a.techniqueAttrs = append(a.techniqueAttrs, r.bytes())
+				continue
+			}
 		}
 		switch strings.ToLower(typ) {
 		case "description":
@@ -236,6 +295,7 @@ func readAttributes(list []tcapi.Attribute, itemLevel tlp.Level) attrs {
 			if t, err := tcapi.ParseTime(val); err == nil {
 				a.firstSeen = t
 			}
+
 		case "last seen":
 			if t, err := tcapi.ParseTime(val); err == nil {
 				a.lastSeen = t

@@ -169,6 +169,21 @@ func WithObjectRefs(o Object, refs []string, at time.Time) (Object, error) {
 // matches the property itself.
 func IsRevoked(js []byte) bool { return bytes.Contains(js, []byte(`"revoked":true`)) }
 
+// CreatedBy returns the created_by_ref of canonical JSON, or "".
+func CreatedBy(js []byte) string {
+	const key = `"created_by_ref":"`
+	i := bytes.Index(js, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := js[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return string(rest[:j])
+}
+
 // IsObservable tells the STIX cyber-observable types the mapper emits.
 func IsObservable(typ string) bool {
 	_, ok := contributing[typ]

@@ -14,8 +14,14 @@ import (
 )
 
 // schemaDir is where CI and developers keep the vendored OASIS schemas:
-// ../shared beside the repository clone.
-var schemaDir = filepath.Join("..", "..", "shared", "stix2-json-schemas", "schemas")
+// ../shared beside the repository clone, or STIX_SCHEMA_DIR (for git
+// worktrees, whose ../shared is elsewhere).
+var schemaDir = func() string {
+	if d := os.Getenv("STIX_SCHEMA_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "shared", "stix2-json-schemas", "schemas")
+}()
 
 const schemaPrefix = "http://raw.githubusercontent.com/oasis-open/cti-stix2-json-schemas/stix2.1/schemas/"
 

@@ -344,12 +344,25 @@ func (b *batch) toStorage(o stixmap.Object) storage.Object {
 
 func toStorage(o stixmap.Object) storage.Object {
 	so := storage.Object{ID: o.ID, Type: o.Type, SpecVersion: "2.1", Created: o.Created, Modified: o.Modified,
-		TLP: int(o.TLP), Hash: o.Hash, JSON: o.JSON, Refs: stixmap.Refs(o.JSON), TCID: o.TCID,
+		TLP: int(o.TLP), Hash: o.Hash, JSON: o.JSON, Refs: closureRefs(o), TCID: o.TCID,
 		Revoked: stixmap.IsRevoked(o.JSON)}
 	if o.Type == "relationship" || o.Modified.IsZero() {
 		so.TCID = 0 // only an item's own object carries its TC id
 	}
 	return so
+}
+
+// closureRefs are the references the publication rule checks for o. A
+// relationship's creator is one: it may be another owner's identity, which
+// is not served in this owner's collection.
+func closureRefs(o stixmap.Object) []string {
+	refs := stixmap.Refs(o.JSON)
+	if o.Type == "relationship" {
+		if c := stixmap.CreatedBy(o.JSON); c != "" {
+			refs = append(refs, c)
+		}
+	}
+	return refs
 }
 
 func fromStorage(v storage.Version) stixmap.Object {

@@ -39,6 +39,7 @@ func BenchmarkInitialSync(b *testing.B) {
 		s := config.Default().Sync
 		s.FirstFetch = config.Dur(0)
 		s.PageSize = 10000
+		s.Owners = []string{"*"}
 		var cols []config.Collection
 		if os.Getenv("TB_BENCH_FILTER") == "1" {
 			cols = []config.Collection{greenFilter}

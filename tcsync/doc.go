@@ -21,7 +21,10 @@
 // # Scope
 //
 // The first window asks ThreatConnect for exactly the configured scope
-// (owners, types, tags, active only, thresholds, or the user's TQL). Later
+// (owners, types, tags, active only, thresholds, or the user's indicator and
+// group TQL). sync.owners is resolved every run against the owners the
+// credentials can read: empty is the account's own organization (the seed's
+// default), ["*"] every readable owner. Later
 // windows leave the conditions an item can stop meeting (tags, active,
 // confidence and ThreatAssess thresholds) out of the TQL and apply them here,
 // so an item leaving the scope is seen: its published objects get a revoked
@@ -49,5 +52,7 @@
 // have already been retried by the client); everything committed before it
 // stays, and the next run resumes. Run loops on sync.interval with exponential
 // backoff after failures and never returns because of one. A value that
-// cannot be mapped (hostile input) is logged, counted and skipped.
+// cannot be mapped (hostile input) is logged, counted and skipped; a value
+// that is not valid for its observable type keeps its indicator and pattern
+// and only the observable is left out, counted as "observable_invalid_value".
 package tcsync

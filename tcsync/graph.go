@@ -112,21 +112,6 @@ func (b *batch) prepare() error {
 		}
 		var nobj storage.Object
 		switch {
-		case o.Type == "relationship":
-			top := o.TLP
-			for _, r := range o.Refs {
-				if l, _, ok := look(r); ok && l > top {
-					top = l
-				}
-			}
-			if top == o.TLP {
-				continue
-			}
-			r, err := b.w.m.Remark(fromStorageObject(o), tlp.Level(top), derivedAt)
-			if err != nil {
-				return err
-			}
-			nobj = toStorage(r)
 		case stixmap.IsContainer(o.Type) && b.home[id] != "":
 			wants := o.Wants
 			if wants == nil {
@@ -461,12 +446,10 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 				continue
 			}
 			if top > m.TLP {
-				if err := b.rewrite(col, id, nil, func(o stixmap.Object) (stixmap.Object, error) {
-					return b.w.m.Remark(o, tlp.Level(top), derivedAt)
-				}); err != nil {
-					return err
-				}
-				continue
+				// Marked looser than an end: not served until the mapping
+				// of either item marks it at least as strictly (the
+				// mapper takes the stricter end's label).
+				desired = storage.Blocked
 			}
 		case stixmap.IsContainer(m.Type) && !m.Revoked:
 			if b.isHome(col, m) {
@@ -540,7 +523,11 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 			written = append(written, id)
 		}
 	}
-	spread = append(spread, written...)
+	for _, id := range written {
+		if m, ok := metas[id]; ok && !prerequisite(m.Type) {
+			spread = append(spread, id)
+		}
+	}
 	if len(spread) == 0 {
 		return nil
 	}
@@ -565,6 +552,12 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// prerequisite tells the types every collection serves before the objects
+// that use them; changes to them never need to spread.
+func prerequisite(typ string) bool {
+	return typ == "identity" || typ == "marking-definition" || typ == "extension-definition"
 }
 
 // wrote reports whether this batch wrote (queued) a version of id in col

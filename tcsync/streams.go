@@ -31,9 +31,11 @@ type unit struct {
 // The associated objects come with their security labels so that a
 // relationship gets the same (stricter) marking from both of its ends.
 func (w *Worker) indicatorFields() []string {
-	f := []string{"tags", "securityLabels", "attributes", "attributes.securityLabels", "threatAssess", "sightings", "externalDates"}
+	f := []string{"tags", "securityLabels", "attributes", "attributes.securityLabels", "threatAssess", "sightings", "externalDates", "falsePositives"}
 	if w.opt.Sync.CreateRelationships {
 		f = append(f, associationFields...)
+		// File Actions and Host DNS resolutions become relationships (§9.5, §4.2).
+		f = append(f, "fileActions", "fileActions.securityLabels", "dnsResolution")
 	}
 	return f
 }
@@ -59,13 +61,14 @@ var associationFields = []string{"associatedGroups", "associatedIndicators",
 // conditions an item can stop meeting (active, thresholds, tags) and apply
 // them here instead, so an item that leaves the scope is seen and revoked
 // rather than silently left published.
-func (w *Worker) filter(st streamState) tcapi.Filter {
+func (w *Worker) filter(st streamState, owners []string) tcapi.Filter {
 	s := w.opt.Sync
 	f := tcapi.Filter{
-		Owners:         s.Owners,
+		Owners:         owners,
 		IndicatorTypes: typesFilter(s.IndicatorTypes),
 		GroupTypes:     typesFilter(s.GroupTypes),
 		UserTQL:        s.TQL,
+		GroupUserTQL:   s.GroupTQL,
 		ModifiedSince:  st.Window.Since,
 		ModifiedUntil:  st.Window.Until,
 	}
@@ -78,25 +81,41 @@ func (w *Worker) filter(st streamState) tcapi.Filter {
 	return f
 }
 
-func (w *Worker) scope() string {
+// ownerScope resolves sync.owners against the owners this run listed:
+// empty is the API user's own organization (the seed's default), ["*"] every
+// readable owner (nil: no owner clause), anything else the names given.
+func (w *Worker) ownerScope() ([]string, error) {
+	visible := make([]tcapi.Owner, 0, len(w.owners))
+	for _, o := range w.owners {
+		visible = append(visible, o)
+	}
+	return tcapi.OwnerScope(w.opt.Sync.Owners, visible)
+}
+
+// scope fingerprints the settings that decide which items a stream reads.
+// The group TQL joins only when set, so existing fingerprints stay valid.
+func (w *Worker) scope(owners []string) string {
 	s := w.opt.Sync
-	return scopeFingerprint(s.Owners, s.Tags, s.IndicatorTypes, s.GroupTypes, s.TQL, s.CreateRelationships)
+	parts := []any{owners, s.Tags, s.IndicatorTypes, s.GroupTypes, s.TQL, s.CreateRelationships}
+	if s.GroupTQL != "" {
+		parts = append(parts, "group_tql", s.GroupTQL)
+	}
+	return scopeFingerprint(parts...)
 }
 
 func (w *Worker) syncIndicators(ctx context.Context, start time.Time, sum *Summary) error {
-	st, err := w.loadState(ctx, "indicators", w.scope())
+	owners, err := w.ownerScope()
+	if err != nil {
+		return err
+	}
+	st, err := w.loadState(ctx, "indicators", w.scope(owners))
 	if err != nil {
 		return err
 	}
 	w.openWindow(&st, start)
-	f := w.filter(st)
-	tql := f.IndicatorTQL()
-	if !f.ActiveOnly && f.UserTQL == "" {
-		// ThreatConnect returns active indicators only unless the query
-		// mentions indicatorActive (threatconnect-v3.md §6.6): ask for both,
-		// so deactivations are seen.
-		tql = tcapi.And(tql, "(indicatorActive = true OR indicatorActive = false)")
-	}
+	// Without active_only the filter asks for active and inactive indicators
+	// explicitly (threatconnect-v3.md §6.6), so deactivations are seen.
+	tql := w.filter(st, owners).IndicatorTQL()
 	q := tcapi.Query{
 		TQL:      withAfterID(tql, st.Window.AfterID),
 		Fields:   w.indicatorFields(),
@@ -119,9 +138,10 @@ func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summ
 		reason = "private"
 	case w.excl.excluded(ind):
 		reason = "excluded"
-	case s.TQL == "" && s.ConfidenceThreshold > 0 && u.it.confidence <= s.ConfidenceThreshold:
+	// The thresholds are minimums, as the seed words them ("minimal value").
+	case s.TQL == "" && s.ConfidenceThreshold > 0 && u.it.confidence < s.ConfidenceThreshold:
 		reason = "below_confidence_threshold"
-	case s.TQL == "" && s.ThreatAssessScoreThreshold > 0 && (ind.ThreatAssessScore == nil || *ind.ThreatAssessScore <= s.ThreatAssessScoreThreshold):
+	case s.TQL == "" && s.ThreatAssessScoreThreshold > 0 && (ind.ThreatAssessScore == nil || *ind.ThreatAssessScore < s.ThreatAssessScoreThreshold):
 		reason = "below_threat_assess_threshold"
 	case s.TQL == "" && len(s.Tags) > 0 && !hasAnyTag(u.it.tags, s.Tags):
 		reason = "tags_not_matched"
@@ -133,6 +153,12 @@ func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summ
 		return unit{}, false
 	}
 	u.objs = objs
+	for _, o := range objs {
+		if o.Omitted != "" {
+			// the indicator is published; only a part of it (its observable) is not
+			sum.skip(o.Omitted)
+		}
+	}
 	if reason != "" {
 		sum.skip(reason)
 		u.inScope = false
@@ -156,13 +182,17 @@ func hasAnyTag(have, want []string) bool {
 }
 
 func (w *Worker) syncGroups(ctx context.Context, start time.Time, sum *Summary) error {
-	st, err := w.loadState(ctx, "groups", w.scope())
+	owners, err := w.ownerScope()
+	if err != nil {
+		return err
+	}
+	st, err := w.loadState(ctx, "groups", w.scope(owners))
 	if err != nil {
 		return err
 	}
 	w.openWindow(&st, start)
 	q := tcapi.Query{
-		TQL:      withAfterID(w.filter(st).GroupTQL(), st.Window.AfterID),
+		TQL:      withAfterID(w.filter(st, owners).GroupTQL(), st.Window.AfterID),
 		Fields:   w.groupFields(),
 		PageSize: min(w.opt.Sync.PageSize, maxGroupPage),
 	}
@@ -258,7 +288,7 @@ func (w *Worker) prepareGroup(g tcapi.Group, st streamState, sum *Summary) (unit
 		return unit{}, false
 	}
 	u.objs = objs
-	if w.opt.Sync.TQL == "" && len(w.opt.Sync.Tags) > 0 && !hasAnyTag(u.it.tags, w.opt.Sync.Tags) {
+	if w.opt.Sync.GroupTQL == "" && len(w.opt.Sync.Tags) > 0 && !hasAnyTag(u.it.tags, w.opt.Sync.Tags) {
 		sum.skip("tags_not_matched")
 		u.inScope = false
 		return u, !st.Watermark.IsZero()
@@ -280,7 +310,10 @@ func (w *Worker) syncDeleted(ctx context.Context, start time.Time, sum *Summary)
 	}
 	if !st.Watermark.IsZero() {
 		since := st.Watermark.Add(-Overlap)
-		owners := w.opt.Sync.Owners
+		owners, err := w.ownerScope()
+		if err != nil {
+			return err
+		}
 		if len(owners) == 0 {
 			owners = []string{""}
 		}

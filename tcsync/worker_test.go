@@ -84,6 +84,7 @@ func syncConfig() config.Sync {
 	s := config.Default().Sync
 	s.FirstFetch = config.Dur(0)
 	s.PageSize = 97
+	s.Owners = []string{tcapi.AllOwners} // every simulator owner, not only the organization
 	return s
 }
 
@@ -346,6 +347,7 @@ func TestWorker_ResyncWritesNothing(t *testing.T) {
 	}
 	// A full re-read (a scope change restarts the streams) writes nothing either.
 	s := syncConfig()
+	s.Owners = nil // the owners by name: a different scope from "*"
 	for _, o := range tcsim.Owners() {
 		s.Owners = append(s.Owners, o.Name)
 	}
@@ -806,6 +808,7 @@ func TestWorker_SharedObservableIsStable(t *testing.T) {
 	if !strings.Contains(sco, "613f2e26-407d-48c7-9eca-b8e91df99dc9") { // TLP 1.0 white = CLEAR in compat mode
 		t.Errorf("shared observable should carry the least restrictive (CLEAR) marking: %s", sco)
 	}
+	s.Owners = nil // the owners by name: a different scope from "*"
 	for _, o := range owners {
 		s.Owners = append(s.Owners, o.Name)
 	}
@@ -845,6 +848,7 @@ func TestWorker_DeletionSurvivesScopeChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute)
+	s.Owners = nil // the owners by name: a different scope from "*"
 	for _, o := range tcsim.Owners() {
 		s.Owners = append(s.Owners, o.Name)
 	}

@@ -42,13 +42,20 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	var failed []string
+	usage := false
 	for _, c := range append(extraChecks, checkDatabase) {
 		if err := c(ctx, e, cfg); err != nil {
 			failed = append(failed, err.Error())
+			var ue usageError
+			usage = usage || errors.As(err, &ue)
 		}
 	}
 	if len(failed) > 0 {
-		return errors.New("failed: " + strings.Join(failed, "; "))
+		err := errors.New("failed: " + strings.Join(failed, "; "))
+		if usage {
+			return usageErr(err) // a configuration ThreatConnect rejects (exit 2)
+		}
+		return err
 	}
 	return nil
 }

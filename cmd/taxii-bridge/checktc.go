@@ -85,7 +85,7 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 	}
 	var missing []string
 	for _, want := range cfg.Sync.Owners {
-		if !visible[want] {
+		if !visible[want] && want != tcapi.AllOwners {
 			missing = append(missing, fmt.Sprintf("%q", want))
 		}
 	}
@@ -99,8 +99,86 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 	default:
 		checkLine(e, true, "tc owners", fmt.Sprintf("%d visible: %s", len(owners), strings.Join(names, ", ")))
 	}
+	// Which owners the sync reads: the seed's default is the account's own
+	// organization; ["*"] is every readable owner.
+	scope, err := tcapi.OwnerScope(cfg.Sync.Owners, owners)
+	if err != nil {
+		checkLine(e, false, "sync owners", err.Error())
+		failed = append(failed, "no owner to sync")
+	} else {
+		checkLine(e, true, "sync owners", cell(tcapi.DescribeOwnerScope(cfg.Sync.Owners, scope, len(owners)), 200))
+	}
 	if len(failed) > 0 {
 		return fmt.Errorf("threatconnect: %s", strings.Join(failed, ", "))
 	}
+	if err := checkTQL(ctx, e, client, cfg, scope); err != nil {
+		return err
+	}
 	return nil
+}
+
+// checkTQL sends the first window's indicator and group queries the sync
+// would send (one item each), so a TQL that ThreatConnect rejects — a group
+// keyword in sync.tql, an indicator keyword in sync.group_tql, a typo — is
+// reported with ThreatConnect's own message before any sync. A rejection is
+// a configuration error (exit 2).
+func checkTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Config, owners []string) error {
+	var bad []string
+	for _, q := range syncQueries(cfg, owners) {
+		if q.skip {
+			continue
+		}
+		err := q.check(client, ctx, q.tql)
+		var apiErr *tcapi.APIError
+		switch {
+		case err == nil:
+			checkLine(e, true, q.name, "accepted by ThreatConnect"+q.note)
+		case (errors.Is(err, tcapi.ErrTQLParse) || errors.Is(err, tcapi.ErrBadRequest)) && errors.As(err, &apiErr):
+			msg := apiErr.Message
+			checkLine(e, false, q.name, fmt.Sprintf("%s rejected by ThreatConnect: %s", q.key, msg))
+			bad = append(bad, fmt.Sprintf("%s rejected by ThreatConnect: %s", q.key, msg))
+		default:
+			checkLine(e, false, q.name, err.Error())
+			return fmt.Errorf("threatconnect: %w", err)
+		}
+	}
+	if len(bad) > 0 {
+		return usageErrorf("threatconnect: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// syncQuery is one TQL the sync sends, with the key that decides it.
+type syncQuery struct {
+	name, key, tql, note string
+	skip                 bool
+	check                func(*tcapi.Client, context.Context, string) error
+}
+
+// syncQueries are the first-window queries of the sync: indicators with
+// sync.tql (or the generated filters), groups with sync.group_tql.
+func syncQueries(cfg *config.Config, owners []string) []syncQuery {
+	s := cfg.Sync
+	f := tcapi.Filter{Owners: owners, Tags: s.Tags, IndicatorTypes: typesOrNil(s.IndicatorTypes), GroupTypes: typesOrNil(s.GroupTypes),
+		ActiveOnly: s.ActiveOnly, MinConfidence: s.ConfidenceThreshold, MinThreatAssessScore: s.ThreatAssessScoreThreshold,
+		UserTQL: s.TQL, GroupUserTQL: s.GroupTQL}
+	ind := syncQuery{name: "tql indicators", key: "sync.indicator_types and filters", tql: f.IndicatorTQL(), skip: len(s.IndicatorTypes) == 0,
+		check: (*tcapi.Client).CheckIndicatorTQL}
+	if s.TQL != "" {
+		ind.key, ind.note = "sync.tql", " (sync.tql)"
+	}
+	grp := syncQuery{name: "tql groups", key: "sync.group_types and filters", tql: f.GroupTQL(), skip: len(s.GroupTypes) == 0,
+		check: (*tcapi.Client).CheckGroupTQL}
+	if s.GroupTQL != "" {
+		grp.key, grp.note = "sync.group_tql", " (sync.group_tql)"
+	}
+	return []syncQuery{ind, grp}
+}
+
+// typesOrNil is the type list as the sync sends it: [All] means no filter.
+func typesOrNil(t []string) []string {
+	if len(t) == 1 && strings.EqualFold(t[0], "All") {
+		return nil
+	}
+	return t
 }

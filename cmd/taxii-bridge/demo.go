@@ -18,6 +18,7 @@ import (
 
 	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
 )
@@ -88,6 +89,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	cfg.Sync.FirstFetch = config.Dur(0)
 	cfg.Sync.Interval = config.Dur(time.Minute)
 	cfg.Sync.ActiveOnly = false
+	cfg.Sync.Owners = []string{tcapi.AllOwners} // every simulator owner, not only its organization
 	cfg.Sync.PageSize = 1000
 	cfg.TAXII.Listen = *listen
 	cfg.TAXII.Title = "taxii-bridge demo"

@@ -75,7 +75,7 @@ func TestSTIXBundleErrors(t *testing.T) {
 	cfg.ThreatConnect.BaseURL = "https://tc.example"
 	day := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)
 	good := tcapi.Indicator{ID: 1, OwnerName: "o", Type: tcapi.TypeHost, HostName: "a.example", DateAdded: day}
-	bad := tcapi.Indicator{ID: 2, OwnerName: "o", Type: tcapi.TypeAddress, IP: "not-an-ip", DateAdded: day}
+	bad := tcapi.Indicator{ID: 2, OwnerName: "o", Type: tcapi.TypeAddress, IP: " ", DateAdded: day}
 	if _, err := stixBundle(&cfg, []tcapi.Indicator{good, bad}); err == nil || !strings.Contains(err.Error(), "indicator 2") || !strings.Contains(err.Error(), `"ip"`) {
 		t.Errorf("bundle with an unmappable indicator: error %v, want one naming indicator 2 and field ip", err)
 	}

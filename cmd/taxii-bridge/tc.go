@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -45,14 +46,14 @@ var indicatorFields = []string{"tags", "securityLabels", "attributes", "threatAs
 func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("tc-get-indicators")
 	path := configFlag(fs)
-	owners := fs.String("owners", "", "comma-separated owner `names` (default: sync.owners from the configuration)")
+	owners := fs.String("owners", "", "comma-separated owner `names`, or * for every readable owner (default: sync.owners; empty there = the account's own organization, as the seed)")
 	limit := fs.Int("limit", 50, "maximum number of indicators to print")
 	offset := fs.Int("offset", 0, "index of the first indicator (resultStart)")
 	tql := fs.String("tql", "", "ThreatConnect Query Language filter; overrides every other filter flag")
 	types := fs.String("indicator-type", "", "comma-separated indicator `types` (All, Address, EmailAddress, File, Host, URL, ASN, CIDR, Mutex, Registry Key, …)")
-	active := fs.Bool("active-indicators", true, "only active indicators")
-	confidence := fs.Int("confidence", 0, "only indicators with confidence greater than this (0–100)")
-	score := fs.Int("threat-assess-score", 0, "only indicators with a ThreatAssess score greater than this (0–1000)")
+	active := fs.Bool("active-indicators", true, "only active indicators; false returns active and inactive ones")
+	confidence := fs.Int("confidence", 0, "only indicators with a confidence of at least this (0–100; 0 = any)")
+	score := fs.Int("threat-assess-score", 0, "only indicators with a ThreatAssess score of at least this (0–1000; 0 = any)")
 	format := fs.String("format", "table", "output `format`: table, json or stix")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
@@ -81,15 +82,11 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	f := tcapi.Filter{
-		Owners:               cfg.Sync.Owners,
 		IndicatorTypes:       splitList(*types),
 		ActiveOnly:           *active,
 		MinConfidence:        *confidence,
 		MinThreatAssessScore: *score,
 		UserTQL:              *tql,
-	}
-	if *owners != "" {
-		f.Owners = splitList(*owners)
 	}
 	for _, t := range f.IndicatorTypes {
 		if !strings.EqualFold(t, "All") && !knownType(t, config.IndicatorTypes) {
@@ -99,6 +96,22 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 	client, err := newTCClient(cfg, e.Log)
 	if err != nil {
 		return err
+	}
+	want := cfg.Sync.Owners
+	if *owners != "" {
+		want = splitList(*owners)
+	}
+	if !slices.Contains(want, tcapi.AllOwners) && len(want) > 0 {
+		f.Owners = want
+	} else if len(want) == 0 {
+		// the seed: "If not specified will retrieve only indicators owned by the account"
+		visible, err := client.Owners(ctx)
+		if err != nil {
+			return err
+		}
+		if f.Owners, err = tcapi.OwnerScope(nil, visible); err != nil {
+			return usageErr(err)
+		}
 	}
 	q := tcapi.Query{
 		TQL:          f.IndicatorTQL(),

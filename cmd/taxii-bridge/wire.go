@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
@@ -46,6 +48,8 @@ func newMapper(cfg *config.Config) (*stixmap.Mapper, error) {
 		IndicatorReputation: cfg.STIX.IndicatorReputation,
 		SourceReliability:   cfg.STIX.SourceReliability,
 		FeedTags:            cfg.STIX.FeedTags,
+		ContextLabels:       cfg.STIX.ContextLabels,
+		OpenCTI:             cfg.STIX.OpenCTI,
 	})
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("stix: %w", err))
@@ -63,6 +67,9 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 	if err != nil {
 		return nil, err
 	}
+	if err := preflightTQL(ctx, e, client, cfg); err != nil {
+		return nil, err
+	}
 	return tcsync.New(client, store, tcsync.Options{
 		Sync:                cfg.Sync,
 		Collections:         cfg.TAXII.Collections,
@@ -71,4 +78,40 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 		Log:                 e.Log,
 		Progress:            progress,
 	})
+}
+
+// preflightTQL checks, before any sync, that ThreatConnect accepts the
+// queries the sync will send (sync.tql, sync.group_tql and the generated
+// filters): a rejection is a configuration error (exit 2) carrying
+// ThreatConnect's message. When ThreatConnect cannot be reached the check is
+// skipped with a warning — serve keeps serving what is stored and the worker
+// retries — so only a definite rejection stops the start.
+func preflightTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, max(cfg.ThreatConnect.Timeout.D(), 5*time.Second)+5*time.Second)
+	defer cancel()
+	owners, err := client.Owners(ctx)
+	if err != nil {
+		e.Log.Warn("cannot check the sync's TQL before starting; ThreatConnect not reachable", "err", err)
+		return nil
+	}
+	scope, err := tcapi.OwnerScope(cfg.Sync.Owners, owners)
+	if err != nil {
+		return usageErr(err)
+	}
+	e.Log.Info("sync owners", "owners", tcapi.DescribeOwnerScope(cfg.Sync.Owners, scope, len(owners)))
+	for _, q := range syncQueries(cfg, scope) {
+		if q.skip {
+			continue
+		}
+		err := q.check(client, ctx, q.tql)
+		var apiErr *tcapi.APIError
+		switch {
+		case err == nil:
+		case (errors.Is(err, tcapi.ErrTQLParse) || errors.Is(err, tcapi.ErrBadRequest)) && errors.As(err, &apiErr):
+			return usageErrorf("%s rejected by ThreatConnect: %s", q.key, apiErr.Message)
+		default:
+			e.Log.Warn("cannot check the sync's TQL before starting", "query", q.name, "err", err)
+		}
+	}
+	return nil
 }

@@ -9,7 +9,7 @@ import (
 
 // timeKeys are the JSON keys that carry timestamps in the wire types.
 var timeKeys = map[string]bool{
-	"dateAdded": true, "lastModified": true, "lastObserved": true, "lastFalsePositive": true,
+	"dateAdded": true, "lastModified": true, "lastObserved": true, "lastFalsePositive": true, "resolutionDate": true,
 	"firstSeen": true, "lastSeen": true, "externalDateAdded": true, "externalLastModified": true,
 	"externalDateExpires": true, "documentDateAdded": true, "publishDate": true, "emailDate": true,
 	"eventDate": true, "signatureDateAdded": true, "dueDate": true, "escalationDate": true,

@@ -39,11 +39,18 @@
 // caller works on one page the next is already being fetched.
 //
 // Filters. Filter builds the sync's TQL from the seed feed's settings
-// (§12): owners, tags, indicator and group types, active-only, confidence and
-// ThreatAssess thresholds and a lastModified window at second precision, every
-// string quoted and escaped per §11.1. A user's own TQL replaces the filters
-// as in the seed, but keeps the lastModified window so that incremental sync
-// still works. IndicatorsOfGroup, GroupsOfIndicator, GroupsOfGroup and
+// (§12): owners, tags, indicator and group types, active-only (or, without
+// it, an explicit "active or inactive" clause, since ThreatConnect returns
+// active indicators only by default, §6.6), confidence and ThreatAssess
+// minimums (GEQ, the seed's "minimal value") and a lastModified window at
+// second precision, every string quoted and escaped per §11.1. A user's own
+// indicator TQL replaces the indicator filters as in the seed, and a group
+// TQL the group filters; neither reaches the other endpoint, whose keywords
+// differ (§11.2, §11.3). Both keep the lastModified window so that
+// incremental sync still works. OwnerScope resolves the configured owners
+// (empty: the account's own organization, as the seed; "*": all), and
+// CheckIndicatorTQL/CheckGroupTQL send a query once so a rejected one is
+// reported before a sync. IndicatorsOfGroup, GroupsOfIndicator, GroupsOfGroup and
 // CustomAssociations page associations with nested TQL (§9.3) for objects
 // whose embedded expansions are capped.
 package tcapi

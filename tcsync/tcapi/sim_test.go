@@ -315,9 +315,9 @@ func TestFilterEndToEnd(t *testing.T) {
 			return in.Type == "Registry Key" || in.Type == "Email Subject"
 		}},
 		{"active only", tcapi.Filter{ActiveOnly: true}, func(in tcapi.Indicator) bool { return in.Active }},
-		{"confidence", tcapi.Filter{MinConfidence: 70}, func(in tcapi.Indicator) bool { return in.Confidence != nil && *in.Confidence > 70 }},
+		{"confidence", tcapi.Filter{MinConfidence: 70}, func(in tcapi.Indicator) bool { return in.Confidence != nil && *in.Confidence >= 70 }},
 		{"threat assess", tcapi.Filter{MinThreatAssessScore: 900}, func(in tcapi.Indicator) bool {
-			return in.ThreatAssessScore != nil && *in.ThreatAssessScore > 900
+			return in.ThreatAssessScore != nil && *in.ThreatAssessScore >= 900
 		}},
 		{"window", tcapi.Filter{ModifiedSince: since, ModifiedUntil: until}, func(in tcapi.Indicator) bool {
 			return !in.LastModified.Before(since) && in.LastModified.Before(until)
@@ -329,7 +329,7 @@ func TestFilterEndToEnd(t *testing.T) {
 			ActiveOnly: true, MinConfidence: 20, MinThreatAssessScore: 100}, func(in tcapi.Indicator) bool {
 			return (in.OwnerName == "Demo Organization" || in.OwnerName == hostileOwner) &&
 				(in.Type == "Address" || in.Type == "File" || in.Type == "Host") && in.Active &&
-				in.Confidence != nil && *in.Confidence > 20 && *in.ThreatAssessScore > 100
+				in.Confidence != nil && *in.Confidence >= 20 && *in.ThreatAssessScore >= 100
 		}},
 	}
 	for _, tt := range tests {

@@ -11,10 +11,13 @@ import (
 // turn it into TQL with every string quoted and escaped (§11.1).
 //
 // UserTQL is the seed's "Indicator Query": when set it replaces the
-// generated filters (owners, tags, types, active-only, thresholds) for both
-// endpoints, as the seed does (§12.2). Unlike the seed, the lastModified
-// window is still ANDed to it, so a custom query does not silently turn off
-// incremental sync (§12.3 lists that as a flaw of the seed).
+// generated filters (owners, tags, types, active-only, thresholds) for
+// indicators only — indicator keywords such as rating do not exist on
+// /v3/groups, where ThreatConnect rejects them (§11.2, §11.3).
+// GroupUserTQL is the same for groups (the seed's "Group Query", 2.2.0+).
+// Unlike the seed, the lastModified window is still ANDed to either, so a
+// custom query does not silently turn off incremental sync (§12.3 lists that
+// as a flaw of the seed).
 type Filter struct {
 	// Owners restricts to these owner names (ownerName IN (…)).
 	Owners []string
@@ -24,13 +27,17 @@ type Filter struct {
 	// "All" means every type.
 	IndicatorTypes []string
 	GroupTypes     []string
-	// ActiveOnly adds indicatorActive = true (indicators only; §6.6, §11.4).
+	// ActiveOnly adds indicatorActive = true; false asks for active and
+	// inactive indicators explicitly, because ThreatConnect returns active
+	// ones only unless the query mentions indicatorActive (indicators only;
+	// §6.6, §11.4).
 	ActiveOnly bool
-	// MinConfidence, when > 0, keeps indicators with confidence greater than
-	// it ("confidence GT N", the seed's threshold semantics, §12.1–§12.2).
+	// MinConfidence, when > 0, keeps indicators with confidence of at least
+	// it ("confidence GEQ N"): the seed calls it the "minimal confidence
+	// value" (§12.1; the seed's code sent GT, off by one from its own text).
 	MinConfidence int
-	// MinThreatAssessScore, when > 0, keeps indicators with
-	// threatAssessScore greater than it (indicators only).
+	// MinThreatAssessScore, when > 0, keeps indicators with a
+	// threatAssessScore of at least it (indicators only).
 	MinThreatAssessScore int
 	// ModifiedSince and ModifiedUntil bound lastModified as
 	// lastModified GEQ since AND lastModified LT until, both at second
@@ -38,9 +45,16 @@ type Filter struct {
 	// timestamp; §11.6: GEQ plus dedup, never +1 s). Zero means unbounded.
 	ModifiedSince time.Time
 	ModifiedUntil time.Time
-	// UserTQL replaces the generated filters (see Filter).
+	// UserTQL replaces the generated indicator filters (see Filter).
 	UserTQL string
+	// GroupUserTQL replaces the generated group filters (see Filter).
+	GroupUserTQL string
 }
+
+// BothActiveStates is the clause that asks ThreatConnect for active and
+// inactive indicators (threatconnect-v3.md §6.6: without a mention of
+// indicatorActive it returns active ones only).
+const BothActiveStates = "(indicatorActive = true OR indicatorActive = false)"
 
 // IndicatorTQL returns the TQL for /v3/indicators, "" when nothing is filtered.
 func (f Filter) IndicatorTQL() string {
@@ -51,12 +65,14 @@ func (f Filter) IndicatorTQL() string {
 		parts = append(parts, f.common()...)
 		if f.ActiveOnly {
 			parts = append(parts, "indicatorActive = true")
+		} else {
+			parts = append(parts, BothActiveStates)
 		}
 		if f.MinConfidence > 0 {
-			parts = append(parts, "confidence GT "+strconv.Itoa(f.MinConfidence))
+			parts = append(parts, "confidence GEQ "+strconv.Itoa(f.MinConfidence))
 		}
 		if f.MinThreatAssessScore > 0 {
-			parts = append(parts, "threatAssessScore GT "+strconv.Itoa(f.MinThreatAssessScore))
+			parts = append(parts, "threatAssessScore GEQ "+strconv.Itoa(f.MinThreatAssessScore))
 		}
 		if c := inClause("typeName", f.IndicatorTypes, true); c != "" {
 			parts = append(parts, c)
@@ -68,11 +84,12 @@ func (f Filter) IndicatorTQL() string {
 
 // GroupTQL returns the TQL for /v3/groups: owners, tags, group types and the
 // lastModified window (the seed applies no activity or score filter to
-// groups, §12.2), or the user's TQL with the window.
+// groups, §12.2), or the user's group TQL with the window. The indicator
+// TQL (UserTQL) never reaches /v3/groups.
 func (f Filter) GroupTQL() string {
 	var parts []string
-	if strings.TrimSpace(f.UserTQL) != "" {
-		parts = append(parts, "("+strings.TrimSpace(f.UserTQL)+")")
+	if strings.TrimSpace(f.GroupUserTQL) != "" {
+		parts = append(parts, "("+strings.TrimSpace(f.GroupUserTQL)+")")
 	} else {
 		parts = append(parts, f.common()...)
 		if c := inClause("typeName", f.GroupTypes, true); c != "" {

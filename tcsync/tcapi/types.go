@@ -163,6 +163,8 @@ type Indicator struct {
 	CustomAssociations   List[Indicator]      `json:"customAssociations,omitzero"`
 	FileActions          List[FileAction]     `json:"fileActions,omitzero"`
 	FileOccurrences      List[FileOccurrence] `json:"fileOccurrences,omitzero"`
+	// DNSResolution comes with fields=dnsResolution on Host indicators.
+	DNSResolution List[DNSResolution] `json:"dnsResolution,omitzero"`
 	// CustomAssociationName is set on the elements of CustomAssociations (§9.4).
 	CustomAssociationName string `json:"customAssociationName,omitempty"`
 	// AssociationName comes with fields=associationName (§9.3).
@@ -467,6 +469,33 @@ type Owner struct {
 type FileAction struct {
 	Relationship string     `json:"relationship"`
 	Indicator    *Indicator `json:"indicator,omitempty"`
+}
+
+// DNSResolution is one DNS resolution of a Host indicator
+// (fields=dnsResolution, threatconnect-v3.md §4.2, "Host/Address enrichment
+// blobs"). The reference documents the field but not its shape; this
+// follows ThreatConnect's UI and tcex model [I]: a resolution date and the
+// Address indicators the host resolved to. A flat "ip" is accepted too.
+type DNSResolution struct {
+	ID             int64           `json:"id,omitempty"`
+	ResolutionDate time.Time       `json:"resolutionDate,omitzero"`
+	Addresses      List[Indicator] `json:"addresses,omitzero"`
+	IP             string          `json:"ip,omitempty"`
+}
+
+// IPs returns the addresses of the resolution: the ip of each Address
+// indicator, then the flat ip, without blanks.
+func (r DNSResolution) IPs() []string {
+	var out []string
+	for _, a := range r.Addresses.Data {
+		if v := strings.TrimSpace(a.Value()); v != "" {
+			out = append(out, v)
+		}
+	}
+	if v := strings.TrimSpace(r.IP); v != "" {
+		out = append(out, v)
+	}
+	return out
 }
 
 // FileOccurrence is where a File was seen (fields=fileOccurrences, threatconnect-v3.md §4.2).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,33 +111,38 @@ func TestFilterTQL(t *testing.T) {
 		indicators string
 		groups     string
 	}{
-		{"empty", Filter{}, "", ""},
-		{"owners", Filter{Owners: []string{"Org A", "Src B"}},
-			`ownerName IN ("Org A","Src B")`, `ownerName IN ("Org A","Src B")`},
-		{"hostile owner", Filter{Owners: []string{`Tricky "Quoted" \ Source's`}},
-			`ownerName IN ("Tricky \"Quoted\" \\ Source\'s")`, `ownerName IN ("Tricky \"Quoted\" \\ Source\'s")`},
-		{"hostile tags", Filter{Tags: []string{`a'] OR [file:name = 'x`, "back`tick", "new\nline", "🔥"}},
-			"tag IN (\"a\\'] OR [file:name = \\'x\",\"back\\`tick\",\"new\nline\",\"🔥\")",
+		{"empty asks for active and inactive", Filter{}, "(indicatorActive = true OR indicatorActive = false)", ""},
+		{"owners", Filter{Owners: []string{"Org A", "Src B"}, ActiveOnly: true},
+			`ownerName IN ("Org A","Src B") AND indicatorActive = true`, `ownerName IN ("Org A","Src B")`},
+		{"hostile owner", Filter{Owners: []string{`Tricky "Quoted" \ Source's`}, ActiveOnly: true},
+			`ownerName IN ("Tricky \"Quoted\" \\ Source\'s") AND indicatorActive = true`, `ownerName IN ("Tricky \"Quoted\" \\ Source\'s")`},
+		{"hostile tags", Filter{Tags: []string{`a'] OR [file:name = 'x`, "back`tick", "new\nline", "🔥"}, ActiveOnly: true},
+			"tag IN (\"a\\'] OR [file:name = \\'x\",\"back\\`tick\",\"new\nline\",\"🔥\") AND indicatorActive = true",
 			"tag IN (\"a\\'] OR [file:name = \\'x\",\"back\\`tick\",\"new\nline\",\"🔥\")"},
-		{"types", Filter{IndicatorTypes: []string{"Address", "Registry Key"}, GroupTypes: []string{"Campaign"}},
-			`typeName IN ("Address","Registry Key")`, `typeName IN ("Campaign")`},
-		{"All means every type", Filter{IndicatorTypes: []string{"Address", "All"}, GroupTypes: []string{"all"}}, "", ""},
-		{"blank values dropped", Filter{Owners: []string{"", " "}, Tags: []string{""}}, "", ""},
+		{"types", Filter{IndicatorTypes: []string{"Address", "Registry Key"}, GroupTypes: []string{"Campaign"}, ActiveOnly: true},
+			`indicatorActive = true AND typeName IN ("Address","Registry Key")`, `typeName IN ("Campaign")`},
+		{"All means every type", Filter{IndicatorTypes: []string{"Address", "All"}, GroupTypes: []string{"all"}, ActiveOnly: true}, "indicatorActive = true", ""},
+		{"blank values dropped", Filter{Owners: []string{"", " "}, Tags: []string{""}, ActiveOnly: true}, "indicatorActive = true", ""},
 		{"active only is indicators only", Filter{ActiveOnly: true}, "indicatorActive = true", ""},
-		{"thresholds are indicators only", Filter{MinConfidence: 50, MinThreatAssessScore: 300},
-			"confidence GT 50 AND threatAssessScore GT 300", ""},
-		{"window at second precision in UTC", Filter{ModifiedSince: since, ModifiedUntil: until},
-			`lastModified GEQ "2024-05-01T10:00:00Z" AND lastModified LT "2024-05-01T23:00:00Z"`,
+		{"thresholds are minimums, indicators only", Filter{MinConfidence: 50, MinThreatAssessScore: 300, ActiveOnly: true},
+			"indicatorActive = true AND confidence GEQ 50 AND threatAssessScore GEQ 300", ""},
+		{"window at second precision in UTC", Filter{ModifiedSince: since, ModifiedUntil: until, ActiveOnly: true},
+			`indicatorActive = true AND lastModified GEQ "2024-05-01T10:00:00Z" AND lastModified LT "2024-05-01T23:00:00Z"`,
 			`lastModified GEQ "2024-05-01T10:00:00Z" AND lastModified LT "2024-05-01T23:00:00Z"`},
 		{"everything, seed order", Filter{Owners: []string{"Org A"}, Tags: []string{"apt28"}, IndicatorTypes: []string{"Host"},
 			GroupTypes: []string{"Report"}, ActiveOnly: true, MinConfidence: 1, MinThreatAssessScore: 2, ModifiedSince: since},
-			`ownerName IN ("Org A") AND tag IN ("apt28") AND indicatorActive = true AND confidence GT 1 AND threatAssessScore GT 2 AND typeName IN ("Host") AND lastModified GEQ "2024-05-01T10:00:00Z"`,
+			`ownerName IN ("Org A") AND tag IN ("apt28") AND indicatorActive = true AND confidence GEQ 1 AND threatAssessScore GEQ 2 AND typeName IN ("Host") AND lastModified GEQ "2024-05-01T10:00:00Z"`,
 			`ownerName IN ("Org A") AND tag IN ("apt28") AND typeName IN ("Report") AND lastModified GEQ "2024-05-01T10:00:00Z"`},
-		// The user's TQL replaces the filters (seed §12.2) but keeps the window (unlike the seed, §12.3).
-		{"user tql takes over", Filter{Owners: []string{"Org A"}, ActiveOnly: true, MinConfidence: 5,
+		// The user's TQL replaces the indicator filters (seed §12.2) but keeps
+		// the window (unlike the seed, §12.3); it never reaches /v3/groups.
+		{"user tql takes over indicators only", Filter{Owners: []string{"Org A"}, ActiveOnly: true, MinConfidence: 5,
 			UserTQL: ` rating GEQ 4 OR tag = "x" `, ModifiedSince: since},
 			`(rating GEQ 4 OR tag = "x") AND lastModified GEQ "2024-05-01T10:00:00Z"`,
-			`(rating GEQ 4 OR tag = "x") AND lastModified GEQ "2024-05-01T10:00:00Z"`},
+			`ownerName IN ("Org A") AND lastModified GEQ "2024-05-01T10:00:00Z"`},
+		{"group tql takes over groups", Filter{Owners: []string{"Org A"}, ActiveOnly: true, GroupTypes: []string{"Report"},
+			GroupUserTQL: ` status = "New" OR tag = "x" `, ModifiedSince: since},
+			`ownerName IN ("Org A") AND indicatorActive = true AND lastModified GEQ "2024-05-01T10:00:00Z"`,
+			`(status = "New" OR tag = "x") AND lastModified GEQ "2024-05-01T10:00:00Z"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,5 +341,29 @@ func TestBackoffHonoursRetryAfter(t *testing.T) {
 	}
 	if d := c.backoff(0, time.Hour); d != 5*time.Second {
 		t.Errorf("backoff with Retry-After 1h = %v, want the 5s cap", d)
+	}
+}
+
+func TestOwnerScope(t *testing.T) {
+	visible := []Owner{{Name: "Demo Source", Type: "Source"}, {Name: "Demo Organization", Type: "Organization"}, {Name: "C", Type: "Community"}}
+	tests := []struct {
+		name       string
+		configured []string
+		visible    []Owner
+		want       []string
+		wantErr    bool
+	}{
+		{"empty is the own organization (seed)", nil, visible, []string{"Demo Organization"}, false},
+		{"star is every owner", []string{"*"}, visible, nil, false},
+		{"names as given", []string{"Demo Source", "Nobody"}, visible, []string{"Demo Source", "Nobody"}, false},
+		{"no organization visible", nil, visible[:1], nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := OwnerScope(tt.configured, tt.visible)
+			if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+				t.Errorf("OwnerScope(%q) = %q, %v; want %q (error %t)", tt.configured, got, err, tt.want, tt.wantErr)
+			}
+		})
 	}
 }

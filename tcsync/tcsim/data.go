@@ -294,6 +294,11 @@ func (s *Simulator) fillValue(in *tcapi.Indicator, n int64, r *rng, bad string) 
 		in.Summary, in.LegacyLink = in.IP, legacy("address", "address", in.IP)
 	case tcapi.TypeHost:
 		in.HostName = fmt.Sprintf("h%d.bad-%d.example", n, r.intn(1000))
+		if (n-1)/12%37 == 7 {
+			// one host in 37: an xn-- label that is not valid punycode ('_' is
+			// no punycode digit), which ThreatConnect stores as given
+			in.HostName = fmt.Sprintf("xn--bad_puny%d.%s", n, in.HostName)
+		}
 		in.DNSActive, in.WhoisActive = r.chance(50), r.chance(30)
 		in.Summary, in.LegacyLink = in.HostName, legacy("host", "host", in.HostName)
 	case tcapi.TypeURL:

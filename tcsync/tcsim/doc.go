@@ -23,7 +23,13 @@
 // labels, rating/confidence/ThreatAssess spreads, inactive, private and
 // locked items occur throughout, and hostile strings (quotes, backslashes,
 // newlines, 8 KB, emoji, bidi overrides, STIX-pattern injection) go into
-// free-text values and names on a fixed schedule.
+// free-text values and names on a fixed schedule. One host in 37 has an
+// xn-- label that is not valid punycode; DNS-active hosts resolve
+// (fields=dnsResolution) to the Address indicator before them; File Actions
+// expand their indicator with fileActions.<field> (one level, §4.4); every
+// indicator has a false-positive count (fields=falsePositives). TQL keywords
+// are checked per endpoint: an indicator keyword on /v3/groups (rating GEQ 4)
+// or a group keyword on /v3/indicators (status) is a "TQL Parse Error".
 //
 // Mutations (Modify, Deactivate, Delete, Add, the Associate family and the
 // group equivalents) live in a small overlay keyed by id; each one stamps

@@ -247,11 +247,12 @@ func (s *Simulator) writeIndicator(w *jw, in *tcapi.Indicator, ex expand, nested
 		}
 		if ex.has("fileActions") && in.Type == tcapi.TypeFile {
 			acts := s.fileActions(in)
+			sub := ex.sub("fileActions")
 			w.list("fileActions", len(acts), len(acts), true, func(i int) {
 				w.open()
 				w.strAlways("relationship", acts[i].name)
 				w.key("indicator")
-				s.writeIndicator(w, acts[i].other, expand{}, true)
+				s.writeIndicator(w, acts[i].other, sub, true)
 				w.close()
 			})
 		}
@@ -259,6 +260,19 @@ func (s *Simulator) writeIndicator(w *jw, in *tcapi.Indicator, ex expand, nested
 	if ex.has("attributes") {
 		sub := ex.sub("attributes")
 		w.list("attributes", len(in.Attributes.Data), 0, false, func(i int) { writeAttribute(w, &in.Attributes.Data[i], sub) })
+	}
+	if ex.has("dnsResolution") && in.Type == tcapi.TypeHost && !nested {
+		res := s.dnsResolutions(in)
+		w.list("dnsResolution", len(res), 0, false, func(i int) {
+			r := &res[i]
+			w.open()
+			w.i64("id", r.ID)
+			w.time("resolutionDate", r.ResolutionDate)
+			w.list("addresses", len(r.Addresses.Data), 0, false, func(j int) {
+				s.writeIndicator(w, &r.Addresses.Data[j], expand{}, true)
+			})
+			w.close()
+		})
 	}
 	if ex.has("associationName") && in.AssociationName != "" {
 		w.str("associationName", in.AssociationName)

@@ -273,7 +273,8 @@ func parseFields(values []string, allowed map[string]bool) (expand, *apiError) {
 				switch parts[0] {
 				case "associatedGroups":
 					inner = groupFields
-				case "associatedIndicators", "customAssociations":
+				case "associatedIndicators", "customAssociations", "fileActions":
+					// fileActions.x expands the action's indicator [I]
 					inner = indicatorFields
 				case "attributes":
 					inner = attributeFields

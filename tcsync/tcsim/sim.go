@@ -286,6 +286,22 @@ func (s *Simulator) customLinks(in *tcapi.Indicator) []link {
 	return out
 }
 
+// dnsResolutions returns a Host's DNS resolutions (fields=dnsResolution,
+// threatconnect-v3.md §4.2): a DNS-active generated host n resolved, on the
+// day it was added, to the Address indicator just before it in the type
+// cycle (n−1), so the resolution's address is itself an indicator.
+func (s *Simulator) dnsResolutions(in *tcapi.Indicator) []tcapi.DNSResolution {
+	n := in.ID - IndicatorIDBase
+	if in.Type != tcapi.TypeHost || !in.DNSActive || n < 2 || n > s.nInd {
+		return nil
+	}
+	a := s.indicator(IndicatorIDBase + n - 1)
+	if a == nil || a.Type != tcapi.TypeAddress {
+		return nil
+	}
+	return []tcapi.DNSResolution{{ID: n, ResolutionDate: in.DateAdded, Addresses: tcapi.List[tcapi.Indicator]{Data: []tcapi.Indicator{*a}}}}
+}
+
 // fileActions returns a File's behaviour links (§9.5).
 func (s *Simulator) fileActions(in *tcapi.Indicator) []link {
 	var out []link

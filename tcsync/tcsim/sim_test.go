@@ -577,3 +577,61 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedParityData: the data issue 10 needs is served — File Actions with
+// expanded labels, DNS resolutions of DNS-active hosts, false-positive
+// counts, and hosts whose xn-- label is not punycode.
+func TestSeedParityData(t *testing.T) {
+	_, srv := newSim(t, Options{Seed: 3, Indicators: 1200, IncludeInactiveByDefault: true})
+	p := getPage(t, srv, "/api/v3/indicators?"+q("resultLimit", "1200", "fields", "fileActions", "fields", "fileActions.securityLabels",
+		"fields", "dnsResolution", "fields", "falsePositives"))
+	var actions, labelled, resolutions, falsePos, badPuny int
+	for _, in := range p.Data {
+		for _, fa := range in.FileActions.Data {
+			actions++
+			if fa.Indicator != nil && len(fa.Indicator.SecurityLabels.Data) > 0 {
+				labelled++
+			}
+		}
+		for _, r := range in.DNSResolution.Data {
+			for _, a := range r.Addresses.Data {
+				if a.Type != tcapi.TypeAddress || a.IP == "" || r.ResolutionDate.IsZero() {
+					t.Errorf("host %s: resolution %+v", in.Summary, r)
+				}
+				resolutions++
+			}
+		}
+		if in.FalsePositives != nil && *in.FalsePositives > 0 {
+			falsePos++
+		}
+		if strings.HasPrefix(in.HostName, "xn--bad_puny") {
+			badPuny++
+		}
+	}
+	if actions == 0 || labelled == 0 || resolutions == 0 || falsePos == 0 || badPuny == 0 {
+		t.Errorf("file actions %d (labelled %d), resolutions %d, false positives %d, bad punycode hosts %d; want each > 0",
+			actions, labelled, resolutions, falsePos, badPuny)
+	}
+}
+
+// TestTQLKeywordsPerEndpoint: indicator-only keywords are rejected on
+// /v3/groups and group-only keywords on /v3/indicators, as ThreatConnect
+// answers: 400 with a "TQL Parse Error" message naming the keyword.
+func TestTQLKeywordsPerEndpoint(t *testing.T) {
+	_, srv := newSim(t, Options{Seed: 1, Indicators: 10, Groups: 10})
+	for _, tt := range []struct{ path, tql, word string }{
+		{"/api/v3/groups", "rating GEQ 4", "rating"},
+		{"/api/v3/groups", "confidence > 50", "confidence"},
+		{"/api/v3/groups", "indicatorActive = true", "indicatorActive"},
+		{"/api/v3/indicators", `status = "New"`, "status"},
+		{"/api/v3/indicators", `eventDate > "2024-01-01"`, "eventDate"},
+	} {
+		code, body := get(t, srv, tt.path+"?"+q("tql", tt.tql))
+		if code != http.StatusBadRequest || !strings.Contains(string(body), "TQL Parse Error") || !strings.Contains(string(body), tt.word) {
+			t.Errorf("%s tql=%s: %d %s; want 400 TQL Parse Error naming %s", tt.path, tt.tql, code, body, tt.word)
+		}
+	}
+	if code, body := get(t, srv, "/api/v3/groups?"+q("tql", `typeName IN ("Report") AND status = "New"`)); code != http.StatusOK {
+		t.Errorf("valid group TQL: %d %s", code, body)
+	}
+}
