@@ -65,7 +65,7 @@ type Simulator struct {
 	extraGG    map[int64][]int64
 	extraII    map[int64][]iiLink
 	unlinked   map[[2]int64]bool // {indicator id, group id} associations removed
-	version    uint64 // bumped by every mutation
+	version    uint64            // bumped by every mutation
 	memoMu     sync.Mutex
 	memo       map[string]int64 // offset-paging resume points, see memoPut
 
