@@ -294,7 +294,7 @@ func (s *Server) deleteObject(c echo.Context) error {
 	removed := false
 	err = s.store.Update(ctx, func(tx *storage.Tx) error {
 		var err error
-		removed, err = tx.Remove(col.ID, id)
+		removed, err = tx.Remove(col.ID, id, p.tlpCap())
 		return err
 	})
 	if err != nil {
