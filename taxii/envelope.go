@@ -147,10 +147,14 @@ func foldName(s string) string {
 	}
 	b := make([]byte, 0, len(s))
 	for _, r := range s {
-		// The smallest rune of r's folding orbit represents the orbit.
+		// The smallest rune of r's folding orbit represents the orbit, in
+		// lower case when it is ASCII (as the fast path above leaves it).
 		m := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			m = min(m, f)
+		}
+		if m < utf8.RuneSelf {
+			m = unicode.ToLower(m)
 		}
 		b = utf8.AppendRune(b, m)
 	}

@@ -43,4 +43,3 @@ func FuzzParseQuery(f *testing.F) {
 		}
 	})
 }
-
