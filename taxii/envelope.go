@@ -1,7 +1,6 @@
 package taxii
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,89 +158,6 @@ func foldName(s string) string {
 		b = utf8.AppendRune(b, m)
 	}
 	return string(b)
-}
-
-// members reads the JSON object raw as a list of (name, raw value) pairs in
-// document order, checking on the way, at every depth, that no object
-// repeats a property name in any letter case (I-JSON, RFC 7493 §2.3, which
-// TAXII adopts in §1.6.7; and the case rule of issue 9) and that nesting
-// stays within maxNesting. Nothing is matched case-insensitively: the names
-// are exactly as written.
-func members(raw []byte) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return nil, errors.New("not a JSON object")
-	}
-	var out []member
-	seen := map[string]string{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("unreadable STIX object: %v", shortErr(err))
-		}
-		name := tok.(string)
-		f := foldName(name)
-		if prev, ok := seen[f]; ok {
-			return nil, dupError(name, prev)
-		}
-		seen[f] = name
-		start := dec.InputOffset()
-		if err := walkValue(dec, 1); err != nil {
-			return nil, fmt.Errorf("property %s: %w", quoteShort(name), err)
-		}
-		v := bytes.TrimLeft(raw[start:dec.InputOffset()], " \t\r\n:")
-		out = append(out, member{name: name, value: v})
-	}
-	return out, nil
-}
-
-// member is one property of a posted object: its exact name and raw value.
-type member struct {
-	name  string
-	value []byte
-}
-
-// walkValue consumes one JSON value from dec, checking nested objects for
-// repeated names in any case.
-func walkValue(dec *json.Decoder, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("unreadable value: %v", shortErr(err))
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return nil
-	}
-	if depth >= maxNesting {
-		return fmt.Errorf("nested more than %d levels deep", maxNesting)
-	}
-	var seen map[string]string
-	if d == '{' {
-		seen = map[string]string{}
-	}
-	for dec.More() {
-		if d == '{' {
-			tok, err := dec.Token()
-			if err != nil {
-				return fmt.Errorf("unreadable value: %v", shortErr(err))
-			}
-			name := tok.(string)
-			f := foldName(name)
-			if prev, ok := seen[f]; ok {
-				return dupError(name, prev)
-			}
-			seen[f] = name
-		}
-		if err := walkValue(dec, depth+1); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("unreadable value: %v", shortErr(err))
-	}
-	return nil
 }
 
 func dupError(name, prev string) error {

@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/gowebpki/jcs"
 	"github.com/labstack/echo/v4"
 
 	"github.com/taxii-bridge/taxii-bridge/storage"
@@ -337,7 +336,7 @@ func checkObject(raw []byte) (storage.Object, string, error) {
 	if !utf8.Valid(raw) {
 		return obj, "", errors.New("object is not valid UTF-8")
 	}
-	ms, err := members(raw)
+	canon, ms, err := canonicalize(raw)
 	if err != nil {
 		return obj, "", err
 	}
@@ -421,10 +420,6 @@ func checkObject(raw []byte) (storage.Object, string, error) {
 	level, err := markingLevel(props)
 	if err != nil {
 		return obj, version, err
-	}
-	canon, err := jcs.Transform(raw)
-	if err != nil {
-		return obj, version, fmt.Errorf("canonicalize: %v", shortErr(err))
 	}
 	obj.Type = typ
 	obj.SpecVersion = "2.1"
