@@ -97,16 +97,22 @@ type STIX struct {
 
 // TAXII configures the TAXII 2.1 server.
 type TAXII struct {
-	Listen              string       `yaml:"listen"`
-	TLSCertFile         string       `yaml:"tls_cert_file"`
-	TLSKeyFile          string       `yaml:"tls_key_file"`
-	Title               string       `yaml:"title"`
-	Description         string       `yaml:"description"`
-	Contact             string       `yaml:"contact"`
-	APIRoot             string       `yaml:"api_root"`
-	DefaultPageSize     int          `yaml:"default_page_size"`
-	MaxPageSize         int          `yaml:"max_page_size"`
-	MaxContentLength    int64        `yaml:"max_content_length"`
+	Listen           string `yaml:"listen"`
+	TLSCertFile      string `yaml:"tls_cert_file"`
+	TLSKeyFile       string `yaml:"tls_key_file"`
+	Title            string `yaml:"title"`
+	Description      string `yaml:"description"`
+	Contact          string `yaml:"contact"`
+	APIRoot          string `yaml:"api_root"`
+	DefaultPageSize  int    `yaml:"default_page_size"`
+	MaxPageSize      int    `yaml:"max_page_size"`
+	MaxContentLength int64  `yaml:"max_content_length"`
+	// MaxObjectsPerPost is the most objects one POSTed envelope may hold;
+	// a larger envelope is refused whole before any object is checked.
+	MaxObjectsPerPost int `yaml:"max_objects_per_post"`
+	// StatusRetention is how long the status resource of a POST stays
+	// readable (at least 24h, taxii21.md S-8.3, X-3).
+	StatusRetention     Duration     `yaml:"status_retention"`
 	CursorSecret        Secret       `yaml:"cursor_secret"`
 	PerOwnerCollections bool         `yaml:"per_owner_collections"`
 	Collections         []Collection `yaml:"collections"`
@@ -183,6 +189,8 @@ func Default() Config {
 			DefaultPageSize:     1000,
 			MaxPageSize:         10000,
 			MaxContentLength:    10 << 20,
+			MaxObjectsPerPost:   10000,
+			StatusRetention:     Dur(7 * 24 * time.Hour),
 			PerOwnerCollections: true,
 		},
 	}

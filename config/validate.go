@@ -172,6 +172,12 @@ func (c *Config) validateTAXII(p *problems) {
 	if t.MaxContentLength < 1024 || t.MaxContentLength > 1<<30 {
 		p.add("taxii.max_content_length", "must be between 1024 and 1073741824 bytes, got %d", t.MaxContentLength)
 	}
+	if t.MaxObjectsPerPost < 1 || t.MaxObjectsPerPost > 10_000_000 {
+		p.add("taxii.max_objects_per_post", "must be between 1 and 10000000, got %d", t.MaxObjectsPerPost)
+	}
+	if d := t.StatusRetention.D(); d < 24*time.Hour {
+		p.add("taxii.status_retention", "must be at least 24h (TAXII asks for a day of queryability), got %s", d)
+	}
 	if t.CursorSecret.IsSet() && len(t.CursorSecret.Reveal()) < 16 {
 		p.add("taxii.cursor_secret", "must be at least 16 characters when set")
 	}

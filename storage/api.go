@@ -220,10 +220,23 @@ type StatusDetail struct {
 }
 
 // Status is a TAXII status resource created by a POST to a collection.
+// The counts are exact; the detail lists may hold fewer entries than their
+// counts when the caller cut them (TAXII allows omitting them).
 type Status struct {
 	ID                               string
 	Status                           string
 	RequestTimestamp                 time.Time
 	Total, Success, Failure, Pending int
 	Successes, Failures, Pendings    []StatusDetail
+	// Owner names the principal that created the status; the store keeps
+	// it and leaves access decisions to the caller.
+	Owner string `json:",omitempty"`
+	// Expires is when the status stops being readable. PutStatus deletes
+	// expired statuses; Status treats one not yet deleted as absent. Zero
+	// means never.
+	Expires time.Time `json:",omitzero"`
 }
+
+// MaxStatusBytes bounds the stored form of one status resource; PutStatus
+// refuses a larger one, so callers cut their detail lists before.
+const MaxStatusBytes = 8 << 20

@@ -217,7 +217,7 @@ func checkModel(t *testing.T, seed uint64) {
 		}
 		if rng.IntN(10) == 0 {
 			id := gen().ID
-			s.Update(ctx, func(tx *Tx) error { _, err := tx.Remove(coll.ID, id); return err })
+			s.Update(ctx, func(tx *Tx) error { _, err := tx.Remove(coll.ID, id, TLPRed); return err })
 			m.remove(coll.ID, id)
 			continue
 		}

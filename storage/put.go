@@ -434,10 +434,15 @@ func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
 	return v, true, nil
 }
 
-// Remove drops every membership of id in the collection (TAXII DELETE) and
-// reports whether there was any. Version bytes no collection holds any more
-// are purged.
-func (tx *Tx) Remove(collectionID, id string) (bool, error) {
+// Remove is TAXII DELETE for a reader whose TLP cap is maxTLP (TLPRed: no
+// cap). It drops the memberships of id in the collection that the reader
+// can see and reports whether it dropped any. An object whose latest
+// version in the collection is above maxTLP is invisible to that reader
+// (DESIGN.md §10): nothing is dropped and Remove reports false, exactly as
+// for an id the collection does not hold. Versions above maxTLP of a
+// visible object stay, and the is_latest and is_first flags move to what
+// remains. Version bytes no collection holds any more are purged.
+func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
@@ -450,13 +455,33 @@ func (tx *Tx) Remove(collectionID, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
-	r, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM members WHERE cid = ? AND oid = ?", cid, oid)
+	var latestTLP int
+	err = tx.tx.QueryRowContext(tx.ctx, `SELECT tlp FROM members INDEXED BY members_by_object
+		WHERE cid = ? AND oid = ? AND latest = 1 LIMIT 1`, cid, oid).Scan(&latestTLP)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && latestTLP > maxTLP) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	r, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM members WHERE cid = ? AND oid = ? AND tlp <= ?", cid, oid, maxTLP)
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
 	n, err := r.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	// Versions the reader could not see may remain: the latest and first
+	// flags move to them (latest: greatest version instant, ties to the
+	// newest membership; first: smallest, ties to the oldest).
+	if err := tx.exec(`UPDATE members SET
+			latest = (date_added = (SELECT date_added FROM members INDEXED BY members_by_object
+				WHERE cid = ?1 AND oid = ?2 ORDER BY ver DESC, date_added DESC LIMIT 1)),
+			first = (date_added = (SELECT date_added FROM members INDEXED BY members_by_object
+				WHERE cid = ?1 AND oid = ?2 ORDER BY ver, date_added LIMIT 1))
+		WHERE cid = ?1 AND oid = ?2`, cid, oid); err != nil {
+		return false, fmt.Errorf("remove %s: move latest and first flags: %w", id, err)
 	}
 	var held int
 	err = tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM collections c
@@ -471,6 +496,11 @@ func (tx *Tx) Remove(collectionID, id string) (bool, error) {
 		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM objects WHERE oid = ?", oid); err != nil {
 			return false, fmt.Errorf("remove %s: purge object: %w", id, err)
 		}
+	} else if err := tx.exec(`DELETE FROM versions WHERE oid = ?1 AND NOT EXISTS (
+			SELECT 1 FROM collections c WHERE EXISTS (
+				SELECT 1 FROM members m INDEXED BY members_by_object
+				WHERE m.cid = c.cid AND m.oid = ?1 AND m.vid = versions.vid))`, oid); err != nil {
+		return false, fmt.Errorf("remove %s: purge bytes: %w", id, err)
 	}
 	return n > 0, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // FirstDateAdded is the date_added of the page's first item (the
@@ -278,25 +279,85 @@ func (s *Store) resolveIDs(ctx context.Context, ids []string) ([]int64, error) {
 	return oids, nil
 }
 
-// PutStatus creates or replaces a status resource.
+// statusExpiryPrefix starts the keys of the statuses table's expiry index:
+// the table is (id, body) and status ids are UUIDs (hex digits and '-'), so
+// keys "~<expiry µs, 20 digits>~<id>" sort by expiry after every status and
+// can never be confused with one. A range scan over them finds what has
+// expired without reading a body.
+const statusExpiryPrefix = "~"
+
+func statusExpiryKey(expires time.Time, id string) string {
+	return fmt.Sprintf("%s%020d~%s", statusExpiryPrefix, expires.UnixMicro(), id)
+}
+
+// PutStatus creates or replaces a status resource. A status with an Expires
+// time is indexed by it, and every call first deletes the statuses that have
+// expired, so the table holds at most a retention window of POSTs. A status
+// whose stored form exceeds MaxStatusBytes is refused.
 func (s *Store) PutStatus(ctx context.Context, st Status) error {
-	if st.ID == "" {
-		return errors.New("put status: empty id")
+	if st.ID == "" || strings.HasPrefix(st.ID, statusExpiryPrefix) {
+		return fmt.Errorf("put status: bad id %q", st.ID)
 	}
 	body, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("put status %s: %w", st.ID, err)
 	}
+	if len(body) > MaxStatusBytes {
+		return fmt.Errorf("put status %s: %d bytes, more than the %d allowed", st.ID, len(body), MaxStatusBytes)
+	}
 	return s.Update(ctx, func(tx *Tx) error {
+		if err := tx.pruneStatuses(); err != nil {
+			return err
+		}
 		if _, err := tx.tx.ExecContext(ctx, "INSERT OR REPLACE INTO statuses (id, body) VALUES (?, ?)", st.ID, body); err != nil {
 			return fmt.Errorf("put status %s: %w", st.ID, err)
+		}
+		if !st.Expires.IsZero() {
+			if _, err := tx.tx.ExecContext(ctx, "INSERT OR REPLACE INTO statuses (id, body) VALUES (?, x'')", statusExpiryKey(st.Expires, st.ID)); err != nil {
+				return fmt.Errorf("put status %s: index expiry: %w", st.ID, err)
+			}
 		}
 		return nil
 	})
 }
 
-// Status reads a status resource, or an error wrapping ErrNotFound.
+// pruneStatuses deletes the statuses whose expiry has passed, with their
+// index rows.
+func (tx *Tx) pruneStatuses() error {
+	lo := statusExpiryPrefix
+	hi := statusExpiryKey(tx.s.now(), "")
+	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM statuses WHERE id > ? AND id < ?", lo, hi)
+	if err != nil {
+		return fmt.Errorf("prune statuses: %w", err)
+	}
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return fmt.Errorf("prune statuses: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("prune statuses: %w", err)
+	}
+	for _, k := range keys {
+		id := k[strings.LastIndexByte(k, '~')+1:]
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM statuses WHERE id IN (?, ?)", k, id); err != nil {
+			return fmt.Errorf("prune statuses: %w", err)
+		}
+	}
+	return nil
+}
+
+// Status reads a status resource, or an error wrapping ErrNotFound when it
+// does not exist or has expired.
 func (s *Store) Status(ctx context.Context, id string) (Status, error) {
+	if strings.HasPrefix(id, statusExpiryPrefix) {
+		return Status{}, fmt.Errorf("status %q: %w", id, ErrNotFound)
+	}
 	var body []byte
 	err := s.r.QueryRowContext(ctx, "SELECT body FROM statuses WHERE id = ?", id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -308,6 +369,9 @@ func (s *Store) Status(ctx context.Context, id string) (Status, error) {
 	var st Status
 	if err := json.Unmarshal(body, &st); err != nil {
 		return Status{}, fmt.Errorf("decode status %q: %w", id, err)
+	}
+	if !st.Expires.IsZero() && !s.now().Before(st.Expires) {
+		return Status{}, fmt.Errorf("status %q: %w", id, ErrNotFound)
 	}
 	return st, nil
 }

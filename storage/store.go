@@ -83,6 +83,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if o.readConns < 1 {
 		o.readConns = 1
 	}
+	// A new database file is created here, readable and writable by its
+	// owner only, before SQLite opens it; SQLite gives the -wal and -shm
+	// files the database file's mode.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("open storage %s: %w", path, err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("open storage %s: %w", path, err)
+	}
 	u := (&url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}).String()
 	wdsn := u + "?_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate&_cache_size=-" + strconv.Itoa(o.cacheKiB)
 	w, err := sql.Open("sqlite3", wdsn)

@@ -324,9 +324,9 @@ func TestDateAddedUniqueAcrossCollectionsAndRestarts(t *testing.T) {
 	// Remove every membership, close, set the clock back a day: the persisted
 	// high-water mark still moves date_added forward.
 	s.Update(ctx, func(tx *Tx) error {
-		_, err := tx.Remove(a.ID, o.ID)
+		_, err := tx.Remove(a.ID, o.ID, TLPRed)
 		if err == nil {
-			_, err = tx.Remove(b.ID, o.ID)
+			_, err = tx.Remove(b.ID, o.ID, TLPRed)
 		}
 		return err
 	})
@@ -443,7 +443,7 @@ func TestRemoveStateStatus(t *testing.T) {
 	put(t, s, b.ID, PutOptions{}, o)
 	remove := func(cid string) bool {
 		var ok bool
-		if err := s.Update(ctx, func(tx *Tx) (err error) { ok, err = tx.Remove(cid, o.ID); return err }); err != nil {
+		if err := s.Update(ctx, func(tx *Tx) (err error) { ok, err = tx.Remove(cid, o.ID, TLPRed); return err }); err != nil {
 			t.Fatal(err)
 		}
 		return ok

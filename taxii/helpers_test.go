@@ -103,12 +103,15 @@ func (c *testClock) now() time.Time {
 func newFixture(t testing.TB, mutate ...func(*Config)) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	st, err := storage.Open(ctx, filepath.Join(t.TempDir(), "taxii.db"))
+	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	// The store shares the server's clock, so status expiry is decided on
+	// one time line.
+	st, err := storage.Open(ctx, filepath.Join(t.TempDir(), "taxii.db"), storage.WithNow(clock.now))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &fixture{t: t, store: st, cols: map[string]storage.Collection{}, clock: &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	f := &fixture{t: t, store: st, cols: map[string]storage.Collection{}, clock: clock}
 	for _, c := range []storage.Collection{
 		{Alias: "intel", Title: "Intel", Description: "from TC", Kind: "owner"},
 		{Alias: "submissions", Title: "Submissions", Kind: "local", CanWrite: true},

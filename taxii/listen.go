@@ -39,9 +39,26 @@ func TLSConfig() *tls.Config {
 	}
 }
 
+// MaxHeaderBytes bounds the request line and header block together (issue
+// 14). It is above maxQueryBytes, so a query string the handler would take
+// always gets that far, and a longer one gets a TAXII 400 from the handler
+// as long as the whole head fits here.
+const MaxHeaderBytes = 512 << 10
+
 // NewHTTPServer wraps h in an http.Server with every timeout set, so a slow
 // or stalled client cannot hold a connection forever. WriteTimeout allows a
 // full 10,000-object page to a slow reader.
+//
+// Some requests are answered by net/http before the handler runs, so their
+// answer is net/http's and not a TAXII error resource: the status line and
+// the same text as body, Content-Type text/plain; charset=utf-8, and the
+// connection closed. They are: a request line and header block longer than
+// MaxHeaderBytes (net/http allows 4 KiB of slack) — 431 Request Header
+// Fields Too Large; a malformed request line, header line or Host header,
+// or an HTTP/1.1 request without Host — 400 Bad Request (possibly followed
+// by the reason); an unsupported HTTP version — 505; an unsupported
+// Transfer-Encoding — 501. A client that sends no complete head within
+// ReadHeaderTimeout is disconnected without an answer.
 func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	if log == nil {
 		log = slog.Default()
@@ -52,7 +69,7 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

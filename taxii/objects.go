@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -266,9 +265,9 @@ func (s *Server) deleteObject(c echo.Context) error {
 		return fail(http.StatusForbidden, "deleting needs read and write access to this collection")
 	}
 	id := c.Param("object")
-	vals, err := url.ParseQuery(c.QueryString())
+	vals, err := parseQueryString(c.QueryString())
 	if err != nil {
-		return fail(http.StatusBadRequest, "malformed query string: %v", err)
+		return err
 	}
 	if _, ok := vals["match[version]"]; ok {
 		var f filter
@@ -294,7 +293,7 @@ func (s *Server) deleteObject(c echo.Context) error {
 	removed := false
 	err = s.store.Update(ctx, func(tx *storage.Tx) error {
 		var err error
-		removed, err = tx.Remove(col.ID, id)
+		removed, err = tx.Remove(col.ID, id, p.tlpCap())
 		return err
 	})
 	if err != nil {

@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/gowebpki/jcs"
 	"github.com/labstack/echo/v4"
 
 	"github.com/taxii-bridge/taxii-bridge/storage"
@@ -24,141 +23,235 @@ import (
 // the sizes of incoming documents).
 const maxObjectBytes = 1 << 20
 
+// Bounds of one status detail: a STIX id is at most 250 + 2 + 36 bytes and
+// a version a timestamp; a longer id or version is not echoed back.
+const (
+	maxDetailID      = 300
+	maxDetailVersion = 64
+	maxDetailMessage = 200
+)
+
+// statusDetailBytes bounds the detail entries of one status together, so
+// the stored status stays below storage.MaxStatusBytes whatever was posted.
+const statusDetailBytes = 6 << 20
+
 // addObjects serves POST {api-root}/collections/{id}/objects/ (S-2.7, S-8.8).
 // Order of checks: visibility (404), write access (403), Content-Type (415),
-// size (413), envelope shape (400 for bad JSON, 422 for JSON that is not an
-// envelope). Then each object is checked on its own; the accepted ones are
-// written in one transaction, the rejected ones listed in the status
-// failures with the reason, and the answer is 202 with a complete status.
-// When no object passes, the envelope is refused whole with 422 naming the
-// first reasons. Nothing is written when the envelope is refused.
+// a Content-Length above max_content_length (413). The body is then read as
+// a stream (decodeEnvelope): the envelope is refused whole for invalid JSON
+// (400), JSON that is not an envelope or more than max_objects_per_post
+// objects (422), or a body that outgrows max_content_length (413); nothing is
+// stored then. Each object is checked on its own as it is read
+// (checkObject); the accepted ones are written in one transaction after the
+// whole envelope was read, the rejected ones counted and listed in the
+// status failures with the reason. When no object passes, the envelope is
+// refused whole with 422 naming the first reasons. The status is complete at
+// once, belongs to the poster and is kept for status_retention.
 func (s *Server) addObjects(c echo.Context) error {
 	col, err := s.lookup(c)
 	if err != nil {
 		return err
 	}
-	if !principalOf(c).canWrite(col) {
+	p := principalOf(c)
+	if !p.canWrite(col) {
 		return fail(http.StatusForbidden, "no write access to this collection")
 	}
 	if !contentTypeOK(c.Request().Header.Get(echo.HeaderContentType)) {
 		return fail(http.StatusUnsupportedMediaType, "Content-Type must be %s", MediaType)
 	}
-	body, err := readBody(c.Request(), s.cfg.MaxContentLength)
-	if err != nil {
-		return err
+	req := c.Request()
+	limit := s.cfg.MaxContentLength
+	if req.ContentLength > limit {
+		return fail(http.StatusRequestEntityTooLarge, "request body of %d octets is larger than max_content_length (%d)", req.ContentLength, limit)
 	}
-	raws, err := decodeEnvelope(body)
-	if err != nil {
-		return err
-	}
+	body := http.MaxBytesReader(c.Response(), req.Body, limit)
 
-	st := storage.Status{ID: uuid.NewString(), Status: "complete", RequestTimestamp: s.now().UTC(), Total: len(raws)}
-	var accepted []storage.Object
-	seen := map[string]bool{}
-	for i, raw := range raws {
+	now := s.now().UTC()
+	sb := newStatusBuilder(s.cfg.StatusDetailsLimit)
+	sb.st.ID = uuid.NewString()
+	sb.st.Status = "complete"
+	sb.st.RequestTimestamp = now
+	sb.st.Owner = p.name
+	sb.st.Expires = now.Add(s.cfg.StatusRetention)
+	var (
+		accepted []storage.Object
+		seen     = map[string]bool{}
+		why      []string // the first reasons, for a 422 when nothing passes
+	)
+	total, err := decodeEnvelope(body, s.cfg.MaxObjectsPerPost, func(i int, raw []byte) error {
 		obj, version, err := checkObject(raw)
 		if err != nil {
 			id := obj.ID
-			if id == "" {
+			if id == "" || len(id) > maxDetailID || !utf8.ValidString(id) {
 				id = fmt.Sprintf("objects[%d]", i)
 			}
-			st.Failure++
-			st.Failures = append(st.Failures, storage.StatusDetail{ID: id, Version: version, Message: err.Error()})
-			continue
+			msg := err.Error()
+			if len(why) < 3 {
+				why = append(why, id+": "+msg)
+			}
+			sb.failure(storage.StatusDetail{ID: id, Version: version, Message: msg})
+			return nil
 		}
-		st.Success++
-		st.Successes = append(st.Successes, storage.StatusDetail{ID: obj.ID, Version: version})
+		sb.success(storage.StatusDetail{ID: obj.ID, Version: version})
 		key := obj.ID + "\x00" + version
-		if seen[key] {
-			continue // the same version twice in one envelope is not an error (S-8.8)
+		if !seen[key] { // the same version twice in one envelope is not an error (S-8.8)
+			seen[key] = true
+			accepted = append(accepted, obj)
 		}
-		seen[key] = true
-		accepted = append(accepted, obj)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if st.Success == 0 {
+	sb.st.Total = total
+	if sb.st.Success == 0 {
 		// Nothing in the envelope is STIX 2.1 we can take: refuse it whole.
-		var why []string
-		for _, d := range st.Failures[:min(3, len(st.Failures))] {
-			why = append(why, d.ID+": "+d.Message)
-		}
 		return fail(http.StatusUnprocessableEntity, "no object in the envelope is acceptable STIX 2.1 (%s)", strings.Join(why, "; "))
 	}
-	ctx := c.Request().Context()
-	if len(accepted) > 0 {
-		err := s.store.Update(ctx, func(tx *storage.Tx) error {
-			if _, err := tx.Put(col.ID, accepted, storage.PutOptions{}); err != nil {
-				return err
-			}
-			// Objects with neither modified nor created (SCOs) report their
-			// date_added as version, as the manifest and versions endpoints do.
-			for i, d := range st.Successes {
-				if d.Version != "" {
-					continue
-				}
-				v, ok, err := tx.Latest(col.ID, d.ID)
-				if err != nil {
-					return err
-				}
-				if ok {
-					st.Successes[i].Version = taxiiTime(v.DateAdded)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("store %d objects: %w", len(accepted), err)
-		}
-		s.prefetch.drop()
+	ctx := req.Context()
+	if err := s.store.Update(ctx, func(tx *storage.Tx) error {
+		return s.storeAccepted(tx, col, p, accepted, sb.st.Successes)
+	}); err != nil {
+		return fmt.Errorf("store %d objects: %w", len(accepted), err)
 	}
-	if err := s.store.PutStatus(ctx, st); err != nil {
+	s.prefetch.drop()
+	if err := s.store.PutStatus(ctx, sb.st); err != nil {
 		return fmt.Errorf("store status: %w", err)
 	}
-	return reply(c, http.StatusAccepted, statusOf(st))
+	return reply(c, http.StatusAccepted, statusOf(sb.st))
 }
 
-// readBody reads at most limit bytes; a longer body is a 413 (S-8.8). A
-// Content-Length above the limit is refused before reading.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, fail(http.StatusRequestEntityTooLarge, "request body of %d octets is larger than max_content_length (%d)", r.ContentLength, limit)
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, fail(http.StatusRequestEntityTooLarge, "request body is larger than max_content_length (%d)", limit)
+// storeAccepted writes the accepted objects and fills in the versions of
+// the listed successes that have neither modified nor created.
+//
+// An object whose id the collection holds with a latest version above the
+// poster's TLP cap is hidden from the poster (DESIGN.md §10) and is not
+// written: the poster cannot overwrite or downgrade it. Its success entry
+// is made exactly as for an object new to the collection — version from
+// the posted object, or for an object with neither modified nor created a
+// fresh timestamp where a new object would show its new date_added — so the
+// status reveals neither the hidden object's date_added nor that the post
+// changed nothing. A poster that cannot read the collection likewise never
+// sees the date_added of a copy the collection already held.
+func (s *Server) storeAccepted(tx *storage.Tx, col storage.Collection, p *principal, accepted []storage.Object, successes []storage.StatusDetail) error {
+	maxTLP := p.tlpCap()
+	hidden := map[string]bool{}
+	if maxTLP < storage.TLPRed {
+		checked := map[string]bool{}
+		for _, o := range accepted {
+			if checked[o.ID] {
+				continue
+			}
+			checked[o.ID] = true
+			v, ok, err := tx.Latest(col.ID, o.ID)
+			if err != nil {
+				return err
+			}
+			if ok && v.TLP > maxTLP {
+				hidden[o.ID] = true
+			}
 		}
-		return nil, fail(http.StatusBadRequest, "read request body: %v", err)
 	}
-	if int64(len(b)) > limit {
-		return nil, fail(http.StatusRequestEntityTooLarge, "request body is larger than max_content_length (%d)", limit)
+	// Objects without modified or created report their date_added as
+	// version, as the manifest and versions endpoints do; remember which
+	// ones the collection held before.
+	before := map[string]int64{}
+	for _, d := range successes {
+		if d.Version != "" || hidden[d.ID] {
+			continue
+		}
+		if _, done := before[d.ID]; done {
+			continue
+		}
+		v, ok, err := tx.Latest(col.ID, d.ID)
+		if err != nil {
+			return err
+		}
+		before[d.ID] = 0
+		if ok {
+			before[d.ID] = v.DateAdded
+		}
 	}
-	return b, nil
+	toPut := accepted
+	if len(hidden) > 0 {
+		toPut = make([]storage.Object, 0, len(accepted))
+		for _, o := range accepted {
+			if !hidden[o.ID] {
+				toPut = append(toPut, o)
+			}
+		}
+	}
+	if len(toPut) > 0 {
+		if _, err := tx.Put(col.ID, toPut, storage.PutOptions{}); err != nil {
+			return err
+		}
+	}
+	fresh := func() string { return taxiiTime(s.now().UnixMicro()) }
+	for i, d := range successes {
+		if d.Version != "" {
+			continue
+		}
+		if hidden[d.ID] {
+			successes[i].Version = fresh()
+			continue
+		}
+		v, ok, err := tx.Latest(col.ID, d.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok:
+			successes[i].Version = fresh()
+		case v.DateAdded != before[d.ID] || p.canRead(col):
+			successes[i].Version = taxiiTime(v.DateAdded)
+		default:
+			successes[i].Version = fresh()
+		}
+	}
+	return nil
 }
 
-// decodeEnvelope returns the objects of a TAXII envelope (§3.7). Invalid
-// JSON is a 400; valid JSON that is not an envelope with a non-empty
-// objects list is a 422.
-func decodeEnvelope(body []byte) ([]json.RawMessage, error) {
-	if !json.Valid(body) {
-		return nil, fail(http.StatusBadRequest, "request body is not valid JSON")
+// statusBuilder collects a status resource within bounds (issue 14): the
+// counts are exact, each list keeps its first limit entries and all lists
+// together at most statusDetailBytes; TAXII lets a server omit them
+// (§4.3.1), and statusOf says how many were left out.
+type statusBuilder struct {
+	st     storage.Status
+	limit  int
+	budget int
+}
+
+func newStatusBuilder(limit int) *statusBuilder {
+	return &statusBuilder{limit: limit, budget: statusDetailBytes}
+}
+
+func (b *statusBuilder) success(d storage.StatusDetail) {
+	b.st.Success++
+	b.add(&b.st.Successes, d)
+}
+
+func (b *statusBuilder) failure(d storage.StatusDetail) {
+	b.st.Failure++
+	b.add(&b.st.Failures, d)
+}
+
+func (b *statusBuilder) add(list *[]storage.StatusDetail, d storage.StatusDetail) {
+	if len(d.Version) > maxDetailVersion || !utf8.ValidString(d.Version) {
+		d.Version = ""
 	}
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, fail(http.StatusUnprocessableEntity, "request body is not a TAXII envelope (a JSON object)")
+	if len(d.Message) > maxDetailMessage {
+		cut := maxDetailMessage
+		for cut > 0 && !utf8.RuneStart(d.Message[cut]) {
+			cut--
+		}
+		d.Message = d.Message[:cut] + "…"
 	}
-	rawObjs, ok := env["objects"]
-	if !ok {
-		return nil, fail(http.StatusUnprocessableEntity, "envelope has no objects")
+	cost := len(d.ID) + len(d.Version) + 2*len(d.Message) + 48 // JSON escaping at worst doubles a message
+	if len(*list) >= b.limit || cost > b.budget {
+		return
 	}
-	var objs []json.RawMessage
-	if err := json.Unmarshal(rawObjs, &objs); err != nil {
-		return nil, fail(http.StatusUnprocessableEntity, "envelope objects is not a list")
-	}
-	if len(objs) == 0 {
-		return nil, fail(http.StatusUnprocessableEntity, "envelope objects is empty")
-	}
-	return objs, nil
+	b.budget -= cost
+	*list = append(*list, d)
 }
 
 // scoTypes are the STIX 2.1 Cyber-observable types, which have no created or
@@ -186,99 +279,147 @@ var tlpMarkings = map[string]tlp.Level{
 
 var typePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$`)
 
-// postedObject is the part of a STIX object the checks read.
-type postedObject struct {
-	Type              *string `json:"type"`
-	ID                *string `json:"id"`
-	SpecVersion       *string `json:"spec_version"`
-	Created           *string `json:"created"`
-	Modified          *string `json:"modified"`
-	ObjectMarkingRefs []any   `json:"object_marking_refs"`
-	GranularMarkings  []struct {
-		MarkingRef any `json:"marking_ref"`
-	} `json:"granular_markings"`
+// requiredProps lists, per STIX 2.1 type, the type-specific properties the
+// specification requires (STIX 2.1 §4–§6); the common ones are checked for
+// every object.
+var requiredProps = map[string][]string{
+	"attack-pattern": {"name"}, "campaign": {"name"}, "course-of-action": {"name"},
+	"grouping": {"context", "object_refs"}, "identity": {"name"}, "incident": {"name"},
+	"indicator": {"pattern", "pattern_type", "valid_from"}, "infrastructure": {"name"},
+	"intrusion-set": {"name"}, "malware": {"is_family"}, "malware-analysis": {"product"},
+	"note": {"content", "object_refs"}, "observed-data": {"first_observed", "last_observed", "number_observed"},
+	"opinion": {"opinion", "object_refs"}, "report": {"name", "published", "object_refs"},
+	"threat-actor": {"name"}, "tool": {"name"}, "vulnerability": {"name"},
+	"relationship": {"relationship_type", "source_ref", "target_ref"}, "sighting": {"sighting_of_ref"},
+	"autonomous-system": {"number"}, "domain-name": {"value"}, "email-addr": {"value"},
+	"ipv4-addr": {"value"}, "ipv6-addr": {"value"}, "mac-addr": {"value"}, "mutex": {"name"},
+	"url": {"value"},
 }
 
-// checkObject validates one posted object (issue 3 §4: type/id shape,
-// spec_version "2.1", created/modified on SDOs and SROs, size) and turns it
-// into a storage object: canonical JSON (RFC 8785), content hash over the
-// canonical bytes, TLP rank from its marking references. It returns the id
-// and version it could read even on failure, for the status details.
-func checkObject(raw json.RawMessage) (storage.Object, string, error) {
-	var o postedObject
+// propertyNamePattern is what a top-level STIX property name may look like:
+// ASCII lower-case letters, digits and underscores, at most 250 characters
+// (STIX 2.1 §3.1, §11.1). "TYPE" or "Object_Marking_Refs" is not a STIX
+// property, so a case variant cannot even stand alone.
+var propertyNamePattern = regexp.MustCompile(`^[a-z0-9_]{1,250}$`)
+
+// markingRefPattern is a marking-definition identifier.
+var markingRefPattern = regexp.MustCompile(`^marking-definition--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// stixTimestampPattern is the STIX timestamp form: UTC, literal T and Z,
+// optional fraction (STIX 2.1 §3.2).
+var stixTimestampPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$`)
+
+// checkObject validates one posted object and turns it into a storage
+// object: canonical JSON (RFC 8785), content hash over the canonical bytes,
+// TLP rank from its marking references. It returns the id and version it
+// could read even on failure, for the status details.
+//
+// Property names are matched exactly, never case-insensitively (issue 9): a
+// name repeated in any letter case at any depth is a failure, top-level
+// names must be STIX property names, and the marking is read from the
+// exact-case object_marking_refs and granular_markings[].marking_ref. The
+// object must be valid for its type: type a STIX type name, id
+// "<type>--<RFC 4122 UUID>", spec_version "2.1", created and modified valid
+// STIX timestamps where STIX requires them (every type but SCOs; modified
+// not on marking-definitions), modified not before created, the
+// type-specific required properties of requiredProps present, marking
+// references marking-definition ids, at most 1 MiB of valid UTF-8.
+func checkObject(raw []byte) (storage.Object, string, error) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return storage.Object{}, "", errors.New("not a JSON object")
-	}
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return storage.Object{}, "", fmt.Errorf("unreadable STIX object: %v", shortErr(err))
-	}
 	obj := storage.Object{}
-	if o.ID != nil {
-		obj.ID = *o.ID
-	}
-	version := ""
-	if o.Modified != nil {
-		version = *o.Modified
-	} else if o.Created != nil {
-		version = *o.Created
+	if len(raw) == 0 || raw[0] != '{' {
+		return obj, "", errors.New("not a JSON object")
 	}
 	if len(raw) > maxObjectBytes {
-		return obj, version, fmt.Errorf("object is %d bytes, more than the %d allowed", len(raw), maxObjectBytes)
+		return obj, "", fmt.Errorf("object is %d bytes, more than the %d allowed", len(raw), maxObjectBytes)
 	}
-	if dup := duplicateKey(raw); dup != "" {
-		return obj, version, fmt.Errorf("property %q appears twice", dup)
+	if !utf8.Valid(raw) {
+		return obj, "", errors.New("object is not valid UTF-8")
 	}
-	if o.Type == nil || !typePattern.MatchString(*o.Type) || strings.Contains(*o.Type, "--") {
+	canon, ms, err := canonicalize(raw)
+	if err != nil {
+		return obj, "", err
+	}
+	props := make(map[string][]byte, len(ms))
+	for _, m := range ms {
+		props[m.name] = m.value
+	}
+	str := func(name string) (string, bool, error) {
+		v, ok := props[name]
+		if !ok {
+			return "", false, nil
+		}
+		var s string
+		if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
+			return "", true, fmt.Errorf("%s must be a string", name)
+		}
+		return s, true, nil
+	}
+	// The id and version first, so that a failure can name them.
+	id, hasID, idErr := str("id")
+	obj.ID = id
+	created, hasCreated, cErr := str("created")
+	modified, hasModified, mErr := str("modified")
+	version := ""
+	if hasModified && mErr == nil {
+		version = modified
+	} else if hasCreated && cErr == nil {
+		version = created
+	}
+	for _, m := range ms {
+		if !propertyNamePattern.MatchString(m.name) {
+			return obj, version, fmt.Errorf("property name %s is not a STIX property name (a–z, 0–9 and _ only)", quoteShort(m.name))
+		}
+	}
+	typ, hasType, err := str("type")
+	if err != nil || !hasType || !typePattern.MatchString(typ) || strings.Contains(typ, "--") {
 		return obj, version, errors.New("type is missing or not a STIX type name")
 	}
-	typ := *o.Type
-	if o.ID == nil {
-		return obj, version, errors.New("id is missing")
+	if idErr != nil || !hasID {
+		return obj, version, errors.New("id is missing or not a string")
 	}
-	rest, ok := strings.CutPrefix(*o.ID, typ+"--")
-	if u, err := uuid.Parse(rest); !ok || err != nil || len(rest) != 36 || u.String() != strings.ToLower(rest) {
-		return obj, version, fmt.Errorf("id %q is not %s--<uuid>", *o.ID, typ)
+	rest, ok := strings.CutPrefix(id, typ+"--")
+	if u, err := uuid.Parse(rest); !ok || err != nil || len(rest) != 36 || u.String() != rest || u.Variant() != uuid.RFC4122 {
+		return obj, version, fmt.Errorf("id %s is not %s--<RFC 4122 UUID in lower case>", quoteShort(id), typ)
 	}
-	if o.SpecVersion == nil || *o.SpecVersion != "2.1" {
+	if sv, _, err := str("spec_version"); err != nil || sv != "2.1" {
 		return obj, version, errors.New(`spec_version must be "2.1"`)
 	}
-	var err error
-	if o.Created != nil {
-		if obj.Created, err = stixTimestamp(*o.Created); err != nil {
+	if cErr != nil {
+		return obj, version, cErr
+	}
+	if mErr != nil {
+		return obj, version, mErr
+	}
+	if hasCreated {
+		if obj.Created, err = stixTimestamp(created); err != nil {
 			return obj, version, fmt.Errorf("created: %w", err)
 		}
 	}
-	if o.Modified != nil {
-		if obj.Modified, err = stixTimestamp(*o.Modified); err != nil {
+	if hasModified {
+		if obj.Modified, err = stixTimestamp(modified); err != nil {
 			return obj, version, fmt.Errorf("modified: %w", err)
 		}
 	}
 	if !scoTypes[typ] {
-		if o.Created == nil {
+		if !hasCreated {
 			return obj, version, errors.New("created is required on this object type")
 		}
-		if o.Modified == nil && typ != "marking-definition" {
+		if !hasModified && typ != "marking-definition" {
 			return obj, version, errors.New("modified is required on this object type")
 		}
 	}
 	if !obj.Modified.IsZero() && !obj.Created.IsZero() && obj.Modified.Before(obj.Created) {
 		return obj, version, errors.New("modified is before created")
 	}
-	canon, err := jcs.Transform(raw)
+	for _, name := range requiredProps[typ] {
+		if _, ok := props[name]; !ok {
+			return obj, version, fmt.Errorf("%s is required on %s", name, typ)
+		}
+	}
+	level, err := markingLevel(props)
 	if err != nil {
-		return obj, version, fmt.Errorf("canonicalize: %v", shortErr(err))
-	}
-	level := tlp.None
-	for _, r := range o.ObjectMarkingRefs {
-		if id, ok := r.(string); ok {
-			level = tlp.Max(level, tlpMarkings[id])
-		}
-	}
-	for _, g := range o.GranularMarkings {
-		if id, ok := g.MarkingRef.(string); ok {
-			level = tlp.Max(level, tlpMarkings[id])
-		}
+		return obj, version, err
 	}
 	obj.Type = typ
 	obj.SpecVersion = "2.1"
@@ -288,42 +429,62 @@ func checkObject(raw json.RawMessage) (storage.Object, string, error) {
 	return obj, version, nil
 }
 
-// stixTimestamp reads a STIX timestamp: RFC 3339 in UTC with a literal Z.
+// markingLevel is the strictest TLP among the exact-case
+// object_marking_refs and granular_markings[].marking_ref of an object
+// (stix-mapping.md §4.5); markings that are not TLP count as none. Both must
+// be lists; every reference must be a marking-definition id.
+func markingLevel(props map[string][]byte) (tlp.Level, error) {
+	level := tlp.None
+	if v, ok := props["object_marking_refs"]; ok {
+		var refs []json.RawMessage
+		if len(v) == 0 || v[0] != '[' || json.Unmarshal(v, &refs) != nil {
+			return level, errors.New("object_marking_refs must be a list")
+		}
+		for _, r := range refs {
+			var id string
+			if len(r) == 0 || r[0] != '"' || json.Unmarshal(r, &id) != nil || !markingRefPattern.MatchString(id) {
+				return level, errors.New("object_marking_refs must hold marking-definition ids")
+			}
+			level = tlp.Max(level, tlpMarkings[id])
+		}
+	}
+	if v, ok := props["granular_markings"]; ok {
+		var gms []json.RawMessage
+		if len(v) == 0 || v[0] != '[' || json.Unmarshal(v, &gms) != nil {
+			return level, errors.New("granular_markings must be a list")
+		}
+		for _, g := range gms {
+			// A map keeps names exactly; members already refused case
+			// variants at this depth.
+			var gm map[string]json.RawMessage
+			if len(g) == 0 || g[0] != '{' || json.Unmarshal(g, &gm) != nil {
+				return level, errors.New("granular_markings must hold objects")
+			}
+			r, ok := gm["marking_ref"]
+			if !ok {
+				continue // a language marking
+			}
+			var id string
+			if len(r) == 0 || r[0] != '"' || json.Unmarshal(r, &id) != nil || !markingRefPattern.MatchString(id) {
+				return level, errors.New("granular_markings marking_ref must be a marking-definition id")
+			}
+			level = tlp.Max(level, tlpMarkings[id])
+		}
+	}
+	return level, nil
+}
+
+// stixTimestamp reads a STIX timestamp: RFC 3339 in UTC with a literal T
+// and Z (STIX 2.1 §3.2).
 func stixTimestamp(v string) (time.Time, error) {
-	if !strings.HasSuffix(v, "Z") {
-		return time.Time{}, fmt.Errorf("%q is not a UTC STIX timestamp", v)
+	if !stixTimestampPattern.MatchString(v) {
+		return time.Time{}, fmt.Errorf("%s is not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.s+]Z)", quoteShort(v))
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not a STIX timestamp", v)
+		return time.Time{}, fmt.Errorf("%s is not a STIX timestamp", quoteShort(v))
 	}
 	return t.UTC(), nil
-}
-
-// duplicateKey returns a top-level property name that occurs twice in the
-// JSON object raw, or "".
-func duplicateKey(raw []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return ""
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		k, _ := t.(string)
-		if seen[k] {
-			return k
-		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return ""
-		}
-	}
-	return ""
 }
 
 // shortErr trims an error text for a status message.

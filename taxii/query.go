@@ -28,6 +28,37 @@ const (
 // B-17: query-cost protection).
 const maxMatchValues = 1000
 
+// Request bounds (issue 14), each checked before any work proportional to
+// what it bounds, each refused with a 400 TAXII error:
+//
+//   - maxQueryBytes: the raw query string, before it is parsed. It leaves
+//     room for a full filter sent together with its next cursor (C-6).
+//   - maxFilterBytes: the values of all match[...] fields together, after
+//     parsing; it keeps every next cursor the server issues (which carries
+//     the filter, D-8) under maxNextBytes.
+//   - maxNextBytes: a next value, before it is decoded and its HMAC checked.
+//
+// The request line and header block as a whole are bounded by
+// http.Server.MaxHeaderBytes (listen.go), which net/http enforces before
+// the handler runs.
+const (
+	maxQueryBytes  = 384 << 10
+	maxFilterBytes = 64 << 10
+	maxNextBytes   = 128 << 10
+)
+
+// parseQueryString parses a raw query string after checking its length.
+func parseQueryString(raw string) (url.Values, error) {
+	if len(raw) > maxQueryBytes {
+		return nil, fail(http.StatusBadRequest, "query string of %d bytes is longer than the %d allowed", len(raw), maxQueryBytes)
+	}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, "malformed query string: %v", shortErr(err))
+	}
+	return vals, nil
+}
+
 // filter is the normalized, principal-independent part of a listing query:
 // sorted, de-duplicated value lists, the version selector made explicit.
 // Two requests select the same rows iff their filters are equal, so the
@@ -47,6 +78,17 @@ func (f filter) equal(g filter) bool {
 	return f.AddedAfter == g.AddedAfter && slices.Equal(f.IDs, g.IDs) && slices.Equal(f.Types, g.Types) &&
 		slices.Equal(f.SpecVersions, g.SpecVersions) && f.Last == g.Last && f.First == g.First && f.All == g.All &&
 		slices.Equal(f.At, g.At)
+}
+
+// size is roughly the bytes the filter's value lists take.
+func (f filter) size() int {
+	n := 20 * len(f.At)
+	for _, l := range [][]string{f.IDs, f.Types, f.SpecVersions} {
+		for _, v := range l {
+			n += len(v) + 3
+		}
+	}
+	return n
 }
 
 func (f filter) versionFilter() storage.VersionFilter {
@@ -90,9 +132,9 @@ var endpointParams = map[endpoint]paramSet{
 // also carries filters, they must equal the ones the cursor was issued for
 // (C-6). The returned filter is the cursor's when only next was sent.
 func (s *Server) parseQuery(rawQuery string, ep endpoint, collectionID, objectID string) (listQuery, error) {
-	vals, err := url.ParseQuery(rawQuery)
+	vals, err := parseQueryString(rawQuery)
 	if err != nil {
-		return listQuery{}, fail(http.StatusBadRequest, "malformed query string: %v", err)
+		return listQuery{}, err
 	}
 	allowed := endpointParams[ep]
 	q := listQuery{limit: s.cfg.DefaultPageSize}
@@ -191,10 +233,16 @@ func (s *Server) parseQuery(rawQuery string, ep endpoint, collectionID, objectID
 		f.IDs = []string{objectID}
 	}
 
+	if n := f.size(); n > maxFilterBytes {
+		return q, fail(http.StatusBadRequest, "the match[...] values add up to %d bytes, more than the %d allowed", n, maxFilterBytes)
+	}
 	if allowed.next {
 		v, ok, err := single("next")
 		if err != nil {
 			return q, err
+		}
+		if ok && len(v) > maxNextBytes {
+			return q, fail(http.StatusBadRequest, "next: %d bytes, longer than any cursor this server issues", len(v))
 		}
 		if ok {
 			cur, err := s.cursors.decode(v)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,14 +46,44 @@ type apiRootResource struct {
 	Description      string   `json:"description,omitempty"`
 	Versions         []string `json:"versions"`
 	MaxContentLength int64    `json:"max_content_length"`
+	// Custom properties (S-9.1) with limits clients may want to read.
+	MaxObjectsPerPost int `json:"x_taxii_bridge_max_objects_per_post"`
+	MaxPageSize       int `json:"x_taxii_bridge_max_page_size"`
 }
 
-// apiRoot serves GET /{api-root}/ (S-2.2).
+// apiRoot serves GET /{api-root}/ (S-2.2). Its description ends with the
+// limits a client may run into (issue 14), which max_content_length alone
+// does not say; the same values are custom properties (S-9.1).
 func (s *Server) apiRoot(c echo.Context) error {
 	return reply(c, http.StatusOK, apiRootResource{
-		Title: s.cfg.Title, Description: s.cfg.Description,
+		Title: s.cfg.Title, Description: s.rootDescription(),
 		Versions: []string{MediaType}, MaxContentLength: s.cfg.MaxContentLength,
+		MaxObjectsPerPost: s.cfg.MaxObjectsPerPost, MaxPageSize: s.cfg.MaxPageSize,
 	})
+}
+
+// humanDuration writes whole days as "7 days", anything else as Go does.
+func humanDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
+}
+
+// rootDescription is the configured description followed by the limits.
+func (s *Server) rootDescription() string {
+	limits := fmt.Sprintf("Limits: a POSTed envelope may hold at most %d objects (max_objects_per_post) in at most %d octets (max_content_length); "+
+		"a status resource lists at most %d entries in each of successes, failures and pendings (the counts are exact) and stays readable for %s; "+
+		"a page holds at most %d objects; match[id] and the other match fields take at most %d values.",
+		s.cfg.MaxObjectsPerPost, s.cfg.MaxContentLength, s.cfg.StatusDetailsLimit, humanDuration(s.cfg.StatusRetention), s.cfg.MaxPageSize, maxMatchValues)
+	if s.cfg.Description == "" {
+		return limits
+	}
+	return s.cfg.Description + " " + limits
 }
 
 type collectionResource struct {
@@ -155,6 +184,13 @@ type statusResource struct {
 	Failures         []statusDetail `json:"failures,omitempty"`
 	PendingCount     int            `json:"pending_count"`
 	Pendings         []statusDetail `json:"pendings,omitempty"`
+	// Custom properties (S-9.1) saying how many entries each list left
+	// out; present only when some were (issue 14: the lists are capped,
+	// TAXII §4.3.1 lets a server omit them, the counts stay exact).
+	OmittedSuccesses int    `json:"x_taxii_bridge_omitted_successes,omitempty"`
+	OmittedFailures  int    `json:"x_taxii_bridge_omitted_failures,omitempty"`
+	OmittedPendings  int    `json:"x_taxii_bridge_omitted_pendings,omitempty"`
+	Note             string `json:"x_taxii_bridge_note,omitempty"`
 }
 
 func details(in []storage.StatusDetail) []statusDetail {
@@ -174,22 +210,35 @@ func statusOf(st storage.Status) statusResource {
 	if !st.RequestTimestamp.IsZero() {
 		r.RequestTimestamp = taxiiTime(st.RequestTimestamp.UnixMicro())
 	}
+	r.OmittedSuccesses = max(0, st.Success-len(st.Successes))
+	r.OmittedFailures = max(0, st.Failure-len(st.Failures))
+	r.OmittedPendings = max(0, st.Pending-len(st.Pendings))
+	if r.OmittedSuccesses+r.OmittedFailures+r.OmittedPendings > 0 {
+		r.Note = "the successes, failures and pendings lists were cut to their first entries; the counts are exact"
+	}
 	return r
 }
 
 // status serves GET /{api-root}/status/{id}/ (S-2.3, S-8.3). Status ids are
-// random UUIDv4s handed only to the poster; unknown ids are 404.
+// random UUIDv4s handed only to the poster, and a status belongs to the
+// principal that created it (issue 9): an unknown id, an expired status
+// (after status_retention) and another principal's status are the same 404,
+// reached by the same store read.
 func (s *Server) status(c echo.Context) error {
-	id := strings.ToLower(c.Param("status"))
-	if _, err := uuid.Parse(id); err != nil {
+	id := c.Param("status")
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
 		return fail(http.StatusNotFound, "no such status")
 	}
-	st, err := s.store.Status(c.Request().Context(), id)
+	st, err := s.store.Status(c.Request().Context(), u.String())
 	if errors.Is(err, storage.ErrNotFound) {
 		return fail(http.StatusNotFound, "no such status")
 	}
 	if err != nil {
 		return fmt.Errorf("read status: %w", err)
+	}
+	if st.Owner == "" || st.Owner != principalOf(c).name {
+		return fail(http.StatusNotFound, "no such status")
 	}
 	return reply(c, http.StatusOK, statusOf(st))
 }

@@ -47,6 +47,16 @@ type Config struct {
 	// MaxContentLength is the largest request body accepted, advertised on
 	// the API root (default 10 MiB).
 	MaxContentLength int64
+	// MaxObjectsPerPost is the most objects one POSTed envelope may hold
+	// (default 10,000); a larger envelope is refused whole with 422 before
+	// anything is stored. It is advertised in the API root's description.
+	MaxObjectsPerPost int
+	// StatusDetailsLimit caps each of a status resource's successes,
+	// failures and pendings lists (default 10,000); the counts stay exact.
+	StatusDetailsLimit int
+	// StatusRetention is how long a status resource stays readable
+	// (default 7 days; taxii21.md S-8.3 asks for at least 24 hours).
+	StatusRetention time.Duration
 	// CursorSecret keys the HMAC of the next cursors (taxii21.md D-8); at
 	// least 16 bytes.
 	CursorSecret []byte
@@ -149,6 +159,15 @@ func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if cfg.MaxContentLength <= 0 {
 		cfg.MaxContentLength = 10 << 20
+	}
+	if cfg.MaxObjectsPerPost <= 0 {
+		cfg.MaxObjectsPerPost = 10000
+	}
+	if cfg.StatusDetailsLimit <= 0 {
+		cfg.StatusDetailsLimit = 10000
+	}
+	if cfg.StatusRetention <= 0 {
+		cfg.StatusRetention = 7 * 24 * time.Hour
 	}
 	if len(cfg.CursorSecret) < 16 {
 		return nil, fmt.Errorf("taxii: cursor secret is %d bytes, want at least 16", len(cfg.CursorSecret))

@@ -31,9 +31,18 @@ func TestDiscoveryAndAPIRoot(t *testing.T) {
 	w = f.get("alice", "/api1/")
 	wantStatus(t, w, http.StatusOK)
 	r := decode[map[string]any](t, w)
-	want = map[string]any{"title": "test server", "versions": []any{MediaType}, "max_content_length": float64(10 << 20)}
+	desc, _ := r["description"].(string)
+	delete(r, "description")
+	want = map[string]any{"title": "test server", "versions": []any{MediaType}, "max_content_length": float64(10 << 20),
+		"x_taxii_bridge_max_objects_per_post": float64(10000), "x_taxii_bridge_max_page_size": float64(500)}
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("api root (-want +got):\n%s", diff)
+	}
+	// Issue 14: the limits a client can run into are advertised.
+	for _, s := range []string{"at most 10000 objects (max_objects_per_post)", "at most 10000 entries", "7 days", "at most 500 objects", "at most 1000 values"} {
+		if !strings.Contains(desc, s) {
+			t.Errorf("api root description %q does not say %q", desc, s)
+		}
 	}
 	// An unknown API root is 404.
 	wantError(t, f.get("alice", "/api2/"), http.StatusNotFound, "")
