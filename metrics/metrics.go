@@ -200,11 +200,11 @@ func (m *Metrics) AuthFailure(throttled bool) {
 
 // SyncRun is the outcome of one sync run, as the metrics need it.
 type SyncRun struct {
-	Started  time.Time
-	Duration time.Duration
-	Err      error
+	Started                                  time.Time
+	Duration                                 time.Duration
+	Err                                      error
 	Fetched, NewVersions, Unchanged, Revoked int
-	Skipped  map[string]int
+	Skipped                                  map[string]int
 }
 
 // Sync records a finished sync run.
