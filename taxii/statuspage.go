@@ -141,9 +141,10 @@ func (s *Server) statusPage(c echo.Context) error {
 		if n := newest[d.Collection]; n > d.NewestDateAdded {
 			cl.Lagging = true
 			if d.NewestDateAdded == 0 {
-				cl.Behind = "has received nothing"
+				cl.Behind = "has received nothing yet"
 			} else {
-				cl.Behind = humanDuration(time.Duration(n-d.NewestDateAdded)*time.Microsecond) + " of additions"
+				cl.Behind = "newer objects up to " + time.UnixMicro(n).UTC().Format("2006-01-02 15:04:05Z") +
+					" (" + humanDuration(time.Duration(n-d.NewestDateAdded)*time.Microsecond) + " of additions)"
 			}
 		}
 		pg.Clients = append(pg.Clients, cl)
