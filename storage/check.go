@@ -24,7 +24,12 @@ func (e *IntegrityError) Error() string {
 	if e.Full {
 		kind = "integrity_check"
 	}
-	return fmt.Sprintf("database %s is damaged (%s: %s)", e.Path, kind, strings.Join(e.Problems, "; "))
+	shown := e.Problems
+	more := ""
+	if len(shown) > 3 {
+		shown, more = shown[:3], fmt.Sprintf("; and %d more", len(e.Problems)-3)
+	}
+	return fmt.Sprintf("database %s is damaged: %s reports %s%s", e.Path, kind, strings.Join(shown, "; "), more)
 }
 
 // maxProblems bounds how many findings a check collects.
@@ -57,8 +62,11 @@ func (s *Store) Check(ctx context.Context, full bool) error {
 		if err := rows.Scan(&line); err != nil {
 			return fmt.Errorf("check database %s: %w", path, err)
 		}
-		if line != "ok" {
-			problems = append(problems, line)
+		// SQLite may put several findings in one row, one per line.
+		for _, l := range strings.Split(line, "\n") {
+			if l = strings.TrimSpace(l); l != "" && l != "ok" && !strings.HasPrefix(l, "*** in database") {
+				problems = append(problems, l)
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -88,8 +88,8 @@ func checkDatabase(ctx context.Context, e *env, cfg *config.Config, full bool) e
 		kind = "integrity_check"
 	}
 	if err := store.Check(ctx, full); err != nil {
-		checkLine(e, false, "database", fmt.Sprintf("%s: %v; restore it from a backup, or move it aside and let the next sync rebuild it", path, err))
-		return fmt.Errorf("database %s: %w", path, err)
+		checkLine(e, false, "database", fmt.Sprintf("%v; restore it from a backup, or move it aside and let the next sync rebuild it", err))
+		return fmt.Errorf("database check: %w", err)
 	}
 	checkLine(e, true, "database", fmt.Sprintf("%s opens; %d collections; %s ok", path, len(cols), kind))
 	return nil

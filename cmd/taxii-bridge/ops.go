@@ -112,7 +112,7 @@ func (h *storageHealth) report(err error) {
 	}
 	h.mu.Unlock()
 	if first {
-		h.log.Error("storage fault: the database file is damaged or unusable; taxii-bridge stays up but reports not ready",
+		h.log.Error("storage fault: the database file is damaged or unusable (serve keeps running; /readyz reports not ready until a restart)",
 			"file", h.path, "error", err,
 			"what_to_do", "stop taxii-bridge, run `taxii-bridge check -full -config FILE`, then restore the file from a backup or move it aside and let the next sync rebuild it")
 	}
