@@ -26,6 +26,7 @@ type Config struct {
 	Sync          Sync          `yaml:"sync"`
 	STIX          STIX          `yaml:"stix"`
 	TAXII         TAXII         `yaml:"taxii"`
+	Metrics       Metrics       `yaml:"metrics"`
 
 	parseProblems []string // unknown keys and wrongly typed values, reported by Validate
 }
@@ -118,6 +119,11 @@ type TAXII struct {
 	Collections         []Collection `yaml:"collections"`
 	Users               []User       `yaml:"users"`
 	APIKeys             []APIKey     `yaml:"api_keys"`
+
+	// Operations (issue 11).
+	RateLimit        RateLimit `yaml:"rate_limit"`         // per principal, unless it sets its own
+	AuthFailureLimit RateLimit `yaml:"auth_failure_limit"` // failed authentications per source address
+	Gzip             bool      `yaml:"gzip"`               // compress responses for clients that accept it
 }
 
 // Collection is an extra collection: a filter over the synced data, or a
@@ -150,6 +156,11 @@ type User struct {
 	// EmptyList answers an empty listing with "objects": [] instead of {}
 	// for clients that cannot parse the latter (taxii21.md C-16).
 	EmptyList bool `yaml:"empty_list"`
+
+	// Operations (issue 11).
+	Profile   string     `yaml:"profile"`    // client wire profile (ProfileNames)
+	RateLimit *RateLimit `yaml:"rate_limit"` // replaces taxii.rate_limit for this principal
+	Admin     bool       `yaml:"admin"`      // may read /admin/status
 }
 
 // APIKey is a TAXII client authenticated by "Authorization: Bearer <key>"
@@ -161,7 +172,29 @@ type APIKey struct {
 	Write     []string `yaml:"write"`
 	MaxTLP    TLP      `yaml:"max_tlp"`
 	EmptyList bool     `yaml:"empty_list"` // as User.EmptyList
+
+	// Operations (issue 11), as for User.
+	Profile   string     `yaml:"profile"`
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	Admin     bool       `yaml:"admin"`
 }
+
+// RateLimit is a token bucket: requests_per_second sustained, burst at
+// once. requests_per_second 0 means no limit.
+type RateLimit struct {
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	Burst             int     `yaml:"burst"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is where /metrics is served, separately from TAXII; empty
+	// (the default) serves no metrics.
+	Listen string `yaml:"listen"`
+}
+
+// ProfileNames are the client profiles a principal may name (taxii.ProfileNames).
+var ProfileNames = []string{"default", "elastic", "misp", "opencti", "sentinel", "splunk", "xsoar"}
 
 // Default returns the configuration with every default of DESIGN.md §4 filled in.
 func Default() Config {
@@ -192,6 +225,8 @@ func Default() Config {
 			MaxObjectsPerPost:   10000,
 			StatusRetention:     Dur(7 * 24 * time.Hour),
 			PerOwnerCollections: true,
+			AuthFailureLimit:    RateLimit{RequestsPerSecond: 0.2, Burst: 10},
+			Gzip:                true,
 		},
 	}
 }

@@ -90,6 +90,11 @@ func TestValidationNamesEveryBadKey(t *testing.T) {
 		{"bad password hash", "taxii:\n  users:\n    - name: a\n      password_hash: secret\n", []string{"taxii.users[0].password_hash: must be a bcrypt hash"}},
 		{"bad api key hash", "taxii:\n  api_keys:\n    - name: k\n      key_sha256: abc\n", []string{"taxii.api_keys[0].key_sha256: must be the 64 hex digits"}},
 		{"duplicate alias", "taxii:\n  collections:\n    - alias: a\n    - alias: a\n", []string{`taxii.collections[1].alias: duplicate alias "a"`}},
+		{"unknown profile", "taxii:\n  users:\n    - name: a\n      password_hash: $2a$12$abc\n      profile: qradar\n", []string{`taxii.users[0].profile: unknown profile "qradar"`}},
+		{"bad metrics listen", "metrics:\n  listen: 9464\n", []string{"metrics.listen: must be host:port"}},
+		{"metrics on the TAXII port", "metrics:\n  listen: 127.0.0.1:8080\n", []string{"metrics.listen: must differ from taxii.listen"}},
+		{"negative rate", "taxii:\n  rate_limit: {requests_per_second: -2}\n  api_keys:\n    - name: k\n      key_sha256: " + strings.Repeat("a", 64) + "\n      rate_limit: {requests_per_second: 1, burst: -1}\n",
+			[]string{"taxii.rate_limit.requests_per_second: must be between 0", "taxii.api_keys[0].rate_limit.burst: must be between 0"}},
 		{"all at once", `sync:
   intervall: 15m
   first_fetch: soon

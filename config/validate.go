@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -43,6 +44,7 @@ func (c *Config) Validate() error {
 	c.validateSync(&p)
 	c.validateSTIX(&p)
 	c.validateTAXII(&p)
+	c.validateOps(&p)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
@@ -277,5 +279,45 @@ func checkTypes(p *problems, key string, got, known []string) {
 		if !ok {
 			p.add(fmt.Sprintf("%s[%d]", key, i), "unknown type %q (known: All, %s)", v, strings.Join(known, ", "))
 		}
+	}
+}
+
+// validateOps checks the operations keys of issue 11: metrics, rate
+// limits, profiles.
+func (c *Config) validateOps(p *problems) {
+	if l := c.Metrics.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			p.add("metrics.listen", "must be host:port such as 127.0.0.1:9464, or empty for no metrics, got %q", l)
+		} else if l == c.TAXII.Listen {
+			p.add("metrics.listen", "must differ from taxii.listen (%s)", l)
+		}
+	}
+	checkRate := func(key string, r *RateLimit) {
+		if r == nil || key == "taxii.auth_failure_limit" && r.RequestsPerSecond == -1 {
+			return
+		}
+		if r.RequestsPerSecond < 0 || r.RequestsPerSecond > 1e6 {
+			p.add(key+".requests_per_second", "must be between 0 (no limit) and 1000000, got %g", r.RequestsPerSecond)
+		}
+		if r.Burst < 0 || r.Burst > 1e6 {
+			p.add(key+".burst", "must be between 0 and 1000000, got %d", r.Burst)
+		}
+	}
+	checkRate("taxii.rate_limit", &c.TAXII.RateLimit)
+	checkRate("taxii.auth_failure_limit", &c.TAXII.AuthFailureLimit)
+	checkProfile := func(key, name string) {
+		if name != "" && !slices.Contains(ProfileNames, name) {
+			p.add(key, "unknown profile %q (known: %s)", name, strings.Join(ProfileNames, ", "))
+		}
+	}
+	for i, u := range c.TAXII.Users {
+		key := fmt.Sprintf("taxii.users[%d]", i)
+		checkRate(key+".rate_limit", u.RateLimit)
+		checkProfile(key+".profile", u.Profile)
+	}
+	for i, k := range c.TAXII.APIKeys {
+		key := fmt.Sprintf("taxii.api_keys[%d]", i)
+		checkRate(key+".rate_limit", k.RateLimit)
+		checkProfile(key+".profile", k.Profile)
 	}
 }

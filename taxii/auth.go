@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
@@ -27,6 +28,11 @@ type principal struct {
 	read, write access
 	maxTLP      tlp.Level
 	emptyList   bool // C-16 compatibility: [] instead of {} on empty listings
+
+	// Set by authenticator.configure (issue 11).
+	wire    wire          // the client profile's wire behaviours (profile.go)
+	limiter *rate.Limiter // nil: no rate limit (ratelimit.go)
+	admin   bool          // may read the status page
 }
 
 // access is a list of collection aliases or ids, or everything ("*").
@@ -197,13 +203,9 @@ func (a *authenticator) basic(header, cred string) (*principal, error) {
 		}
 	}
 	ck := keyOf(header)
-	now := a.now()
-	a.mu.Lock()
-	if e, ok := a.cache[ck]; ok && now.Before(e.expires) {
-		a.mu.Unlock()
-		return e.p, nil
+	if p := a.cached(ck); p != nil {
+		return p, nil
 	}
-	a.mu.Unlock()
 
 	v, err, _ := a.group.Do(string(ck[:]), func() (any, error) {
 		if !isUser {
@@ -221,6 +223,45 @@ func (a *authenticator) basic(header, cred string) (*principal, error) {
 		return nil, err
 	}
 	return v.(*principal), nil
+}
+
+// cached returns the principal of a verification cached under k, or nil.
+func (a *authenticator) cached(k [sha256.Size]byte) *principal {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e, ok := a.cache[k]; ok && now.Before(e.expires) {
+		return e.p
+	}
+	return nil
+}
+
+// cheap authenticates without bcrypt: API keys (a SHA-256 each) and Basic
+// credentials verified within the cache TTL. It is what a throttled
+// source address may still use (ratelimit.go).
+func (a *authenticator) cheap(header string) *principal {
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(header), " ")
+	cred = strings.TrimSpace(cred)
+	switch strings.ToLower(scheme) {
+	case "bearer", "token":
+		return a.key(cred)
+	case "basic":
+		if p := a.cached(keyOf(header)); p != nil {
+			return p
+		}
+		raw, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			return nil
+		}
+		user, pass, ok := strings.Cut(string(raw), ":")
+		if _, isUser := a.users[user]; ok && !isUser {
+			if p := a.key(pass); p != nil {
+				return p
+			}
+			return a.key(user)
+		}
+	}
+	return nil
 }
 
 // keyOf is the cache key of an Authorization header value.
@@ -278,9 +319,22 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if h == "" {
 			return fail(http.StatusUnauthorized, "authentication required (Basic, Bearer or Token)")
 		}
-		p, err := s.auth.authenticate(h)
-		if err != nil {
-			return fail(http.StatusUnauthorized, "the credentials were not accepted")
+		// A source address that keeps failing is refused before any
+		// bcrypt work; credentials that need none still pass (ratelimit.go).
+		ip := c.RealIP()
+		var p *principal
+		if wait := s.authFails.blocked(ip); wait > 0 {
+			if p = s.auth.cheap(h); p == nil {
+				s.obs.AuthFailure(true)
+				return tooMany(c, wait, "too many failed authentications from this address")
+			}
+		} else {
+			var err error
+			if p, err = s.auth.authenticate(h); err != nil {
+				s.authFails.fail(ip)
+				s.obs.AuthFailure(false)
+				return fail(http.StatusUnauthorized, "the credentials were not accepted")
+			}
 		}
 		c.Set(principalKey, p)
 		return next(c)

@@ -74,6 +74,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	default:
 		st, ti, de = http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError), "internal error; quote the error_id to the operator"
+		if s.cfg.OnServerError != nil {
+			s.cfg.OnServerError(err)
+		}
 	}
 	if ti == "" {
 		ti = "Error"
@@ -88,6 +91,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, MediaType)
+	h.Del("ETag") // set by a listing before it failed
 	if st == http.StatusUnauthorized {
 		h.Add(echo.HeaderWWWAuthenticate, `Basic realm="taxii-bridge", charset="UTF-8"`)
 		h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="taxii-bridge"`)

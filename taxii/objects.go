@@ -46,9 +46,25 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	if ep == epObject || ep == epVersions {
 		objectID = c.Param("object")
 	}
-	q, err := s.parseQuery(c.QueryString(), ep, col.ID, objectID)
+	rawQuery := c.QueryString()
+	if p.wire.nextInAddedAfter {
+		rawQuery = rewriteNextInAddedAfter(rawQuery)
+	}
+	q, err := s.parseQuery(rawQuery, ep, col.ID, objectID)
 	if err != nil {
 		return err
+	}
+	// Conditional polling (etag.go): an unchanged listing is a 304 before any query.
+	etag, err := s.listETag(ctx, ep, col.ID, objectID, rawQuery, p)
+	if err != nil {
+		return fmt.Errorf("query %s: %w", ep, err)
+	}
+	if etag != "" {
+		c.Response().Header().Set("ETag", etag)
+		if notModified(c.Request().Header.Get("If-None-Match"), etag) {
+			s.poll(p, col.Alias, 0, 0, 0)
+			return c.NoContent(http.StatusNotModified)
+		}
 	}
 	sq := storage.Query{
 		CollectionID: col.ID,
@@ -115,17 +131,21 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		h := c.Response().Header()
 		h.Set(headerFirst, taxiiTime(page.Items[0].DateAdded))
 		h.Set(headerLast, taxiiTime(page.Items[n-1].DateAdded))
+	} else if p.wire.echoAddedAfter && q.filter.AddedAfter > 0 {
+		// Profile: keep a client that reads only this header at its position.
+		c.Response().Header().Set(headerLast, taxiiTime(q.filter.AddedAfter))
 	}
 	s.audit(c, ep, col, q, page)
 	var body []byte
 	switch {
-	case len(page.Items) == 0 && p.emptyList && ep == epVersions:
+	case len(page.Items) == 0 && p.wire.emptyList && ep == epVersions:
 		body = []byte(`{"more":false,"versions":[]}`)
-	case len(page.Items) == 0 && p.emptyList:
+	case len(page.Items) == 0 && p.wire.emptyList:
 		body = []byte(`{"more":false,"objects":[]}`)
 	default:
 		body = listBody(ep, page, next)
 	}
+	s.poll(p, col.Alias, len(page.Items), int64(len(body)), page.LastDateAdded())
 	return c.Blob(http.StatusOK, MediaType, body)
 }
 

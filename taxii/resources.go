@@ -62,8 +62,8 @@ func (s *Server) apiRoot(c echo.Context) error {
 	})
 }
 
-// humanDuration writes whole days as "7 days", anything else as Go does.
-func humanDuration(d time.Duration) string {
+// retentionText writes whole days as "7 days", anything else as Go does.
+func retentionText(d time.Duration) string {
 	const day = 24 * time.Hour
 	switch {
 	case d == day:
@@ -79,7 +79,7 @@ func (s *Server) rootDescription() string {
 	limits := fmt.Sprintf("Limits: a POSTed envelope may hold at most %d objects (max_objects_per_post) in at most %d octets (max_content_length); "+
 		"a status resource lists at most %d entries in each of successes, failures and pendings (the counts are exact) and stays readable for %s; "+
 		"a page holds at most %d objects; match[id] and the other match fields take at most %d values.",
-		s.cfg.MaxObjectsPerPost, s.cfg.MaxContentLength, s.cfg.StatusDetailsLimit, humanDuration(s.cfg.StatusRetention), s.cfg.MaxPageSize, maxMatchValues)
+		s.cfg.MaxObjectsPerPost, s.cfg.MaxContentLength, s.cfg.StatusDetailsLimit, retentionText(s.cfg.StatusRetention), s.cfg.MaxPageSize, maxMatchValues)
 	if s.cfg.Description == "" {
 		return limits
 	}

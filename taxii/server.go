@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -68,6 +69,28 @@ type Config struct {
 	Ready func() error
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// Operations (issue 11): metrics, storage faults, rate limits,
+	// compression and the admin status page.
+
+	// Observer receives request and delivery events (metrics); nil means none.
+	Observer Observer
+	// OnServerError is called with the error of every request that ended
+	// in a 500, so that the caller can recognise storage faults.
+	OnServerError func(error)
+	// RateLimit is the default per-principal request rate; a user's or API
+	// key's own RateLimit replaces it. The zero value means no limit.
+	RateLimit RateLimit
+	// AuthFailureLimit throttles failed authentication per source address,
+	// before any bcrypt work (default 10 failures, then one per 6 s;
+	// RequestsPerSecond < 0 turns the throttle off).
+	AuthFailureLimit RateLimit
+	// DisableGzip turns off gzip responses (on by default for clients
+	// that send Accept-Encoding: gzip).
+	DisableGzip bool
+	// Status supplies the admin status page with what the store does not
+	// know (sync runs, configuration summary).
+	Status StatusSource
 }
 
 // User is a principal authenticated by HTTP Basic against a bcrypt hash.
@@ -83,6 +106,12 @@ type User struct {
 	// "versions":[]) instead of the spec's {}, for legacy clients that
 	// cannot read {} (taxii21.md C-16, D-21). Off by default.
 	EmptyList bool
+	// Profile names the client's wire profile (profile.go); "" is "default".
+	Profile string
+	// RateLimit replaces Config.RateLimit for this principal when set.
+	RateLimit *RateLimit
+	// Admin lets the principal read the status page.
+	Admin bool
 }
 
 // APIKey is a principal authenticated by "Authorization: Bearer <key>" or
@@ -95,6 +124,10 @@ type APIKey struct {
 	MaxTLP      tlp.Level
 	// EmptyList is User.EmptyList for this key.
 	EmptyList bool
+	// Profile, RateLimit and Admin are as for User.
+	Profile   string
+	RateLimit *RateLimit
+	Admin     bool
 }
 
 // Server is the TAXII 2.1 HTTP handler.
@@ -111,6 +144,14 @@ type Server struct {
 	// pageBytes is the response-byte budget of one objects page.
 	pageBytes int
 	prefetch  *prefetcher
+
+	// Operations (issue 11).
+	obs        Observer
+	gen        atomic.Uint64 // bumped by every successful write request (ETag input)
+	etagSalt   string        // per process: ETags never outlive a restart's configuration
+	authFails  *addrLimiter
+	deliveries deliveries
+	handler    http.Handler // echo, behind gzip unless disabled
 }
 
 // defaultPageBytes is the response-byte budget of one objects page
@@ -179,6 +220,9 @@ func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("taxii: %w", err)
 	}
+	if err := auth.configure(cfg); err != nil {
+		return nil, fmt.Errorf("taxii: %w", err)
+	}
 	s := &Server{
 		store:   store,
 		cfg:     cfg,
@@ -191,12 +235,17 @@ func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
 		pageBytes: defaultPageBytes,
 		prefetch:  newPrefetcher(prefetchSlots, prefetchTTL, cfg.Now),
 	}
+	s.initOps()
 	s.echo = s.routes()
+	s.handler = s.echo
+	if !cfg.DisableGzip {
+		s.handler = gzipHandler(s.echo)
+	}
 	return s, nil
 }
 
 // ServeHTTP serves one request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // routes builds the Echo instance. The table reads like taxii21.md §1.2;
 // each route is served with and without its trailing slash (D-11) by the
@@ -208,27 +257,36 @@ func (s *Server) routes() *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(trimSlash)
+	e.Use(s.observe)
 	e.Use(s.requestLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true, DisableErrorHandler: false}))
 	e.Use(s.commonHeaders)
 	e.Use(s.authenticate)
+	e.Use(s.rateLimit)
 	e.Use(s.negotiate)
+	e.Use(s.conditional)
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	// get registers a GET route and the same handler for HEAD (RFC 9110 §9.3.2).
+	get := func(path string, h echo.HandlerFunc) {
+		e.GET(path, h)
+		e.HEAD(path, h)
+	}
+	get("/healthz", s.healthz)
+	get("/readyz", s.readyz)
+	get(adminStatusPath, s.statusPage)
 
-	e.GET("/taxii2", s.discovery)
+	get("/taxii2", s.discovery)
 	r := "/" + s.cfg.APIRoot
-	e.GET(r, s.apiRoot)
-	e.GET(r+"/status/:status", s.status)
-	e.GET(r+"/collections", s.collections)
-	e.GET(r+"/collections/:collection", s.collection)
-	e.GET(r+"/collections/:collection/manifest", s.manifest)
-	e.GET(r+"/collections/:collection/objects", s.objects)
+	get(r, s.apiRoot)
+	get(r+"/status/:status", s.status)
+	get(r+"/collections", s.collections)
+	get(r+"/collections/:collection", s.collection)
+	get(r+"/collections/:collection/manifest", s.manifest)
+	get(r+"/collections/:collection/objects", s.objects)
 	e.POST(r+"/collections/:collection/objects", s.addObjects)
-	e.GET(r+"/collections/:collection/objects/:object", s.object)
+	get(r+"/collections/:collection/objects/:object", s.object)
 	e.DELETE(r+"/collections/:collection/objects/:object", s.deleteObject)
-	e.GET(r+"/collections/:collection/objects/:object/versions", s.versions)
+	get(r+"/collections/:collection/objects/:object/versions", s.versions)
 	return e
 }
 
@@ -260,12 +318,16 @@ func isOps(c echo.Context) bool {
 	return p == "/healthz" || p == "/readyz"
 }
 
+// isAdmin reports whether the request is for the HTML status page, which
+// needs a principal but is not TAXII (no TAXII media type or Accept check).
+func isAdmin(c echo.Context) bool { return c.Request().URL.Path == adminStatusPath }
+
 // commonHeaders sets the headers every TAXII response carries: the exact
 // media type (D-13, C-3, also on errors), no shared caching of intelligence (B-3).
 func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		if !isOps(c) {
+		if !isOps(c) && !isAdmin(c) {
 			h.Set(echo.HeaderContentType, MediaType)
 			h.Set("Cache-Control", "private, no-cache")
 		}

@@ -30,6 +30,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("check")
 	path := configFlag(fs)
 	configOnly := fs.Bool("config-only", false, "validate the configuration only; reach nothing")
+	full := fs.Bool("full", false, "run SQLite's full integrity_check (every index against its table) instead of quick_check")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
@@ -43,7 +44,8 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	}
 	var failed []string
 	usage := false
-	for _, c := range append(extraChecks, checkDatabase) {
+	checkDB := func(ctx context.Context, e *env, cfg *config.Config) error { return checkDatabase(ctx, e, cfg, *full) }
+	for _, c := range append(extraChecks, checkDB) {
 		if err := c(ctx, e, cfg); err != nil {
 			failed = append(failed, err.Error())
 			var ue usageError
@@ -61,8 +63,9 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 }
 
 // checkDatabase opens the database read-write when it exists (migrating it
-// if needed) or, when it does not, checks that its directory is writable.
-func checkDatabase(ctx context.Context, e *env, cfg *config.Config) error {
+// if needed) and runs SQLite's quick_check (integrity_check when full) or,
+// when it does not exist, checks that its directory is writable.
+func checkDatabase(ctx context.Context, e *env, cfg *config.Config, full bool) error {
 	path := cfg.Storage.Path
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		dir := filepath.Dir(path)
@@ -79,7 +82,7 @@ func checkDatabase(ctx context.Context, e *env, cfg *config.Config) error {
 	store, err := storage.Open(ctx, path)
 	if err != nil {
 		checkLine(e, false, "database", err.Error())
-		return fmt.Errorf("database: %w", err)
+		return fmt.Errorf("database %s: %w", path, err)
 	}
 	defer store.Close()
 	cols, err := store.Collections(ctx)
@@ -87,7 +90,15 @@ func checkDatabase(ctx context.Context, e *env, cfg *config.Config) error {
 		checkLine(e, false, "database", err.Error())
 		return fmt.Errorf("database: %w", err)
 	}
-	checkLine(e, true, "database", fmt.Sprintf("%s opens; %d collections", path, len(cols)))
+	kind := "quick_check"
+	if full {
+		kind = "integrity_check"
+	}
+	if err := store.Check(ctx, full); err != nil {
+		checkLine(e, false, "database", fmt.Sprintf("%v; restore it from a backup, or move it aside and let the next sync rebuild it", err))
+		return fmt.Errorf("database check: %w", err)
+	}
+	checkLine(e, true, "database", fmt.Sprintf("%s opens; %d collections; %s ok", path, len(cols), kind))
 	return nil
 }
 

@@ -111,12 +111,13 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer store.Close()
-	w, err := newWorker(ctx, e, &cfg, store, nil)
+	o := newOps(e, &cfg, store)
+	w, err := newWorker(ctx, e, &cfg, store, nil, o)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "Syncing %d indicators and %d groups from the ThreatConnect simulator at %s …\n", *indicators, *groups, cfg.ThreatConnect.BaseURL)
-	sum, err := w.RunOnce(ctx)
+	sum, err := o.runOnce(ctx, w)
 	if err != nil {
 		return fmt.Errorf("initial sync: %w", err)
 	}
@@ -133,14 +134,14 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveTAXIIOn(gctx, e, &cfg, store, ln, w.Health) })
+	g.Go(func() error { return serveTAXIIOn(gctx, e, &cfg, store, ln, w.Health, o) })
 	if *once {
 		g.Go(func() error {
 			defer cancel()
 			return demoSelfCheck(gctx, base+"/"+cfg.TAXII.APIRoot, base, password)
 		})
 	} else {
-		g.Go(func() error { return w.Run(gctx) })
+		g.Go(func() error { return o.runWorker(gctx, w, cfg.Sync.Interval.D()) })
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {

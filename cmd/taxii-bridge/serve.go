@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -49,38 +47,50 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("open database %s: %w", cfg.Storage.Path, err)
 	}
 	defer store.Close()
+	o := newOps(e, cfg, store)
+	// The worker, the servers and the start-up integrity check share one
+	// lifetime: a signal stops them all; a failed sync never stops the
+	// server (runWorker retries with backoff), and a damaged database
+	// makes /readyz fail rather than the process exit.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return o.serveMetrics(gctx, cfg) })
+	g.Go(func() error {
+		if err := o.health.quickCheck(gctx, store); err == nil {
+			e.Log.Info("database integrity check passed", "file", cfg.Storage.Path)
+		}
+		return nil
+	})
 	if !cfg.ThreatConnect.Enabled() {
 		e.Log.Info("threatconnect.base_url is empty: serving TAXII only (local writable collections)")
-		return serveTAXII(ctx, e, cfg, store, nil)
+		g.Go(func() error { return serveTAXII(gctx, e, cfg, store, nil, o) })
+		return g.Wait()
 	}
-	w, err := newWorker(ctx, e, cfg, store, nil)
+	w, err := newWorker(ctx, e, cfg, store, nil, o)
 	if err != nil {
 		return err
 	}
-	// The worker and the server share one lifetime: a signal stops both;
-	// a failed sync never stops the server (Worker.Run retries with backoff).
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveTAXII(gctx, e, cfg, store, w.Health) })
-	g.Go(func() error { return w.Run(gctx) })
+	g.Go(func() error { return serveTAXII(gctx, e, cfg, store, w.Health, o) })
+	g.Go(func() error { return o.runWorker(gctx, w, cfg.Sync.Interval.D()) })
 	return g.Wait()
 }
 
 // serveTAXII listens on taxii.listen and serves TAXII until ctx is
 // cancelled. It is the TAXII half of `serve`; the sync worker runs next to
 // it under the same errgroup.
-func serveTAXII(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, health func() tcsync.Health) error {
+func serveTAXII(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, health func() tcsync.Health, o *ops) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.TAXII.Listen)
 	if err != nil {
 		return fmt.Errorf("taxii.listen: listen on %s: %w", cfg.TAXII.Listen, err)
 	}
-	return serveTAXIIOn(ctx, e, cfg, store, ln, health)
+	return serveTAXIIOn(ctx, e, cfg, store, ln, health, o)
 }
 
 // serveTAXIIOn serves TAXII on ln until ctx is cancelled, then shuts down
-// gracefully. health, when not nil, is the sync worker's state for /readyz.
-func serveTAXIIOn(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, ln net.Listener, health func() tcsync.Health) error {
-	srv, err := newTAXIIServer(ctx, e, cfg, store, health)
+// gracefully. health, when not nil, is the sync worker's state for /readyz;
+// o, when not nil, the process's metrics, storage health and sync history.
+func serveTAXIIOn(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, ln net.Listener, health func() tcsync.Health, o *ops) error {
+	srv, err := newTAXIIServer(ctx, e, cfg, store, health, o)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -105,7 +115,10 @@ func serveTAXIIOn(ctx context.Context, e *env, cfg *config.Config, store *storag
 // newTAXIIServer makes sure every configured collection exists (ids are
 // assigned once and kept, taxii21.md D-19), finds the cursor secret and
 // builds the handler.
-func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, health func() tcsync.Health) (*taxii.Server, error) {
+func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, health func() tcsync.Health, o *ops) (*taxii.Server, error) {
+	if o == nil {
+		o = newOps(e, &config.Config{Storage: cfg.Storage}, store)
+	}
 	for i, c := range cfg.TAXII.Collections {
 		kind := "filter"
 		if c.Writable {
@@ -133,13 +146,25 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 		MaxPageSize:      cfg.TAXII.MaxPageSize,
 		MaxContentLength: cfg.TAXII.MaxContentLength,
 		CursorSecret:     secret,
-		Ready:            readiness(store, health),
+		Ready:            o.readiness(store, health),
+
+		Observer:         o.observer(),
+		OnServerError:    o.health.report,
+		RateLimit:        *rateLimit(&cfg.TAXII.RateLimit),
+		AuthFailureLimit: *rateLimit(&cfg.TAXII.AuthFailureLimit),
+		DisableGzip:      !cfg.TAXII.Gzip,
+		Status:           taxii.StatusSource{Settings: settings(cfg), Version: versionLine()},
+	}
+	if health != nil {
+		tc.Status.SyncRuns = o.runs.list
 	}
 	for _, u := range cfg.TAXII.Users {
-		tc.Users = append(tc.Users, taxii.User{Name: u.Name, PasswordHash: u.PasswordHash, Read: u.Read, Write: u.Write, MaxTLP: u.MaxTLP.Level, EmptyList: u.EmptyList})
+		tc.Users = append(tc.Users, taxii.User{Name: u.Name, PasswordHash: u.PasswordHash, Read: u.Read, Write: u.Write, MaxTLP: u.MaxTLP.Level, EmptyList: u.EmptyList,
+			Profile: u.Profile, RateLimit: rateLimit(u.RateLimit), Admin: u.Admin})
 	}
 	for _, k := range cfg.TAXII.APIKeys {
-		tc.APIKeys = append(tc.APIKeys, taxii.APIKey{Name: k.Name, KeySHA256: k.KeySHA256, Read: k.Read, Write: k.Write, MaxTLP: k.MaxTLP.Level, EmptyList: k.EmptyList})
+		tc.APIKeys = append(tc.APIKeys, taxii.APIKey{Name: k.Name, KeySHA256: k.KeySHA256, Read: k.Read, Write: k.Write, MaxTLP: k.MaxTLP.Level, EmptyList: k.EmptyList,
+			Profile: k.Profile, RateLimit: rateLimit(k.RateLimit), Admin: k.Admin})
 	}
 	if len(tc.Users) == 0 && len(tc.APIKeys) == 0 {
 		e.Log.Warn("no taxii.users or taxii.api_keys configured: every TAXII request will be refused with 401")
@@ -181,22 +206,4 @@ func cursorSecret(ctx context.Context, cfg *config.Config, store *storage.Store)
 		return nil, fmt.Errorf("cursor secret: %w", err)
 	}
 	return secret, nil
-}
-
-// readiness is /readyz: the database answers, and the sync (when there is
-// one) has not failed readyFailureThreshold times in a row.
-func readiness(store *storage.Store, health func() tcsync.Health) func() error {
-	return func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if _, err := store.Collections(ctx); err != nil {
-			return fmt.Errorf("database: %w", err)
-		}
-		if health != nil {
-			if h := health(); h.ConsecutiveFailures >= readyFailureThreshold {
-				return errors.New("sync: " + h.LastError)
-			}
-		}
-		return nil
-	}
 }

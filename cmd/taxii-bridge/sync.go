@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tcsync"
 )
@@ -21,6 +22,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("sync")
 	path := configFlag(fs)
 	once := fs.Bool("once", false, "run one incremental sync and exit (non-zero on failure)")
+	check := fs.Bool("check", true, "with -once: run SQLite's quick_check on the database first and refuse to write into a damaged file")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
@@ -44,18 +46,29 @@ func runSync(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.Stderr, "\r%-10s %9d items  %8.0f/s  %s   ", p.Stream, p.Items, rate, p.Elapsed.Round(time.Second))
 		}
 	}
-	w, err := newWorker(ctx, e, cfg, store, progress)
+	o := newOps(e, &config.Config{Storage: cfg.Storage}, store)
+	w, err := newWorker(ctx, e, cfg, store, progress, o)
 	if err != nil {
 		return err
 	}
 	if !*once {
-		return w.Run(ctx)
+		return o.runWorker(ctx, w, cfg.Sync.Interval.D())
 	}
-	sum, err := w.RunOnce(ctx)
+	if *check {
+		// Writing into a damaged file spreads the damage; the exit code
+		// must say so rather than report a sync (issue 11).
+		if err := o.health.quickCheck(ctx, store); err != nil {
+			return fmt.Errorf("database %s failed its integrity check; not syncing: %w", cfg.Storage.Path, err)
+		}
+	}
+	sum, err := o.runOnce(ctx, w)
 	if progress != nil {
 		fmt.Fprintln(e.Stderr)
 	}
 	if err != nil {
+		if o.health.err() != nil {
+			return fmt.Errorf("sync stopped by a storage fault in %s: %w", cfg.Storage.Path, err)
+		}
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "synced: %d fetched, %d new versions, %d unchanged, %d revoked, %d skipped in %s\n",

@@ -17,6 +17,12 @@ import (
 // newTCClient builds the ThreatConnect client from the configuration; the
 // secrets are revealed here and nowhere else.
 func newTCClient(cfg *config.Config, log *slog.Logger) (*tcapi.Client, error) {
+	return newObservedTCClient(cfg, log, nil)
+}
+
+// newObservedTCClient is newTCClient with every exchange reported to
+// observe (metrics), when not nil.
+func newObservedTCClient(cfg *config.Config, log *slog.Logger, observe func(int, error, time.Duration)) (*tcapi.Client, error) {
 	tc := cfg.ThreatConnect
 	if !tc.Enabled() {
 		return nil, usageErrorf("threatconnect.base_url is not set in the configuration")
@@ -32,6 +38,7 @@ func newTCClient(cfg *config.Config, log *slog.Logger) (*tcapi.Client, error) {
 		Proxy:              tc.Proxy,
 		InsecureSkipVerify: tc.InsecureSkipVerify,
 		Log:                log,
+		Observe:            observe,
 	})
 	if err != nil {
 		return nil, usageErr(err)
@@ -57,11 +64,21 @@ func newMapper(cfg *config.Config) (*stixmap.Mapper, error) {
 	return m, nil
 }
 
-// newWorker wires client, mapper and store into a sync worker.
-func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, progress func(tcsync.Progress)) (*tcsync.Worker, error) {
-	client, err := newTCClient(cfg, e.Log)
+// newWorker wires client, mapper and store into a sync worker; o, when not
+// nil, receives the ThreatConnect client's exchanges and the newest
+// lastModified seen (metrics).
+func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.Store, progress func(tcsync.Progress), o *ops) (*tcsync.Worker, error) {
+	var observe func(int, error, time.Duration)
+	if o != nil && o.metrics != nil {
+		observe = o.metrics.TCRequest
+	}
+	client, err := newObservedTCClient(cfg, e.Log, observe)
 	if err != nil {
 		return nil, err
+	}
+	var src tcsync.Source = client
+	if o != nil && o.metrics != nil {
+		src = modifiedSource{Source: client, seen: o.metrics.TCModified}
 	}
 	m, err := newMapper(cfg)
 	if err != nil {
@@ -70,7 +87,7 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 	if err := preflightTQL(ctx, e, client, cfg); err != nil {
 		return nil, err
 	}
-	return tcsync.New(client, store, tcsync.Options{
+	return tcsync.New(src, store, tcsync.Options{
 		Sync:                cfg.Sync,
 		Collections:         cfg.TAXII.Collections,
 		PerOwnerCollections: cfg.TAXII.PerOwnerCollections,

@@ -59,6 +59,10 @@ type Options struct {
 	MaxRetryAfter time.Duration
 	// MaxResponseBytes bounds one response body. Default 512 MiB.
 	MaxResponseBytes int64
+	// Observe, when set, is called after every HTTP exchange (retries
+	// included) with the status code (0 when no response arrived), the
+	// transport error if any, and the time taken: the hook for metrics.
+	Observe func(status int, err error, d time.Duration)
 }
 
 // Client is a read-only ThreatConnect API v3 client. It is safe for
@@ -77,6 +81,7 @@ type Client struct {
 	maxDelay   time.Duration
 	maxRA      time.Duration
 	maxBody    int64
+	observe    func(status int, err error, d time.Duration)
 }
 
 // New builds a Client from opts, checking the base URL and credentials.
@@ -114,6 +119,7 @@ func New(opts Options) (*Client, error) {
 		maxDelay:   opts.RetryMaxDelay,
 		maxRA:      opts.MaxRetryAfter,
 		maxBody:    opts.MaxResponseBytes,
+		observe:    opts.Observe,
 	}
 	if hmacSet {
 		c.token = ""
@@ -339,12 +345,19 @@ func (c *Client) fetchOnce(ctx context.Context, u *url.URL, check func([]byte) e
 	req.URL = u
 	req.Header.Set("Accept", "application/json")
 	c.authorize(req)
+	began := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if c.observe != nil {
+			c.observe(0, err, time.Since(began))
+		}
 		return nil, 0, fmt.Errorf("threatconnect GET %s: %w", u.Path, err)
 	}
 	defer resp.Body.Close()
 	body, err := readBody(resp, c.maxBody)
+	if c.observe != nil {
+		c.observe(resp.StatusCode, err, time.Since(began))
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("threatconnect GET %s: read body (status %d): %w", u.Path, resp.StatusCode, err)
 	}
