@@ -38,12 +38,15 @@ type batch struct {
 	// decided again (written, routed, or something they reference changed).
 	touched map[string]map[string]bool
 	revoked map[string]bool // ids revoked by this batch
+	// fresh lists, per collection, ids queued since they were last settled.
+	fresh map[string]map[string]bool
 }
 
 func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
 	return &batch{w: w, tx: tx, now: now, sum: sum, puts: map[string][]storage.Object{},
 		have: map[string]map[string]bool{}, want: map[string]map[string]bool{}, home: map[string]string{},
-		origins: map[string]map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{}}
+		origins: map[string]map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{},
+		fresh: map[string]map[string]bool{}}
 }
 
 // queue adds an object to a collection's writes, once per batch.
@@ -62,6 +65,10 @@ func (b *batch) queue(col string, o storage.Object) {
 	seen[o.ID] = true
 	b.puts[col] = append(b.puts[col], o)
 	b.touch(col, o.ID)
+	if b.fresh[col] == nil {
+		b.fresh[col] = map[string]bool{}
+	}
+	b.fresh[col][o.ID] = true
 }
 
 func (b *batch) touch(col, id string) {

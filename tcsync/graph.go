@@ -51,6 +51,9 @@ var derivedAt time.Time
 // item writes nothing: relationships are raised to their strictest end and
 // containers drop members their owner's collection does not publish.
 func (b *batch) prepare() error {
+	if err := b.keepRevoked(); err != nil {
+		return err
+	}
 	queued := map[string]storage.Object{}
 	in := map[string]map[string]storage.Object{} // collection → id → version queued there
 	where := map[string]string{}                 // id → a collection it is queued in
@@ -142,6 +145,28 @@ func (b *batch) prepare() error {
 	return b.prepareObservables()
 }
 
+// keepRevoked drops every queued version that would follow a revoked one:
+// STIX revocation is permanent (stix-mapping.md §3.3), whichever item
+// asserts the object again.
+func (b *batch) keepRevoked() error {
+	for _, col := range b.order {
+		var ids []string
+		for _, o := range b.puts[col] {
+			if !o.Revoked && !o.Modified.IsZero() {
+				ids = append(ids, o.ID)
+			}
+		}
+		metas, err := b.tx.Meta(col, ids)
+		if err != nil {
+			return err
+		}
+		b.puts[col] = slices.DeleteFunc(b.puts[col], func(o storage.Object) bool {
+			return !o.Revoked && metas[o.ID].Revoked
+		})
+	}
+	return nil
+}
+
 // prepareObservables marks each queued observable like the least
 // restrictive live item that derives it in its collection, counting the
 // items of this batch as they are now.
@@ -195,7 +220,7 @@ func (b *batch) prepareObservables() error {
 						continue
 					}
 					live, lowest = true, min(lowest, tlp.Level(q.TLP))
-				} else if m, ok := metas[it]; ok && m.Vis == storage.Published && !m.Revoked {
+				} else if m, ok := metas[it]; ok && m.Vis != storage.Withdrawn && !m.Revoked {
 					live, lowest = true, min(lowest, tlp.Level(m.TLP))
 				}
 			}
@@ -477,8 +502,11 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 		case stixmap.IsObservable(m.Type):
 			lowest, live := tlp.Red, false
 			for _, o := range origins[id] {
+				// An origin is live while its collection wants it: one
+				// blocked by a reference of its own still discloses the
+				// value at its marking.
 				om, ok := meta(o)
-				if !ok || om.Vis != storage.Published || om.Revoked {
+				if !ok || om.Vis == storage.Withdrawn || om.Revoked {
 					continue
 				}
 				live = true
@@ -560,9 +588,15 @@ func prerequisite(typ string) bool {
 	return typ == "identity" || typ == "marking-definition" || typ == "extension-definition"
 }
 
-// wrote reports whether this batch wrote (queued) a version of id in col
-// before the current round.
-func (b *batch) wrote(col, id string) bool { return b.have[col][id] }
+// wrote reports whether a version of id was queued in col since it was
+// last settled there, and marks it settled: a new version spreads once.
+func (b *batch) wrote(col, id string) bool {
+	if !b.fresh[col][id] {
+		return false
+	}
+	delete(b.fresh[col], id)
+	return true
+}
 
 // isHome tells whether col is the owner collection of a container.
 func (b *batch) isHome(col string, m storage.Meta) bool {
