@@ -128,7 +128,7 @@ func checkTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Con
 		if q.skip {
 			continue
 		}
-		err := q.check(client, ctx, q.tql)
+		err := q.check(ctx, client, q.tql)
 		var apiErr *tcapi.APIError
 		switch {
 		case err == nil:
@@ -152,7 +152,7 @@ func checkTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Con
 type syncQuery struct {
 	name, key, tql, note string
 	skip                 bool
-	check                func(*tcapi.Client, context.Context, string) error
+	check                func(ctx context.Context, c *tcapi.Client, tql string) error
 }
 
 // syncQueries are the first-window queries of the sync: indicators with
@@ -163,12 +163,12 @@ func syncQueries(cfg *config.Config, owners []string) []syncQuery {
 		ActiveOnly: s.ActiveOnly, MinConfidence: s.ConfidenceThreshold, MinThreatAssessScore: s.ThreatAssessScoreThreshold,
 		UserTQL: s.TQL, GroupUserTQL: s.GroupTQL}
 	ind := syncQuery{name: "tql indicators", key: "sync.indicator_types and filters", tql: f.IndicatorTQL(), skip: len(s.IndicatorTypes) == 0,
-		check: (*tcapi.Client).CheckIndicatorTQL}
+		check: func(ctx context.Context, c *tcapi.Client, tql string) error { return c.CheckIndicatorTQL(ctx, tql) }}
 	if s.TQL != "" {
 		ind.key, ind.note = "sync.tql", " (sync.tql)"
 	}
 	grp := syncQuery{name: "tql groups", key: "sync.group_types and filters", tql: f.GroupTQL(), skip: len(s.GroupTypes) == 0,
-		check: (*tcapi.Client).CheckGroupTQL}
+		check: func(ctx context.Context, c *tcapi.Client, tql string) error { return c.CheckGroupTQL(ctx, tql) }}
 	if s.GroupTQL != "" {
 		grp.key, grp.note = "sync.group_tql", " (sync.group_tql)"
 	}
