@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,7 +107,7 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 		checkLine(e, false, "sync owners", err.Error())
 		failed = append(failed, "no owner to sync")
 	} else {
-		checkLine(e, true, "sync owners", cell(tcapi.DescribeOwnerScope(cfg.Sync.Owners, scope, len(owners)), 200))
+		checkLine(e, true, "sync owners", cell(describeOwnerScope(cfg.Sync.Owners, scope, len(owners)), 200))
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("threatconnect: %s", strings.Join(failed, ", "))
@@ -181,4 +182,24 @@ func typesOrNil(t []string) []string {
 		return nil
 	}
 	return t
+}
+
+// describeOwnerScope is a one-line account of what OwnerScope selected, for
+// check output and logs.
+func describeOwnerScope(configured []string, resolved []string, visible int) string {
+	switch {
+	case slices.Contains(configured, tcapi.AllOwners):
+		return fmt.Sprintf("every readable owner (%d; sync.owners: [\"*\"])", visible)
+	case len(configured) == 0:
+		return fmt.Sprintf("own organization only: %s (sync.owners empty; [\"*\"] selects all %d readable owners)", quoteAll(resolved), visible)
+	}
+	return quoteAll(resolved)
+}
+
+func quoteAll(v []string) string {
+	q := make([]string, len(v))
+	for i, s := range v {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
 }

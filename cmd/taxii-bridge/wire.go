@@ -102,7 +102,7 @@ func preflightTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config
 	if err != nil {
 		return usageErr(err)
 	}
-	e.Log.Info("sync owners", "owners", tcapi.DescribeOwnerScope(cfg.Sync.Owners, scope, len(owners)))
+	e.Log.Info("sync owners", "owners", describeOwnerScope(cfg.Sync.Owners, scope, len(owners)))
 	for _, q := range syncQueries(cfg, scope) {
 		if q.skip {
 			continue
