@@ -56,16 +56,22 @@ func (t ThreatConnect) Enabled() bool { return t.BaseURL != "" }
 
 // Sync selects what the sync worker pulls from ThreatConnect and how often.
 type Sync struct {
-	Interval                   Duration   `yaml:"interval"`
-	FirstFetch                 Duration   `yaml:"first_fetch"`
-	Owners                     []string   `yaml:"owners"`
-	Tags                       []string   `yaml:"tags"`
-	IndicatorTypes             []string   `yaml:"indicator_types"`
-	GroupTypes                 []string   `yaml:"group_types"`
-	ActiveOnly                 bool       `yaml:"active_only"`
-	CreateRelationships        bool       `yaml:"create_relationships"`
-	TQL                        string     `yaml:"tql"`
-	GroupTQL                   string     `yaml:"group_tql"`
+	Interval   Duration `yaml:"interval"`
+	FirstFetch Duration `yaml:"first_fetch"`
+	// Owners are owner names; empty means the API user's own organization
+	// (the seed's default), ["*"] every owner the credentials can read.
+	Owners              []string `yaml:"owners"`
+	Tags                []string `yaml:"tags"`
+	IndicatorTypes      []string `yaml:"indicator_types"`
+	GroupTypes          []string `yaml:"group_types"`
+	ActiveOnly          bool     `yaml:"active_only"`
+	CreateRelationships bool     `yaml:"create_relationships"`
+	// TQL replaces the generated indicator filters; GroupTQL the group
+	// filters. Neither is sent to the other endpoint.
+	TQL      string `yaml:"tql"`
+	GroupTQL string `yaml:"group_tql"`
+	// ConfidenceThreshold and ThreatAssessScoreThreshold are minimums
+	// (value >= threshold) for indicators; 0 turns them off.
 	ConfidenceThreshold        int        `yaml:"confidence_threshold"`
 	ThreatAssessScoreThreshold int        `yaml:"threat_assess_score_threshold"`
 	PageSize                   int        `yaml:"page_size"`

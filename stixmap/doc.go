@@ -72,7 +72,10 @@
 // (§9.5) become relationships typed and described by the action
 // ("file-traffic", "File Traffic") from the File to the other indicator and
 // between their observables. Attack patterns carry a mitre-attack external
-// reference for the technique id of an ATT&CK tag, attribute or their name.
+// reference for the technique id of an ATT&CK tag, attribute or their name,
+// as do malware, tools, signatures and indicators whose kill chain comes
+// from an associated ATT&CK Tactic; other objects keep ATT&CK attributes in
+// x_threatconnect_attributes.
 //
 // Markings. TC TLP labels map per mode (compat, tlp2, v1-only); the most
 // restrictive label wins, DefaultTLP marks unlabelled data, organisation

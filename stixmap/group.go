@@ -109,11 +109,6 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 	refs := [][]byte{tcRef(g.ID, m.webLink(g.WebLink, "groups", g.ID))}
 	refs = append(refs, at.sources...)
 	m.tcProps(o, g.ID, g.Type, owner, g.OwnerID, g.XID)
-	if g.Type == tcapi.GroupAttackPattern {
-		o.list("x_threatconnect_attributes", at.rest) // ATT&CK ids become external references below
-	} else {
-		o.list("x_threatconnect_attributes", at.restWithTechniques())
-	}
 
 	firstSeen, lastSeen := g.FirstSeen, g.LastSeen
 	if firstSeen.IsZero() {
@@ -135,6 +130,21 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 	}
 	sortBytes(phases)
 	phases = compactBytes(phases)
+	// ATT&CK technique ids become mitre-attack external references on
+	// attack-patterns and on the objects whose kill chain comes from an
+	// ATT&CK Tactic (malware, tool, signature); elsewhere they stay in
+	// x_threatconnect_attributes.
+	if g.Type == tcapi.GroupAttackPattern || hasTactic(g.AssociatedGroups.Data) &&
+		(g.Type == tcapi.GroupMalware || g.Type == tcapi.GroupTool || g.Type == tcapi.GroupSignature) {
+		techniques := append(tagTechniques(g.Tags.Data), at.techniques...)
+		if g.Type == tcapi.GroupAttackPattern {
+			techniques = append(techniques, techniqueIDs(name)...) // "T1078 Valid Accounts"
+		}
+		refs = append(refs, attackRefs(techniques)...)
+		o.list("x_threatconnect_attributes", at.rest)
+	} else {
+		o.list("x_threatconnect_attributes", at.restWithTechniques())
+	}
 	var extra []Object // SCOs that belong to the group (Email)
 
 	switch g.Type {
@@ -153,17 +163,6 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 		o.str("objective", at.objective)
 	case tcapi.GroupAttackPattern:
 		o.list("kill_chain_phases", phases)
-		// The ATT&CK technique id, from ATT&CK tags, ATT&CK attributes or
-		// the name ("T1078 Valid Accounts"), as MITRE's own data carries it
-		// (stix-mapping.md §3.10, §4.3).
-		techniques := append([]string(nil), at.techniques...)
-		for _, t := range g.Tags.Data {
-			if tid := strings.ToUpper(strings.TrimSpace(clean(t.TechniqueID))); techniqueRe.MatchString(tid) {
-				techniques = append(techniques, tid)
-			}
-		}
-		techniques = append(techniques, techniqueIDs(name)...)
-		refs = append(refs, attackRefs(techniques)...)
 	case tcapi.GroupMalware:
 		o.boolean("is_family", true)
 		o.strs("aliases", at.aliases)

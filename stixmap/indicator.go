@@ -554,6 +554,12 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 		validUntil = validFrom.Add(time.Millisecond)
 	}
 	refs := append([][]byte{tcRef(ind.ID, m.webLink(ind.WebLink, "indicators", ind.ID))}, at.sources...)
+	attributes := at.restWithTechniques()
+	if hasTactic(ind.AssociatedGroups.Data) {
+		// a Tactic-derived kill chain: its technique ids become mitre-attack references
+		refs = append(refs, attackRefs(append(tagTechniques(ind.Tags.Data), at.techniques...))...)
+		attributes = at.rest
+	}
 	phases := append([][]byte(nil), at.phases...)
 	for _, g := range ind.AssociatedGroups.Data {
 		if g.Type == tcapi.GroupTactic {
@@ -595,7 +601,7 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	if !ind.Active {
 		o.boolean("x_threatconnect_active", false)
 	}
-	o.list("x_threatconnect_attributes", at.restWithTechniques())
+	o.list("x_threatconnect_attributes", attributes)
 	if fp := falsePositives(ind); fp > 0 {
 		o.int("x_threatconnect_false_positives", int64(fp))
 	}

@@ -744,3 +744,31 @@ func TestInvalidObservableKeepsIndicator(t *testing.T) {
 		t.Errorf("valid punycode host: %d objects, omitted %q, %v; want indicator, SCO and based-on", len(objs), objs[0].Omitted, err)
 	}
 }
+
+// TestContextLabelsFollowAssociations: with Options.ContextLabels an
+// indicator's labels name its associated groups, so a changed association
+// changes the content hash and makes a new version.
+func TestContextLabelsFollowAssociations(t *testing.T) {
+	m := mustNew(t, Options{ContextLabels: true})
+	in := withValue(tcapi.TypeHost, "ctx.example")
+	in.AssociatedGroups.Data = []tcapi.Group{{ID: 7, Type: tcapi.GroupAdversary, Name: "APT28", DateAdded: day}}
+	a, err := m.Indicator(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.AssociatedGroups.Data = append(in.AssociatedGroups.Data, tcapi.Group{ID: 8, Type: tcapi.GroupMalware, Name: "Emotet", DateAdded: day})
+	b, err := m.Indicator(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a[0].Hash == b[0].Hash {
+		t.Error("a new association left the indicator's content hash unchanged")
+	}
+	if !bytes.Contains(b[0].JSON, []byte(`"malware:Emotet"`)) || !bytes.Contains(b[0].JSON, []byte(`"threat-actor:APT28"`)) {
+		t.Errorf("labels missing: %s", b[0].JSON)
+	}
+	off, _ := mustNew(t, Options{}).Indicator(in)
+	if bytes.Contains(off[0].JSON, []byte(`"malware:Emotet"`)) {
+		t.Errorf("context labels without the option: %s", off[0].JSON)
+	}
+}

@@ -170,6 +170,28 @@ func techniqueIDs(s string) []string {
 	return out
 }
 
+// tagTechniques returns the technique ids of ATT&CK tags (techniqueId, §8.1).
+func tagTechniques(tags []tcapi.Tag) []string {
+	var out []string
+	for _, t := range tags {
+		if tid := strings.ToUpper(strings.TrimSpace(clean(t.TechniqueID))); techniqueRe.MatchString(tid) {
+			out = append(out, tid)
+		}
+	}
+	return out
+}
+
+// hasTactic tells whether an ATT&CK Tactic is among the associated groups,
+// which makes mitre-attack kill chain phases.
+func hasTactic(groups []tcapi.Group) bool {
+	for _, g := range groups {
+		if g.Type == tcapi.GroupTactic && vocab(clean(g.Name)) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // isTechniqueAttribute tells attribute types that carry ATT&CK technique ids.
 func isTechniqueAttribute(typ string) bool {
 	t := strings.ToLower(typ)

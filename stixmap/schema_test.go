@@ -166,11 +166,23 @@ func (v *validator) checkSchema(t testing.TB, js []byte, inBundle bool) {
 
 // checkObjects validates objects and the invariants the schemas cannot
 // express (stix-mapping.md §3.1: modified >= created, canonical JSON).
+//
+// Without the schema directory only the schema validation is left out (and
+// said so in the test log): the invariants and whatever the caller compares
+// afterwards (the golden files) are still checked, so a clone without
+// ../shared still tests the mapping.
 func checkObjects(t testing.TB, objs []Object) {
 	t.Helper()
-	v := mustValidator(t)
+	var v *validator
+	if _, err := os.Stat(schemaDir); err == nil {
+		v = mustValidator(t)
+	} else {
+		t.Logf("schema validation left out: OASIS STIX schemas not found at %s (set STIX_SCHEMA_DIR)", schemaDir)
+	}
 	for _, o := range objs {
-		v.check(t, o.JSON)
+		if v != nil {
+			v.check(t, o.JSON)
+		}
 		checkInvariants(t, o)
 	}
 }

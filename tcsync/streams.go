@@ -153,16 +153,16 @@ func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summ
 		return unit{}, false
 	}
 	u.objs = objs
-	for _, o := range objs {
-		if o.Omitted != "" {
-			// the indicator is published; only a part of it (its observable) is not
-			sum.skip(o.Omitted)
-		}
-	}
 	if reason != "" {
 		sum.skip(reason)
 		u.inScope = false
 		return u, !st.Watermark.IsZero() // nothing to revoke before anything was published
+	}
+	for _, o := range objs {
+		if o.Omitted != "" {
+			// the indicator is published; only its observable is not
+			sum.skip(o.Omitted)
+		}
 	}
 	if s.ActiveOnly && !ind.Active {
 		u.onlyIfStored = true

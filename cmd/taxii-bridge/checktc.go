@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,7 +107,7 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 		checkLine(e, false, "sync owners", err.Error())
 		failed = append(failed, "no owner to sync")
 	} else {
-		checkLine(e, true, "sync owners", cell(tcapi.DescribeOwnerScope(cfg.Sync.Owners, scope, len(owners)), 200))
+		checkLine(e, true, "sync owners", cell(describeOwnerScope(cfg.Sync.Owners, scope, len(owners)), 200))
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("threatconnect: %s", strings.Join(failed, ", "))
@@ -128,7 +129,7 @@ func checkTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Con
 		if q.skip {
 			continue
 		}
-		err := q.check(client, ctx, q.tql)
+		err := q.check(ctx, client, q.tql)
 		var apiErr *tcapi.APIError
 		switch {
 		case err == nil:
@@ -152,7 +153,7 @@ func checkTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Con
 type syncQuery struct {
 	name, key, tql, note string
 	skip                 bool
-	check                func(*tcapi.Client, context.Context, string) error
+	check                func(ctx context.Context, c *tcapi.Client, tql string) error
 }
 
 // syncQueries are the first-window queries of the sync: indicators with
@@ -163,12 +164,12 @@ func syncQueries(cfg *config.Config, owners []string) []syncQuery {
 		ActiveOnly: s.ActiveOnly, MinConfidence: s.ConfidenceThreshold, MinThreatAssessScore: s.ThreatAssessScoreThreshold,
 		UserTQL: s.TQL, GroupUserTQL: s.GroupTQL}
 	ind := syncQuery{name: "tql indicators", key: "sync.indicator_types and filters", tql: f.IndicatorTQL(), skip: len(s.IndicatorTypes) == 0,
-		check: (*tcapi.Client).CheckIndicatorTQL}
+		check: func(ctx context.Context, c *tcapi.Client, tql string) error { return c.CheckIndicatorTQL(ctx, tql) }}
 	if s.TQL != "" {
 		ind.key, ind.note = "sync.tql", " (sync.tql)"
 	}
 	grp := syncQuery{name: "tql groups", key: "sync.group_types and filters", tql: f.GroupTQL(), skip: len(s.GroupTypes) == 0,
-		check: (*tcapi.Client).CheckGroupTQL}
+		check: func(ctx context.Context, c *tcapi.Client, tql string) error { return c.CheckGroupTQL(ctx, tql) }}
 	if s.GroupTQL != "" {
 		grp.key, grp.note = "sync.group_tql", " (sync.group_tql)"
 	}
@@ -181,4 +182,24 @@ func typesOrNil(t []string) []string {
 		return nil
 	}
 	return t
+}
+
+// describeOwnerScope is a one-line account of what OwnerScope selected, for
+// check output and logs.
+func describeOwnerScope(configured []string, resolved []string, visible int) string {
+	switch {
+	case slices.Contains(configured, tcapi.AllOwners):
+		return fmt.Sprintf("every readable owner (%d; sync.owners: [\"*\"])", visible)
+	case len(configured) == 0:
+		return fmt.Sprintf("own organization only: %s (sync.owners empty; [\"*\"] selects all %d readable owners)", quoteAll(resolved), visible)
+	}
+	return quoteAll(resolved)
+}
+
+func quoteAll(v []string) string {
+	q := make([]string, len(v))
+	for i, s := range v {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
 }

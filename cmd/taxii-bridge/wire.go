@@ -97,14 +97,18 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 	})
 }
 
+// preflightTimeout bounds the start-up TQL check.
+const preflightTimeout = 15 * time.Second
+
 // preflightTQL checks, before any sync, that ThreatConnect accepts the
 // queries the sync will send (sync.tql, sync.group_tql and the generated
 // filters): a rejection is a configuration error (exit 2) carrying
 // ThreatConnect's message. When ThreatConnect cannot be reached the check is
 // skipped with a warning — serve keeps serving what is stored and the worker
-// retries — so only a definite rejection stops the start.
+// retries — so only a definite rejection stops the start, and the check
+// gives up after preflightTimeout so an outage does not delay serving.
 func preflightTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Config) error {
-	ctx, cancel := context.WithTimeout(ctx, max(cfg.ThreatConnect.Timeout.D(), 5*time.Second)+5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, min(cfg.ThreatConnect.Timeout.D(), preflightTimeout))
 	defer cancel()
 	owners, err := client.Owners(ctx)
 	if err != nil {
@@ -115,12 +119,12 @@ func preflightTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config
 	if err != nil {
 		return usageErr(err)
 	}
-	e.Log.Info("sync owners", "owners", tcapi.DescribeOwnerScope(cfg.Sync.Owners, scope, len(owners)))
+	e.Log.Info("sync owners", "owners", describeOwnerScope(cfg.Sync.Owners, scope, len(owners)))
 	for _, q := range syncQueries(cfg, scope) {
 		if q.skip {
 			continue
 		}
-		err := q.check(client, ctx, q.tql)
+		err := q.check(ctx, client, q.tql)
 		var apiErr *tcapi.APIError
 		switch {
 		case err == nil:

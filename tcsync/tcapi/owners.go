@@ -3,7 +3,6 @@ package tcapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -41,26 +40,6 @@ func OwnerScope(configured []string, visible []Owner) ([]string, error) {
 	}
 	slices.Sort(own)
 	return own, nil
-}
-
-// DescribeOwnerScope is a one-line account of what OwnerScope selected, for
-// check output and logs.
-func DescribeOwnerScope(configured []string, resolved []string, visible int) string {
-	switch {
-	case slices.Contains(configured, AllOwners):
-		return fmt.Sprintf("every readable owner (%d; sync.owners: [\"*\"])", visible)
-	case len(configured) == 0:
-		return fmt.Sprintf("own organization only: %s (sync.owners empty; [\"*\"] selects all %d readable owners)", quoteAll(resolved), visible)
-	}
-	return quoteAll(resolved)
-}
-
-func quoteAll(v []string) string {
-	q := make([]string, len(v))
-	for i, s := range v {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
 }
 
 // CheckIndicatorTQL asks ThreatConnect for one indicator matching tql, so a

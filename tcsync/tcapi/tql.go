@@ -17,7 +17,8 @@ import (
 // GroupUserTQL is the same for groups (the seed's "Group Query", 2.2.0+).
 // Unlike the seed, the lastModified window is still ANDed to either, so a
 // custom query does not silently turn off incremental sync (§12.3 lists that
-// as a flaw of the seed).
+// as a flaw of the seed), and without ActiveOnly an indicator query that does
+// not mention indicatorActive also gets inactive indicators (§6.6).
 type Filter struct {
 	// Owners restricts to these owner names (ownerName IN (…)).
 	Owners []string
@@ -59,8 +60,13 @@ const BothActiveStates = "(indicatorActive = true OR indicatorActive = false)"
 // IndicatorTQL returns the TQL for /v3/indicators, "" when nothing is filtered.
 func (f Filter) IndicatorTQL() string {
 	var parts []string
-	if strings.TrimSpace(f.UserTQL) != "" {
-		parts = append(parts, "("+strings.TrimSpace(f.UserTQL)+")")
+	if user := strings.TrimSpace(f.UserTQL); user != "" {
+		parts = append(parts, "("+user+")")
+		if !f.ActiveOnly && !strings.Contains(strings.ToLower(user), "indicatoractive") {
+			// The query replaces the filters, but without a word on
+			// indicatorActive ThreatConnect would still drop inactive ones.
+			parts = append(parts, BothActiveStates)
+		}
 	} else {
 		parts = append(parts, f.common()...)
 		if f.ActiveOnly {
