@@ -57,7 +57,11 @@ func checkGraph(t *testing.T, f *fixture, store *storage.Store, when string) {
 				report("%s cap %d: %d ids in all versions, %d latest", c.Alias, capTLP, len(allIDs), len(latest))
 			}
 			for id, js := range latest {
-				if private[id] {
+				// An item that turns private after it was published is
+				// revoked: the revocation retracts an id readers already
+				// had. Nothing live may carry a private item's id.
+				live := !stixmap.IsRevoked(js)
+				if private[id] && live {
 					report("%s cap %d: %s is derived from a private item", c.Alias, capTLP, id)
 				}
 				var o struct {
@@ -73,7 +77,7 @@ func checkGraph(t *testing.T, f *fixture, store *storage.Store, when string) {
 					if r == "" {
 						continue
 					}
-					if private[r] {
+					if private[r] && live {
 						report("%s cap %d: %s references %s, derived from a private item", c.Alias, capTLP, id, r)
 					}
 					if _, ok := latest[r]; !ok {
@@ -287,5 +291,316 @@ func TestPublishedGraphNeverLeaksAndNeverDrifts(t *testing.T) {
 	}
 	if sum.NewVersions != 0 || sum.Revoked != 0 {
 		t.Errorf("a reconciliation with nothing changed wrote %d versions, %d revocations", sum.NewVersions, sum.Revoked)
+	}
+}
+
+// syncAgain advances the clock and runs an incremental sync.
+func syncAgain(t *testing.T, f *fixture, run func(context.Context) error) {
+	t.Helper()
+	f.clock.Advance(time.Hour)
+	if err := run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// served reports whether id appears anywhere (as an object or inside one)
+// in what a reader with this cap is served from any collection.
+func served(t *testing.T, store *storage.Store, capTLP int, id string) []string {
+	t.Helper()
+	var where []string
+	cols, err := store.Collections(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cols {
+		for _, it := range list(t, store, storage.Query{CollectionID: c.ID, MaxTLP: capTLP, Versions: storage.VersionFilter{All: true}}) {
+			if it.ID == id || strings.Contains(string(it.JSON), `"`+id+`"`) {
+				where = append(where, c.Alias+":"+it.ID)
+			}
+		}
+	}
+	return where
+}
+
+// newGraphFixture is a small synced store with its sync and reconcile runs,
+// for the regression tests of issue 9, each named after what it protects.
+func newGraphFixture(t *testing.T) (*fixture, *storage.Store, func(context.Context) error, func(context.Context) error) {
+	f := newFixture(t, 300, 30)
+	store := openStore(t, "g.db")
+	w := f.worker(store, syncConfig(), nil)
+	run := func(ctx context.Context) error { _, err := w.RunOnce(ctx); return err }
+	rec := func(ctx context.Context) error { _, err := w.Reconcile(ctx); return err }
+	syncAgain(t, f, run)
+	return f, store, run, rec
+}
+
+func sco(t *testing.T, f *fixture, ind tcapi.Indicator) string {
+	t.Helper()
+	objs, err := f.mapper.Indicator(ind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if stixmap.IsObservable(o.Type) {
+			return o.ID
+		}
+	}
+	t.Fatalf("indicator %d has no observable", ind.ID)
+	return ""
+}
+
+// TestAttributeLabelledAboveItsItemIsNotPublished protects issue 9 #2: a
+// TLP:RED attribute on a TLP:CLEAR indicator never reaches STIX.
+func TestAttributeLabelledAboveItsItemIsNotPublished(t *testing.T) {
+	f, store, run, _ := newGraphFixture(t)
+	ind, _ := pick(t, f)
+	secret := "red-note-that-must-not-leak"
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) {
+		in.SecurityLabels = labels("TLP:CLEAR")
+		in.Attributes.Data = append(in.Attributes.Data, tcapi.Attribute{ID: 77, Type: "Additional Analysis and Context",
+			Value: secret, SecurityLabels: labels("TLP:RED")})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	cur, _ := f.sim.Indicator(ind.ID)
+	objs, _ := f.mapper.Indicator(cur)
+	for _, capTLP := range readerCaps {
+		if where := served(t, store, capTLP, objs[0].ID); len(where) == 0 {
+			t.Fatalf("the indicator itself is not served")
+		}
+	}
+	cols, _ := store.Collections(context.Background())
+	for _, c := range cols {
+		for _, it := range list(t, store, storage.Query{CollectionID: c.ID, MaxTLP: storage.TLPRed, Versions: storage.VersionFilter{All: true}}) {
+			if strings.Contains(string(it.JSON), secret) {
+				t.Errorf("%s serves the RED attribute of a CLEAR indicator: %s", c.Alias, it.JSON)
+			}
+		}
+	}
+}
+
+// TestTightenedItemTightensItsObservableAndRelationshipsEverywhere protects
+// issue 9 #5: after GREEN → RED, a GREEN reader sees neither the value nor
+// any relationship of the item in any collection.
+func TestTightenedItemTightensItsObservableAndRelationshipsEverywhere(t *testing.T) {
+	f, store, run, _ := newGraphFixture(t)
+	ind, _ := pick(t, f)
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.SecurityLabels = labels("TLP:GREEN") }); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	obs := sco(t, f, ind)
+	if len(served(t, store, storage.TLPGreen, obs)) == 0 {
+		t.Fatal("GREEN indicator's observable is not served to a GREEN reader")
+	}
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.SecurityLabels = labels("TLP:RED") }); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	if where := served(t, store, storage.TLPGreen, obs); len(where) != 0 {
+		t.Errorf("after tightening to RED a GREEN reader is still served the observable or something naming it: %v", where)
+	}
+	cur, _ := f.sim.Indicator(ind.ID)
+	objs, _ := f.mapper.Indicator(cur)
+	if where := served(t, store, storage.TLPGreen, objs[0].ID); len(where) != 0 {
+		t.Errorf("a GREEN reader is served the RED indicator or a relationship to it: %v", where)
+	}
+	checkGraph(t, f, store, "tightened")
+}
+
+// TestPrivateItemLeavesNoTrace protects issue 9 #4: an indicator made
+// private is revoked where it was published, and from then on nothing
+// derived from it is published: no relationship from its groups' side, no
+// container reference.
+func TestPrivateItemLeavesNoTrace(t *testing.T) {
+	f, store, run, rec := newGraphFixture(t)
+	ind, g := pick(t, f)
+	if err := f.sim.Associate(ind.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, rec)
+	if found, _ := relationshipState(t, f, store, ind, g); !found {
+		t.Fatal("association not published before the item turned private")
+	}
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.PrivateFlag = true }); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	syncAgain(t, f, rec)
+	if found, revoked := relationshipState(t, f, store, ind, g); found && !revoked {
+		t.Error("the relationship of a private item is still live")
+	}
+	objs, _ := f.mapper.Indicator(ind)
+	for _, it := range list(t, store, storage.Query{CollectionID: collectionID(t, store, ownerAliasOf(ind.OwnerName)), MaxTLP: 5}) {
+		s := string(it.JSON)
+		if strings.Contains(s, `"`+objs[0].ID+`"`) && !strings.Contains(s, `"revoked":true`) {
+			t.Errorf("a live object names the private item: %s", s)
+		}
+	}
+	checkGraph(t, f, store, "private")
+}
+
+// TestDeletedIndicatorRevokesItsRelationshipsAndLeavesContainers protects
+// issue 9 #8 for indicators: every relationship it is an end of is revoked
+// and no live container lists it.
+func TestDeletedIndicatorRevokesItsRelationshipsAndLeavesContainers(t *testing.T) {
+	f, store, run, rec := newGraphFixture(t)
+	ind, g := pick(t, f)
+	if err := f.sim.Associate(ind.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, rec)
+	objs, _ := f.mapper.Indicator(ind)
+	if err := f.sim.Delete(ind.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	cols, _ := store.Collections(context.Background())
+	for _, c := range cols {
+		for _, it := range list(t, store, storage.Query{CollectionID: c.ID, MaxTLP: 5}) {
+			s := string(it.JSON)
+			if strings.Contains(s, `"`+objs[0].ID+`"`) && !strings.Contains(s, `"revoked":true`) {
+				t.Errorf("%s: a live object still names the deleted indicator: %s", c.Alias, s)
+			}
+		}
+	}
+	checkGraph(t, f, store, "deleted indicator")
+}
+
+// TestDeletedGroupIsRevokedByReconciliation protects issue 9 #8 for groups:
+// ThreatConnect keeps no deleted list for groups; the reconciliation finds
+// the group gone and revokes it and its relationships.
+func TestDeletedGroupIsRevokedByReconciliation(t *testing.T) {
+	f, store, run, rec := newGraphFixture(t)
+	_, g := pick(t, f)
+	gid := f.mapper.GroupID(g.Type, g.ID)
+	if err := f.sim.DeleteGroup(g.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	syncAgain(t, f, rec)
+	col := collectionID(t, store, ownerAliasOf(g.OwnerName))
+	its := list(t, store, storage.Query{CollectionID: col, MaxTLP: 5})
+	found := false
+	for _, it := range its {
+		s := string(it.JSON)
+		if it.ID == gid {
+			found = true
+			if !strings.Contains(s, `"revoked":true`) {
+				t.Errorf("deleted group not revoked: %s", s)
+			}
+		} else if strings.Contains(s, `"`+gid+`"`) && !strings.Contains(s, `"revoked":true`) {
+			t.Errorf("a live object still names the deleted group: %s", s)
+		}
+	}
+	if !found {
+		t.Error("deleted group no longer served at all: its revocation must be")
+	}
+}
+
+// TestAssociationsTravelWithoutLastModified protects issue 9 #7: added and
+// removed associations, which do not move lastModified, are found by the
+// reconciliation (and not before: the simulator behaves like ThreatConnect).
+func TestAssociationsTravelWithoutLastModified(t *testing.T) {
+	f, store, run, rec := newGraphFixture(t)
+	ind, g := pick(t, f)
+	if err := f.sim.Associate(ind.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	if found, _ := relationshipState(t, f, store, ind, g); found {
+		t.Fatal("an incremental sync saw an association that moved no lastModified: the simulator is too kind")
+	}
+	syncAgain(t, f, rec)
+	if found, revoked := relationshipState(t, f, store, ind, g); !found || revoked {
+		t.Fatalf("reconciliation: added association found %v, revoked %v", found, revoked)
+	}
+	if err := f.sim.Disassociate(ind.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, rec)
+	if _, revoked := relationshipState(t, f, store, ind, g); !revoked {
+		t.Error("reconciliation did not revoke a removed association")
+	}
+}
+
+// TestCollectionsAreSelfContained protects issue 9 #9: with active_only,
+// a type-filtered sync and a TLP filter collection, every reference of
+// every served object resolves in its collection for every reader.
+func TestCollectionsAreSelfContained(t *testing.T) {
+	f := newFixture(t, 300, 30)
+	store := openStore(t, "s.db")
+	s := syncConfig()
+	s.ActiveOnly = true
+	s.IndicatorTypes = []string{tcapi.TypeHost, tcapi.TypeAddress, tcapi.TypeURL}
+	w := f.worker(store, s, nil)
+	if _, err := w.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkGraph(t, f, store, "filtered sync")
+}
+
+// TestContainerNeverListsMembersAboveItsMarking protects issue 9 #3: a
+// GREEN report associated with a RED indicator does not list it (nor its
+// observable), so a GREEN reader cannot confirm a guessed value offline.
+func TestContainerNeverListsMembersAboveItsMarking(t *testing.T) {
+	f, store, _, rec := newGraphFixture(t)
+	ind, _ := pick(t, f)
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.SecurityLabels = labels("TLP:RED") }); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := f.sim.AddGroup(tcapi.Group{Type: tcapi.GroupReport, Name: "green report", OwnerID: ind.OwnerID, OwnerName: ind.OwnerName,
+		SecurityLabels: labels("TLP:GREEN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sim.Associate(ind.ID, rid); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, rec)
+	g, _ := f.sim.Group(rid)
+	reportID := f.mapper.GroupID(g.Type, g.ID)
+	cur, _ := f.sim.Indicator(ind.ID)
+	objs, _ := f.mapper.Indicator(cur)
+	col := collectionID(t, store, ownerAliasOf(ind.OwnerName))
+	it, ok := latest(t, store, col, reportID)
+	if !ok {
+		t.Fatal("report not published")
+	}
+	for _, r := range refs(t, it.JSON, "object_refs") {
+		if r == objs[0].ID || r == sco(t, f, cur) {
+			t.Errorf("GREEN report lists RED member %s: %s", r, it.JSON)
+		}
+	}
+	if where := served(t, store, storage.TLPGreen, objs[0].ID); len(where) != 0 {
+		t.Errorf("a GREEN reader is served the RED member or a reference to it: %v", where)
+	}
+	checkGraph(t, f, store, "green report, red member")
+}
+
+// TestObjectsWithoutModifiedAreVersionedByCreatedOrReplaced protects issue
+// 9 #10: marking definitions are versioned by created, and an observable
+// whose marking changes is replaced in place (one version).
+func TestObjectsWithoutModifiedAreVersionedByCreatedOrReplaced(t *testing.T) {
+	f, store, run, _ := newGraphFixture(t)
+	col := collectionID(t, store, ownerAliasOf(tcsim.Owners()[0].Name))
+	for _, it := range list(t, store, storage.Query{CollectionID: col, MaxTLP: 5, Types: []string{"marking-definition"}}) {
+		if it.Created.IsZero() {
+			t.Errorf("marking definition %s stored without its created time (versioned by date_added)", it.ID)
+		}
+	}
+	ind, _ := pick(t, f)
+	for _, l := range []string{"TLP:GREEN", "TLP:AMBER"} {
+		if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.SecurityLabels = labels(l) }); err != nil {
+			t.Fatal(err)
+		}
+		syncAgain(t, f, run)
+	}
+	obs := sco(t, f, ind)
+	vs := list(t, store, storage.Query{CollectionID: collectionID(t, store, ownerAliasOf(ind.OwnerName)), MaxTLP: 5,
+		IDs: []string{obs}, Versions: storage.VersionFilter{All: true}})
+	if len(vs) != 1 {
+		t.Errorf("observable has %d versions after two marking changes; want it replaced in place", len(vs))
 	}
 }
