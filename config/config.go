@@ -34,6 +34,9 @@ type Config struct {
 // Storage locates the SQLite database.
 type Storage struct {
 	Path string `yaml:"path"`
+	// VersionRetention drops non-latest versions added longer ago than this,
+	// once a day (taxii21.md D-5, D-6); zero keeps every version.
+	VersionRetention Duration `yaml:"version_retention"`
 }
 
 // ThreatConnect is how to reach and authenticate to the ThreatConnect API v3.
@@ -58,6 +61,10 @@ func (t ThreatConnect) Enabled() bool { return t.BaseURL != "" }
 type Sync struct {
 	Interval   Duration `yaml:"interval"`
 	FirstFetch Duration `yaml:"first_fetch"`
+	// ReconcileInterval is how often a sync re-reads everything to find
+	// association changes and deleted groups, which lastModified does not
+	// show (DESIGN.md §10); zero never does.
+	ReconcileInterval Duration `yaml:"reconcile_interval"`
 	// Owners are owner names; empty means the API user's own organization
 	// (the seed's default), ["*"] every owner the credentials can read.
 	Owners              []string `yaml:"owners"`
@@ -214,6 +221,7 @@ func Default() Config {
 		Sync: Sync{
 			Interval:            Dur(15 * time.Minute),
 			FirstFetch:          Dur(30 * 24 * time.Hour),
+			ReconcileInterval:   Dur(24 * time.Hour),
 			IndicatorTypes:      []string{"All"},
 			GroupTypes:          []string{"All"},
 			ActiveOnly:          true,

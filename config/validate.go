@@ -40,6 +40,10 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Storage.Path) == "" {
 		p.add("storage.path", "must not be empty")
 	}
+	checkDuration(&p, "storage.version_retention", c.Storage.VersionRetention)
+	if d := c.Storage.VersionRetention; d.bad == "" && d.d != 0 && d.d < 24*time.Hour {
+		p.add("storage.version_retention", "must be 0 (keep every version) or at least 24h (taxii21.md D-6), got %s", d)
+	}
 	c.validateTC(&p)
 	c.validateSync(&p)
 	c.validateSTIX(&p)
@@ -93,6 +97,10 @@ func (c *Config) validateSync(p *problems) {
 		p.add("sync.interval", "must be at least 30s, got %s", s.Interval)
 	}
 	checkDuration(p, "sync.first_fetch", s.FirstFetch)
+	checkDuration(p, "sync.reconcile_interval", s.ReconcileInterval)
+	if d := s.ReconcileInterval; d.bad == "" && d.d != 0 && d.d < s.Interval.d {
+		p.add("sync.reconcile_interval", "must be 0 (never) or at least sync.interval, got %s", d)
+	}
 	checkTypes(p, "sync.indicator_types", s.IndicatorTypes, IndicatorTypes)
 	checkTypes(p, "sync.group_types", s.GroupTypes, GroupTypes)
 	if s.ConfidenceThreshold < 0 || s.ConfidenceThreshold > 100 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/tlp"
@@ -170,13 +171,31 @@ func WithObjectRefs(o Object, refs []string, at time.Time) (Object, error) {
 func IsRevoked(js []byte) bool { return bytes.Contains(js, []byte(`"revoked":true`)) }
 
 // CreatedBy returns the created_by_ref of canonical JSON, or "".
-func CreatedBy(js []byte) string {
-	const key = `"created_by_ref":"`
-	i := bytes.Index(js, []byte(key))
+func CreatedBy(js []byte) string { return topString(js, "created_by_ref") }
+
+// TCID returns the x_threatconnect_id of canonical JSON, or 0.
+func TCID(js []byte) int64 {
+	v, err := strconv.ParseInt(topString(js, "x_threatconnect_id"), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// TCType returns the x_threatconnect_type of canonical JSON (the indicator
+// or group type of the item it was mapped from), or "".
+func TCType(js []byte) string { return topString(js, "x_threatconnect_type") }
+
+// topString returns the value of a string property of canonical JSON that
+// no nested object of ours uses, unescaped only as far as the id-like and
+// type-name values it is used for need (none contain escapes).
+func topString(js []byte, key string) string {
+	k := `"` + key + `":"`
+	i := bytes.Index(js, []byte(k))
 	if i < 0 {
 		return ""
 	}
-	rest := js[i+len(key):]
+	rest := js[i+len(k):]
 	j := bytes.IndexByte(rest, '"')
 	if j < 0 {
 		return ""

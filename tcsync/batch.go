@@ -118,6 +118,17 @@ func (b *batch) prerequisites(col string, u unit) error {
 func (b *batch) unit(u unit, incremental bool) error {
 	primary, hasPrimary := primaryObject(u)
 	if !u.inScope {
+		if hasPrimary {
+			// Another item may hold the id (the same owner, type and
+			// value): only the item that published it can take it back.
+			m, err := b.tx.Meta(u.ownerCol, []string{primary.ID})
+			if err != nil {
+				return fmt.Errorf("look up %s: %w", primary.ID, err)
+			}
+			if stored, ok := m[primary.ID]; ok && stored.TCID != 0 && stored.TCID != u.tcID {
+				return nil
+			}
+		}
 		for _, o := range u.objs {
 			if isVersioned(o) {
 				if err := b.revokeEverywhere(o.ID); err != nil {

@@ -2,7 +2,9 @@ package tcsync_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -602,5 +604,51 @@ func TestObjectsWithoutModifiedAreVersionedByCreatedOrReplaced(t *testing.T) {
 		IDs: []string{obs}, Versions: storage.VersionFilter{All: true}})
 	if len(vs) != 1 {
 		t.Errorf("observable has %d versions after two marking changes; want it replaced in place", len(vs))
+	}
+}
+
+// TestStoreFromBeforeTheGraphIsBackfilled: a store written before the
+// graph columns and edges existed (storage migration 0003 adds them empty)
+// gets them filled on the next run, which reads everything once; the rule
+// then holds and a further sync writes nothing.
+func TestStoreFromBeforeTheGraphIsBackfilled(t *testing.T) {
+	f := newFixture(t, 300, 30)
+	path := filepath.Join(t.TempDir(), "old.db")
+	store, err := storage.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.worker(store, syncConfig(), nil).RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DELETE FROM edges", "UPDATE versions SET revoked = 0, tcid = 0", "DELETE FROM state WHERE key = 'tcsync/graph'"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	store, err = storage.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	w := f.worker(store, syncConfig(), nil)
+	f.clock.Advance(time.Hour)
+	if _, err := w.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkGraph(t, f, store, "backfilled")
+	f.clock.Advance(time.Hour)
+	sum, err := w.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.NewVersions != 0 || sum.Revoked != 0 {
+		t.Errorf("after the backfill a sync with nothing changed wrote %d versions, %d revocations", sum.NewVersions, sum.Revoked)
 	}
 }

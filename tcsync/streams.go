@@ -3,6 +3,7 @@ package tcsync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -258,7 +259,18 @@ func (w *Worker) revokeUnseen(ctx context.Context, stream string, start time.Tim
 				return err
 			}
 			for _, it := range items {
-				if (it.Type == "indicator") != (stream == "indicators") || seen[it.TCID] {
+				if seen[it.TCID] {
+					continue
+				}
+				// Groups and indicators have separate id spaces, and a
+				// Signature group maps to a STIX indicator: the stored
+				// ThreatConnect type tells which stream the item is of.
+				v, ok, err := tx.Latest(col, it.ID)
+				if err != nil {
+					return err
+				}
+				isGroup := slices.Contains(tcapi.GroupTypes(), stixmap.TCType(v.JSON))
+				if !ok || isGroup != (stream == "groups") {
 					continue
 				}
 				if err := b.revokeEverywhere(it.ID); err != nil {

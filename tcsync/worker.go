@@ -48,9 +48,12 @@ type Options struct {
 	Log *slog.Logger
 	// Progress, when set, is called after every committed batch.
 	Progress func(Progress)
-	// ReconcileInterval is how often Run reconciles (see Reconcile); zero
-	// never does.
+	// ReconcileInterval is how often RunScheduled reconciles (see
+	// Reconcile); zero never does.
 	ReconcileInterval time.Duration
+	// VersionRetention, when positive, makes RunScheduled drop non-latest
+	// versions added longer ago than this after each reconciliation.
+	VersionRetention time.Duration
 }
 
 // Progress reports a run in flight.
@@ -155,12 +158,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	failures := 0
 	for {
-		var err error
-		if w.reconcileDue(ctx) {
-			_, err = w.Reconcile(ctx)
-		} else {
-			_, err = w.RunOnce(ctx)
-		}
+		_, err := w.RunScheduled(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -203,6 +201,59 @@ func (w *Worker) Reconcile(ctx context.Context) (Summary, error) {
 		return tx.SetState(ReconcileKey, []byte(w.opt.Now().UTC().Format(time.RFC3339)))
 	})
 	return sum, err
+}
+
+// RunScheduled runs what is due: a reconciliation when ReconcileInterval
+// has passed since the last one (then the version retention), otherwise an
+// incremental sync; and after either, the store's maintenance (WAL
+// checkpoint, planner statistics).
+func (w *Worker) RunScheduled(ctx context.Context) (Summary, error) {
+	var (
+		sum Summary
+		err error
+	)
+	reconciled := w.reconcileDue(ctx)
+	if reconciled {
+		sum, err = w.Reconcile(ctx)
+	} else {
+		sum, err = w.RunOnce(ctx)
+	}
+	if err != nil {
+		return sum, err
+	}
+	if reconciled && w.opt.VersionRetention > 0 {
+		if err := w.pruneVersions(ctx); err != nil {
+			return sum, err
+		}
+	}
+	if err := w.store.Maintain(ctx); err != nil {
+		return sum, fmt.Errorf("maintain the database: %w", err)
+	}
+	return sum, nil
+}
+
+// pruneVersions applies the version retention to every collection.
+func (w *Worker) pruneVersions(ctx context.Context) error {
+	cols, err := w.store.Collections(ctx)
+	if err != nil {
+		return fmt.Errorf("prune versions: %w", err)
+	}
+	before := w.opt.Now().Add(-w.opt.VersionRetention).UnixMicro()
+	for _, c := range cols {
+		var n int
+		err := w.store.Update(ctx, func(tx *storage.Tx) error {
+			var err error
+			n, err = tx.PruneVersions(c.ID, before)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("prune versions of %s: %w", c.Alias, err)
+		}
+		if n > 0 {
+			w.opt.Log.Info("pruned old versions", "collection", c.Alias, "versions", n)
+		}
+	}
+	return nil
 }
 
 // reconcileDue reports whether the periodic reconciliation is due.
@@ -269,6 +320,16 @@ func (w *Worker) runOnce(ctx context.Context, start time.Time, sum *Summary) err
 	}
 	if err := w.ensureFilterCollections(ctx); err != nil {
 		return err
+	}
+	filled, err := w.backfill(ctx)
+	if err != nil {
+		return err
+	}
+	if filled && !w.reconcile {
+		// Origins were never recorded: read everything once so that
+		// every item records what it derives.
+		w.reconcile, w.seen = true, map[string]map[int64]bool{}
+		defer func() { w.reconcile, w.seen = false, nil }()
 	}
 	cols, err := w.store.Collections(ctx)
 	if err != nil {
@@ -384,6 +445,43 @@ func (w *Worker) ownerCollection(ctx context.Context, owner string) (string, err
 	w.ownerCols[owner] = col.ID
 	w.ownerKind[col.ID] = true
 	return col.ID, nil
+}
+
+// graphKey marks a store whose graph columns and edges are filled.
+const graphKey = "tcsync/graph"
+
+// backfill fills, once, the revoked and TC id columns and the reference
+// edges of a store written before they existed (storage migration 0003),
+// so that the publication rule sees its whole graph.
+func (w *Worker) backfill(ctx context.Context) (filled bool, err error) {
+	if _, ok, err := w.store.State(ctx, graphKey); err != nil || ok {
+		return false, err
+	}
+	cols, err := w.store.Collections(ctx)
+	if err != nil {
+		return false, fmt.Errorf("backfill: %w", err)
+	}
+	err = w.store.Update(ctx, func(tx *storage.Tx) error {
+		for _, c := range cols {
+			n, err := tx.Backfill(c.ID, func(v storage.Version) ([]string, bool, int64) {
+				o := fromStorage(v)
+				var tcid int64
+				if o.Type != "relationship" && !o.Modified.IsZero() {
+					tcid = stixmap.TCID(v.JSON)
+				}
+				return closureRefs(o), stixmap.IsRevoked(v.JSON), tcid
+			})
+			if err != nil {
+				return fmt.Errorf("backfill %s: %w", c.Alias, err)
+			}
+			if n > 0 {
+				filled = true
+				w.opt.Log.Info("filled the reference graph of a store written by an older version", "collection", c.Alias, "objects", n)
+			}
+		}
+		return tx.SetState(graphKey, []byte("1"))
+	})
+	return filled, err
 }
 
 // isOwnerCollection tells the collections ThreatConnect owners' items live in.

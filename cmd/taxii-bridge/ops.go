@@ -182,10 +182,17 @@ func (o *ops) recordRun(started time.Time, sum tcsync.Summary, err error) {
 
 // runOnce is w.RunOnce, recorded.
 func (o *ops) runOnce(ctx context.Context, w *tcsync.Worker) (tcsync.Summary, error) {
-	started := time.Now()
-	sum, err := w.RunOnce(ctx)
-	o.recordRun(started, sum, err)
-	return sum, err
+	return o.record(w.RunOnce)(ctx)
+}
+
+// record wraps a worker run so that its outcome is recorded.
+func (o *ops) record(run func(context.Context) (tcsync.Summary, error)) func(context.Context) (tcsync.Summary, error) {
+	return func(ctx context.Context) (tcsync.Summary, error) {
+		started := time.Now()
+		sum, err := run(ctx)
+		o.recordRun(started, sum, err)
+		return sum, err
+	}
 }
 
 // runWorker is tcsync.Worker.Run with every run recorded: a run straight
@@ -197,7 +204,7 @@ func (o *ops) runWorker(ctx context.Context, w *tcsync.Worker, interval time.Dur
 	}
 	failures := 0
 	for {
-		_, err := o.runOnce(ctx, w)
+		_, err := o.record(w.RunScheduled)(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}

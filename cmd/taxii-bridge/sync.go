@@ -13,7 +13,7 @@ import (
 func init() {
 	register(command{
 		name:    "sync",
-		summary: "Run the sync worker alone: on its interval, or one incremental sync with -once",
+		summary: "Run the sync worker alone: on its interval, one incremental sync with -once, or one reconciliation with -reconcile",
 		run:     runSync,
 	})
 }
@@ -22,6 +22,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("sync")
 	path := configFlag(fs)
 	once := fs.Bool("once", false, "run one incremental sync and exit (non-zero on failure)")
+	reconcile := fs.Bool("reconcile", false, "run one reconciliation now (re-read everything: associations, deleted groups) and exit")
 	check := fs.Bool("check", true, "with -once: run SQLite's quick_check on the database first and refuse to write into a damaged file")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
@@ -40,7 +41,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	defer store.Close()
 
 	var progress func(tcsync.Progress)
-	if *once && isTerminal(e.Stderr) {
+	if (*once || *reconcile) && isTerminal(e.Stderr) {
 		progress = func(p tcsync.Progress) {
 			rate := float64(p.Items) / max(p.Elapsed.Seconds(), 0.001)
 			fmt.Fprintf(e.Stderr, "\r%-10s %9d items  %8.0f/s  %s   ", p.Stream, p.Items, rate, p.Elapsed.Round(time.Second))
@@ -51,7 +52,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !*once {
+	if !*once && !*reconcile {
 		return o.runWorker(ctx, w, cfg.Sync.Interval.D())
 	}
 	if *check {
@@ -61,7 +62,11 @@ func runSync(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("database %s failed its integrity check; not syncing: %w", cfg.Storage.Path, err)
 		}
 	}
-	sum, err := o.runOnce(ctx, w)
+	run := w.RunOnce
+	if *reconcile {
+		run = w.Reconcile
+	}
+	sum, err := o.record(run)(ctx)
 	if progress != nil {
 		fmt.Fprintln(e.Stderr)
 	}

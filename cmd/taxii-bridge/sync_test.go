@@ -113,6 +113,12 @@ func TestSyncOnceAndExport(t *testing.T) {
 	if strings.Contains(out+errOut, "cmd-test-secret") {
 		t.Error("the secret key was printed")
 	}
+	// A reconciliation right after reads everything again and, with
+	// nothing changed in ThreatConnect, writes nothing.
+	code, out, errOut = runCmd(t, "", env, "sync", "-reconcile", "-config", cfg)
+	if code != exitOK || !strings.Contains(out, " 0 new versions") || !strings.Contains(out, " 0 revoked") {
+		t.Fatalf("sync -reconcile: exit %d\n%s\n%s", code, out, errOut)
+	}
 	bundle := filepath.Join(dir, "green.json")
 	code, _, errOut = runCmd(t, "", env, "export", "-config", cfg, "-collection", "tlp-green", "-o", bundle)
 	if code != exitOK {

@@ -94,6 +94,8 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 		Mapper:              m,
 		Log:                 e.Log,
 		Progress:            progress,
+		ReconcileInterval:   cfg.Sync.ReconcileInterval.D(),
+		VersionRetention:    cfg.Storage.VersionRetention.D(),
 	})
 }
 
