@@ -342,7 +342,6 @@ func TestReadBuild(t *testing.T) {
 	if got := strings.TrimSpace(out.String()); !strings.HasPrefix(got, "taxii-bridge v1.2.3") {
 		t.Errorf("version line: %s", got)
 	}
-	_ = taxii.MediaType
 }
 
 var debugBuildInfo = func() debug.BuildInfo {
@@ -355,3 +354,10 @@ var debugBuildInfo = func() debug.BuildInfo {
 	}
 	return bi
 }()
+
+// The configuration accepts exactly the profiles the server knows.
+func TestProfileNamesAgree(t *testing.T) {
+	if got, want := strings.Join(config.ProfileNames, ","), strings.Join(taxii.ProfileNames(), ","); got != want {
+		t.Errorf("config.ProfileNames = %s, taxii.ProfileNames() = %s", got, want)
+	}
+}
