@@ -14,6 +14,9 @@
 //	DELETE /{root}/collections/{id}/objects/{object-id}/         (writable collections)
 //	GET    /{root}/collections/{id}/objects/{object-id}/versions/ versions
 //	GET    /healthz, /readyz                                     operations, outside TAXII
+//	GET    /admin/status                                         HTML status page (admin principals)
+//
+// Every GET route also answers HEAD with the GET's status and headers.
 //
 // One API root at /{root}/ (DESIGN.md §5). Every path works with and without
 // its trailing slash, by rewriting before routing, never by redirect (D-11).
@@ -77,6 +80,25 @@
 // Every collection poll is logged at Info with the principal, collection,
 // added_after, whether next was used, the number of objects, more and the
 // last date_added served (B-7); credentials never reach a log line.
+//
+// Operations (issue 11; etag.go, ratelimit.go, profile.go, ops.go,
+// statuspage.go). Every 200 to a GET carries a weak ETag and If-None-Match
+// answers 304: a listing's tag is computed before its query from the
+// collection, endpoint, reader's TLP cap and profile, raw query, the
+// reader's newest date_added and a write counter, so an idle poll costs one
+// index probe; an added_after at or past that newest date_added is
+// answered {} without a query either. Responses are gzip-compressed
+// (klauspost/compress) for clients that accept it. A principal may have a
+// rate limit (token bucket, golang.org/x/time/rate): over it, 429 with
+// Retry-After as a TAXII error. Failed authentications are counted per
+// source address; a throttled address is refused with 429 before any
+// bcrypt work, while API keys and cached Basic credentials from it still
+// pass. A principal's profile bundles client quirks (objects: [] on empty
+// listings, added_after echoed as X-TAXII-Date-Added-Last, a next sent as
+// added_after). An Observer receives every request and delivery (metrics);
+// the server also keeps a per-principal delivery table for the admin
+// status page, server-rendered with html/template, which shows
+// collections, sync runs, clients and a redacted configuration summary.
 //
 // Serve runs the handler with every http.Server timeout set, optional TLS
 // (TLS 1.2+, ECDHE AEAD suites only, D-18) and graceful shutdown.

@@ -48,16 +48,16 @@ func newSalt() string {
 	return hex.EncodeToString(b[:])
 }
 
-// listETag is the ETag of a listing, or "" when the store cannot say how
-// new the collection is.
-func (s *Server) listETag(ctx context.Context, ep endpoint, collectionID, objectID, rawQuery string, p *principal) (string, error) {
+// listETag is the ETag of a listing and the reader's newest date_added in
+// the collection, or "" when the store cannot say how new the collection is.
+func (s *Server) listETag(ctx context.Context, ep endpoint, collectionID, objectID, rawQuery string, p *principal) (string, int64, error) {
 	ns, ok := s.store.(newestStore)
 	if !ok {
-		return "", nil
+		return "", 0, nil
 	}
 	newest, err := ns.NewestDateAdded(ctx, collectionID, p.tlpCap())
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	h := sha256.New()
 	var num [8 * 4]byte
@@ -75,7 +75,7 @@ func (s *Server) listETag(ctx context.Context, ep endpoint, collectionID, object
 	}
 	h.Write(b)
 	var sum [sha256.Size]byte
-	return weakTag(h.Sum(sum[:0])), nil
+	return weakTag(h.Sum(sum[:0])), newest, nil
 }
 
 func weakTag(sum []byte) string {

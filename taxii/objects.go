@@ -55,7 +55,7 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		return err
 	}
 	// Conditional polling (etag.go): an unchanged listing is a 304 before any query.
-	etag, err := s.listETag(ctx, ep, col.ID, objectID, rawQuery, p)
+	etag, newest, err := s.listETag(ctx, ep, col.ID, objectID, rawQuery, p)
 	if err != nil {
 		return fmt.Errorf("query %s: %w", ep, err)
 	}
@@ -91,7 +91,10 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	if q.next != "" {
 		page, prefetched = s.prefetch.take(ctx, prefetchKey(q.next, sq))
 	}
-	if !prefetched {
+	// The other idle poll (DESIGN.md §8): added_after at or past the
+	// newest date_added this reader can see selects nothing; skip the query.
+	nothingNew := etag != "" && q.filter.AddedAfter >= newest && (ep == epObjects || ep == epManifest)
+	if !prefetched && !nothingNew {
 		if page, err = fetch(ctx, sq); err != nil {
 			return fmt.Errorf("query %s: %w", ep, err)
 		}

@@ -315,3 +315,38 @@ func TestObserver(t *testing.T) {
 		t.Errorf("Deliveries() = %+v", got)
 	}
 }
+
+// An added_after at or past the reader's newest date_added is answered
+// empty without a listing query; an object added later is found by the
+// same poll (the shortcut is exact, not a cache).
+func TestIdleAddedAfter(t *testing.T) {
+	f := newFixture(t)
+	f.put("intel", ind(1, 0, ""), ind(2, 0, tlpRed))
+	w := f.get("alice", f.colPath("intel", "objects/"))
+	last := w.Header().Get(headerLast)
+	p := f.colPath("intel", "objects/?added_after="+last)
+	if w := f.get("alice", p); w.Body.String() != "{}" {
+		t.Fatalf("poll past the newest = %s, want {}", w.Body.String())
+	}
+	// greg cannot see the RED object, so his newest is object 1's.
+	g := f.get("greg", f.colPath("intel", "objects/"))
+	gp := f.colPath("intel", "objects/?added_after="+g.Header().Get(headerLast))
+	if w := f.get("greg", gp); w.Body.String() != "{}" {
+		t.Fatalf("greg past his newest = %s", w.Body.String())
+	}
+	f.put("intel", ind(3, 0, ""))
+	for _, who := range []string{"alice", "greg"} {
+		q := p
+		if who == "greg" {
+			q = gp
+		}
+		w := f.get(who, q)
+		if got := ids(t, decode[envelopeResp](t, w).Objects); len(got) != 1 || got[0] != stixID("indicator", 3) {
+			t.Errorf("%s after an addition: %v, want the new object", who, got)
+		}
+	}
+	// manifest takes the same shortcut.
+	if w := f.get("alice", f.colPath("intel", "manifest/?added_after=2099-01-01T00:00:00Z")); w.Body.String() != "{}" {
+		t.Errorf("manifest past the newest = %s", w.Body.String())
+	}
+}

@@ -97,7 +97,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		{Alias: "tlp-green", Title: "Everything shareable at TLP:GREEN or lower", Filter: config.Filter{MaxTLP: config.TLP{Level: tlp.Green}}},
 		{Alias: "submissions", Title: "Submissions (POST objects here)", Writable: true},
 	}
-	cfg.TAXII.Users = []config.User{{Name: demoUser, PasswordHash: string(hash), Read: []string{"*"}, Write: []string{"submissions"}}}
+	cfg.TAXII.Users = []config.User{{Name: demoUser, PasswordHash: string(hash), Read: []string{"*"}, Write: []string{"submissions"}, Admin: true}}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
@@ -166,6 +166,7 @@ TAXII 2.1 is being served.
   user:       %[2]s
   password:   %[3]s
   config:     %[5]s (secrets redacted)
+  status:     %[1]s/admin/status (in a browser, as the same user)
 
 Try:
   curl -s -u %[2]s:%[3]s -H 'Accept: application/taxii+json;version=2.1' %[1]s/taxii2/

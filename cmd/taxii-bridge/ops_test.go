@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -342,7 +343,6 @@ func TestReadBuild(t *testing.T) {
 	if got := strings.TrimSpace(out.String()); !strings.HasPrefix(got, "taxii-bridge v1.2.3") {
 		t.Errorf("version line: %s", got)
 	}
-	_ = taxii.MediaType
 }
 
 var debugBuildInfo = func() debug.BuildInfo {
@@ -355,3 +355,49 @@ var debugBuildInfo = func() debug.BuildInfo {
 	}
 	return bi
 }()
+
+// The configuration accepts exactly the profiles the server knows.
+func TestProfileNamesAgree(t *testing.T) {
+	if got, want := strings.Join(config.ProfileNames, ","), strings.Join(taxii.ProfileNames(), ","); got != want {
+		t.Errorf("config.ProfileNames = %s, taxii.ProfileNames() = %s", got, want)
+	}
+}
+
+// metrics.listen serves /metrics on its own listener, nothing else, and
+// stops with its context.
+func TestServeMetricsOn(t *testing.T) {
+	e, cfg, store, _ := opsFixture(t, "")
+	o := newOps(e, cfg, store)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- o.serveMetricsOn(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "taxii_bridge_storage_stats_up 1") {
+		t.Errorf("/metrics = %d:\n%.500s", resp.StatusCode, body)
+	}
+	resp, err = http.Get(base + "/taxii2/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/taxii2/ on the metrics address = %d, want 404", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serveMetricsOn after cancel: %v", err)
+	}
+	if (&ops{}).serveMetrics(ctx, cfg) != nil {
+		t.Error("serveMetrics without metrics should do nothing")
+	}
+}
