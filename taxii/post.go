@@ -80,6 +80,10 @@ func (s *Server) addObjects(c echo.Context) error {
 	)
 	total, err := decodeEnvelope(body, s.cfg.MaxObjectsPerPost, func(i int, raw []byte) error {
 		obj, version, err := checkObject(raw)
+		if err != nil && len(why) == 3 && sb.full(sb.st.Failures) {
+			sb.st.Failure++ // counted, not listed: nothing to format
+			return nil
+		}
 		if err != nil {
 			id := obj.ID
 			if id == "" || len(id) > maxDetailID || !utf8.ValidString(id) {
@@ -233,6 +237,11 @@ func (b *statusBuilder) success(d storage.StatusDetail) {
 func (b *statusBuilder) failure(d storage.StatusDetail) {
 	b.st.Failure++
 	b.add(&b.st.Failures, d)
+}
+
+// full reports whether list takes no more entries.
+func (b *statusBuilder) full(list []storage.StatusDetail) bool {
+	return len(list) >= b.limit || b.budget <= 0
 }
 
 func (b *statusBuilder) add(list *[]storage.StatusDetail, d storage.StatusDetail) {
