@@ -132,8 +132,11 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 		DefaultPageSize:  cfg.TAXII.DefaultPageSize,
 		MaxPageSize:      cfg.TAXII.MaxPageSize,
 		MaxContentLength: cfg.TAXII.MaxContentLength,
-		CursorSecret:     secret,
-		Ready:            readiness(store, health),
+		// Issue 14: bounded work per POST and bounded status resources.
+		MaxObjectsPerPost: cfg.TAXII.MaxObjectsPerPost,
+		StatusRetention:   cfg.TAXII.StatusRetention.D(),
+		CursorSecret:      secret,
+		Ready:             readiness(store, health),
 	}
 	for _, u := range cfg.TAXII.Users {
 		tc.Users = append(tc.Users, taxii.User{Name: u.Name, PasswordHash: u.PasswordHash, Read: u.Read, Write: u.Write, MaxTLP: u.MaxTLP.Level, EmptyList: u.EmptyList})
