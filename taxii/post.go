@@ -255,8 +255,15 @@ func (b *statusBuilder) add(list *[]storage.StatusDetail, d storage.StatusDetail
 		}
 		d.Message = d.Message[:cut] + "…"
 	}
-	cost := len(d.ID) + len(d.Version) + 2*len(d.Message) + 48 // JSON escaping at worst doubles a message
-	if len(*list) >= b.limit || cost > b.budget {
+	if len(*list) >= b.limit || b.budget <= 0 {
+		return
+	}
+	// What the entry costs in the stored JSON, escaping included (an id of
+	// 300 '<' is 1,800 bytes there).
+	enc, _ := json.Marshal(d) // strings always marshal
+	cost := len(enc) + 1
+	if cost > b.budget {
+		b.budget = 0
 		return
 	}
 	b.budget -= cost
