@@ -94,14 +94,15 @@
 // the object; top-level names must be STIX property names (lower-case
 // ASCII, digits, '_'), so a case variant cannot stand alone either; type a
 // STIX type name; id "<type>--<lower-case RFC 4122 UUID>"; spec_version
-// "2.1"; created and modified STIX timestamps (UTC, literal T and Z) where
-// STIX requires them (not on SCOs; no modified on marking definitions),
-// modified not before created; the type-specific required properties of
-// the common STIX types; object_marking_refs a list of marking-definition
-// ids and granular_markings a list of objects; at most 1 MiB of valid
-// UTF-8, nested at most 64 deep, numbers within IEEE 754 double range. Its
-// TLP is the strictest TLP marking among its exact-case object_marking_refs
-// and granular_markings[].marking_ref.
+// "2.1"; created and modified STIX timestamps (UTC, literal T and Z, at
+// most nine fractional digits) where STIX requires them (not on SCOs; no
+// modified on marking definitions), modified not before created; the
+// type-specific required properties of the common STIX types;
+// object_marking_refs a list of marking-definition ids and
+// granular_markings a list of objects; at most 1 MiB of valid UTF-8, nested
+// at most 64 deep, numbers within IEEE 754 double range. Its TLP is the
+// strictest TLP marking among its exact-case object_marking_refs and
+// granular_markings[].marking_ref.
 //
 // The 202 status is complete at once. Its counts are exact; each of its
 // successes, failures and pendings lists keeps its first 10,000 entries

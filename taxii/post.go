@@ -322,8 +322,9 @@ var propertyNamePattern = regexp.MustCompile(`^[a-z0-9_]{1,250}$`)
 var markingRefPattern = regexp.MustCompile(`^marking-definition--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // stixTimestampPattern is the STIX timestamp form: UTC, literal T and Z,
-// optional fraction (STIX 2.1 §3.2).
-var stixTimestampPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$`)
+// optional fraction (STIX 2.1 §3.2) of at most nine digits, the precision
+// the store keeps (and what keeps a version string short).
+var stixTimestampPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$`)
 
 // checkObject validates one posted object and turns it into a storage
 // object: canonical JSON (RFC 8785), content hash over the canonical bytes,

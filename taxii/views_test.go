@@ -117,6 +117,7 @@ func TestPOSTObjectMustBeValidForItsType(t *testing.T) {
 	bad := map[string]string{
 		"no pattern":             `{` + common + `,"pattern_type":"stix","valid_from":"2025-01-01T00:00:00Z"}`,
 		"lower-case t":           `{"type":"indicator",` + id + `,"spec_version":"2.1","created":"2025-01-01t00:00:00Z","modified":"2025-01-01T00:00:00Z","pattern":"x","pattern_type":"stix","valid_from":"x"}`,
+		"ten fraction digits":    `{"type":"indicator",` + id + `,"spec_version":"2.1","created":"2025-01-01T00:00:00.0123456789Z","modified":"2025-01-01T00:00:00Z","pattern":"x","pattern_type":"stix","valid_from":"x"}`,
 		"offset timestamp":       `{"type":"indicator",` + id + `,"spec_version":"2.1","created":"2025-01-01T00:00:00+00:00","modified":"2025-01-01T00:00:00Z","pattern":"x","pattern_type":"stix","valid_from":"x"}`,
 		"upper-case uuid":        `{"type":"indicator","id":"indicator--0000000A-0000-4000-8000-000000000301","spec_version":"2.1","created":"2025-01-01T00:00:00Z","modified":"2025-01-01T00:00:00Z","pattern":"x","pattern_type":"stix","valid_from":"x"}`,
 		"non-RFC 4122 uuid":      `{"type":"indicator","id":"indicator--00000000-0000-4000-0000-000000000301","spec_version":"2.1","created":"2025-01-01T00:00:00Z","modified":"2025-01-01T00:00:00Z","pattern":"x","pattern_type":"stix","valid_from":"x"}`,
