@@ -87,6 +87,7 @@ func TestValidationNamesEveryBadKey(t *testing.T) {
 		{"wrong type", "sync:\n  page_size: many\n", []string{`sync.page_size: want a whole number, got "many" (line 2)`}},
 		{"list expected", "sync:\n  owners: Org A\n", []string{"sync.owners: want a list"}},
 		{"bad listen", "taxii:\n  listen: 8080\n", []string{"taxii.listen: must be host:port"}},
+		{"post limits", "taxii:\n  max_objects_per_post: 0\n  status_retention: 1h\n", []string{"taxii.max_objects_per_post: must be between 1", "taxii.status_retention: must be at least 24h"}},
 		{"bad password hash", "taxii:\n  users:\n    - name: a\n      password_hash: secret\n", []string{"taxii.users[0].password_hash: must be a bcrypt hash"}},
 		{"bad api key hash", "taxii:\n  api_keys:\n    - name: k\n      key_sha256: abc\n", []string{"taxii.api_keys[0].key_sha256: must be the 64 hex digits"}},
 		{"duplicate alias", "taxii:\n  collections:\n    - alias: a\n    - alias: a\n", []string{`taxii.collections[1].alias: duplicate alias "a"`}},

@@ -70,8 +70,17 @@
 //
 // Every read takes a MaxTLP: rows above it are excluded in SQL, so a capped
 // principal can neither see, count nor page past a hidden row; a hidden
-// latest version is not replaced by an older visible one. Remove deletes a
-// collection's memberships of an id, Tx.PruneVersions applies a retention
-// window to non-latest versions (D-5, D-6); both purge version bytes no
-// collection holds any more.
+// latest version is not replaced by an older visible one. Remove deletes the
+// memberships of an id that a reader under a TLP cap can see, nothing when
+// the id's latest version is above the cap; Tx.PruneVersions applies a
+// retention window to non-latest versions (D-5, D-6); both purge version
+// bytes no collection holds any more.
+//
+// # Status resources
+//
+// A status is stored as its JSON document, with its owner and expiry time,
+// at most MaxStatusBytes. The statuses table is also its own expiry index:
+// under keys "~<expiry µs>~<id>", which no UUID can equal, so PutStatus
+// deletes what has expired with a range scan before each write. The file is
+// created 0600 (and SQLite gives -wal and -shm the same mode).
 package storage

@@ -439,3 +439,29 @@ func TestFoldName(t *testing.T) {
 		t.Errorf("different letters fold alike")
 	}
 }
+
+// Issue 14: the lists of a status also have a byte budget, counted as the
+// stored JSON (escaping included), so a status is always stored.
+func TestStatusByteBudget(t *testing.T) {
+	f := newFixture(t)
+	id := strings.Repeat("<", maxDetailID)
+	objs := []string{string(ind(1, 0, "").raw())}
+	for i := 0; i < 8000; i++ {
+		objs = append(objs, `{"type":"indicator","id":"`+id+`"}`)
+	}
+	w := f.post("alice", "submissions", envelopeOf(objs...))
+	wantStatus(t, w, http.StatusAccepted)
+	var st map[string]any
+	json.Unmarshal(w.Body.Bytes(), &st)
+	n := len(st["failures"].([]any))
+	if st["failure_count"] != 8000.0 || n == 8000 || n == 0 || st["x_taxii_bridge_omitted_failures"] != float64(8000-n) {
+		t.Errorf("failure_count %v, %d listed, omitted %v", st["failure_count"], n, st["x_taxii_bridge_omitted_failures"])
+	}
+	stored, err := f.store.Status(t.Context(), st["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(stored); len(b) > storage.MaxStatusBytes {
+		t.Errorf("stored status is %d bytes", len(b))
+	}
+}

@@ -41,8 +41,14 @@
 // read and write lists (aliases, ids or "*") and an optional TLP ceiling.
 // Collections it can neither read nor write are invisible (absent from
 // listings, 404 everywhere); visible but not readable is 403 (D-15, A-4).
-// Objects above the ceiling are filtered in SQL, so they never appear in a
-// page, a count, a header, a manifest, a versions list or an existence check.
+// Visibility under the ceiling is decided on an object's latest version in
+// the collection (DESIGN.md §10, issue 9): an object whose latest version is
+// above the ceiling is invisible in every endpoint and under every version
+// filter — absent from listings, manifests, versions lists and headers, and
+// 404 on GET object and versions through the same store queries as an
+// absent object, with the same error text. Of a visible object, versions
+// above the ceiling are left out. The store applies the ceiling in SQL
+// (storage.Query.MaxTLP), so hidden rows are never counted or paged past.
 //
 // Listings (objects, object, manifest, versions) are one keyset query each,
 // ordered by the store's unique date_added (D-1, D-3, D-7). The page carries
@@ -65,17 +71,78 @@
 // cursor, page size and TLP cap, held at most ten seconds, and dropped on
 // every POST and DELETE.
 //
-// Writable collections accept POST (S-8.8): the envelope is refused whole
-// for a wrong Content-Type (415), a body above max_content_length (413),
-// invalid JSON (400) or JSON that is not an envelope with objects (422);
-// otherwise each object is checked (type and id shape, spec_version "2.1",
-// created and modified where STIX requires them, at most 1 MiB), stored in
-// canonical RFC 8785 form in one transaction if it passes, and listed in the
-// status failures with the reason if it does not; an envelope in which no
-// object passes is a 422. The 202 status is complete at once and kept in the
-// store. DELETE removes every version of an object
-// from that collection. Status resources are readable by any authenticated
-// principal that knows the random status id.
+// Writable collections accept POST (S-8.8). The work and memory of a POST
+// are bounded by what was sent, never multiplied by it (issue 14): the body
+// is read as a stream of JSON tokens, one envelope entry at a time into a
+// reused buffer; the entry count is checked as entries arrive, so an
+// envelope with more than max_objects_per_post entries (default 10,000,
+// advertised in the API root's description and as
+// x_taxii_bridge_max_objects_per_post) is refused with 422 at the first
+// entry too many, before anything is stored; and each object is checked
+// and canonicalized in one pass without per-token allocations (canon.go).
+// The envelope is refused whole for a wrong Content-Type (415), a body above
+// max_content_length (413, also when it arrives chunked), invalid JSON
+// (400), or JSON that is not an envelope — not an object, no objects list,
+// an empty one, a property repeated in any letter case, anything after it
+// (422). Otherwise each object is checked on its own and, if it fails,
+// counted and listed in the status failures with the reason; an envelope
+// in which no object passes is a 422. The accepted ones are stored in
+// canonical RFC 8785 form in one transaction after the whole envelope was
+// read.
+//
+// A posted object is taken only when it is valid STIX 2.1 for its type
+// (issue 9): property names are matched exactly, never case-insensitively
+// as encoding/json does; a name repeated at any depth, exactly or in another
+// letter case (Unicode simple folding: "TYPE", "Type", "ſ" for "s"), fails
+// the object; top-level names must be STIX property names (lower-case
+// ASCII, digits, '_'), so a case variant cannot stand alone either; type a
+// STIX type name; id "<type>--<lower-case RFC 4122 UUID>"; spec_version
+// "2.1"; created and modified STIX timestamps (UTC, literal T and Z, at
+// most nine fractional digits) where STIX requires them (not on SCOs; no
+// modified on marking definitions), modified not before created; the
+// type-specific required properties of the common STIX types;
+// object_marking_refs a list of marking-definition ids and
+// granular_markings a list of objects; at most 1 MiB of valid UTF-8, nested
+// at most 64 deep, numbers within IEEE 754 double range. Its TLP is the
+// strictest TLP marking among its exact-case object_marking_refs and
+// granular_markings[].marking_ref.
+//
+// The 202 status is complete at once. Its counts are exact; each of its
+// successes, failures and pendings lists keeps its first 10,000 entries
+// (Config.StatusDetailsLimit) within a byte budget, details never echo more
+// than a short prefix of a posted value, and when entries were left out the
+// status says how many (x_taxii_bridge_omitted_successes, …_failures,
+// …_pendings) with a note; TAXII lets a server omit the lists (§4.3.1).
+// The status belongs to the principal that posted (any other gets the 404
+// of an unknown id) and stays readable for status_retention (default 7
+// days, at least the 24 hours of S-8.3); expired statuses are deleted by the
+// next POST.
+//
+// Posting a copy of an object hidden from the poster — the collection holds
+// its id with a latest version above the poster's TLP ceiling — reveals
+// nothing and changes nothing: the copy is not stored (neither a new
+// version nor a downgrade of the hidden object, whatever its marking), and
+// its status entry is exactly that of an object new to the collection: a
+// success with the posted modified (or created) as version, or, for an
+// object with neither, a fresh timestamp where a new object shows its new
+// date_added — never the hidden object's date_added and never a sign that
+// nothing changed. A poster that cannot read the collection likewise never
+// sees the date_added of a copy the collection already held. What remains
+// is that the poster cannot read its copy back, which is also what happens
+// to any object it posts above its own ceiling.
+//
+// DELETE removes the object from that collection only, as the caller sees
+// it: an object hidden from the caller's ceiling is a 404 like an absent
+// one and nothing is removed; of a visible object, only the versions within
+// the ceiling are removed.
+//
+// Requests have bounds checked before the work they bound, each refused
+// with a 400 TAXII error: the query string (384 KiB), the match[...] values
+// (1,000 per field, 64 KiB together, so every issued next fits its bound)
+// and a next value (128 KiB). The request line and header block together
+// are bounded by MaxHeaderBytes (512 KiB); net/http answers an oversized or
+// malformed head itself, before any handler, in plain text (see
+// NewHTTPServer).
 //
 // Every collection poll is logged at Info with the principal, collection,
 // added_after, whether next was used, the number of objects, more and the

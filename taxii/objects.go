@@ -275,9 +275,11 @@ func versionsBody(page storage.Page, next string) []byte {
 
 // deleteObject serves DELETE {api-root}/collections/{id}/objects/{object-id}/
 // (S-8.10): needs both read and write access (invisible → 404, otherwise
-// missing either → 403); removes every version of the object from this
-// collection only. Deleting single versions (match[version] other than
-// all) is not supported and is a 400.
+// missing either → 403); removes from this collection only every version of
+// the object the caller can see. An object hidden by the caller's TLP
+// ceiling (its latest version is above it) is a 404 like an absent one and
+// nothing is removed (issue 9). Deleting single versions (match[version]
+// other than all) is not supported and is a 400.
 func (s *Server) deleteObject(c echo.Context) error {
 	col, err := s.lookup(c)
 	if err != nil {

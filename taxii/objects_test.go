@@ -342,6 +342,9 @@ func TestManifest(t *testing.T) {
 
 // Issue 3 acceptance: a max_tlp GREEN principal cannot obtain an AMBER or RED
 // object through any endpoint or filter, nor count it in headers or pages.
+// An object whose latest version is AMBER is hidden whole, its older GREEN
+// version included (DESIGN.md §10, issue 9 point 6). Needs the storage
+// membership change.
 func TestTLPCeiling(t *testing.T) {
 	f := newFixture(t)
 	f.put("intel", ind(1, 0, tlpGreen))
@@ -350,7 +353,7 @@ func TestTLPCeiling(t *testing.T) {
 	f.put("intel", ind(4, 0, ""))
 	f.put("intel", ind(1, 1, tlpAmber)) // a later AMBER version of a GREEN object
 	f.put("intel", ind(5, 0, tlpGreen))
-	hidden := []string{stixID("indicator", 2), stixID("indicator", 3)}
+	hidden := []string{stixID("indicator", 1), stixID("indicator", 2), stixID("indicator", 3)}
 
 	leaks := func(t *testing.T, body string) {
 		t.Helper()
@@ -366,6 +369,7 @@ func TestTLPCeiling(t *testing.T) {
 	paths := []string{
 		"objects/", "objects/?match[version]=all", "objects/?match[id]=" + strings.Join(hidden, ","),
 		"objects/?match[type]=indicator&match[version]=first,last", "manifest/", "manifest/?match[version]=all",
+		"objects/" + stixID("indicator", 4) + "/?match[version]=all",
 	}
 	for _, p := range paths {
 		t.Run(p, func(t *testing.T) {

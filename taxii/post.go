@@ -80,6 +80,10 @@ func (s *Server) addObjects(c echo.Context) error {
 	)
 	total, err := decodeEnvelope(body, s.cfg.MaxObjectsPerPost, func(i int, raw []byte) error {
 		obj, version, err := checkObject(raw)
+		if err != nil && len(why) == 3 && sb.full(sb.st.Failures) {
+			sb.st.Failure++ // counted, not listed: nothing to format
+			return nil
+		}
 		if err != nil {
 			id := obj.ID
 			if id == "" || len(id) > maxDetailID || !utf8.ValidString(id) {
@@ -235,6 +239,11 @@ func (b *statusBuilder) failure(d storage.StatusDetail) {
 	b.add(&b.st.Failures, d)
 }
 
+// full reports whether list takes no more entries.
+func (b *statusBuilder) full(list []storage.StatusDetail) bool {
+	return len(list) >= b.limit || b.budget <= 0
+}
+
 func (b *statusBuilder) add(list *[]storage.StatusDetail, d storage.StatusDetail) {
 	if len(d.Version) > maxDetailVersion || !utf8.ValidString(d.Version) {
 		d.Version = ""
@@ -246,8 +255,15 @@ func (b *statusBuilder) add(list *[]storage.StatusDetail, d storage.StatusDetail
 		}
 		d.Message = d.Message[:cut] + "…"
 	}
-	cost := len(d.ID) + len(d.Version) + 2*len(d.Message) + 48 // JSON escaping at worst doubles a message
-	if len(*list) >= b.limit || cost > b.budget {
+	if len(*list) >= b.limit || b.budget <= 0 {
+		return
+	}
+	// What the entry costs in the stored JSON, escaping included (an id of
+	// 300 '<' is 1,800 bytes there).
+	enc, _ := json.Marshal(d) // strings always marshal
+	cost := len(enc) + 1
+	if cost > b.budget {
+		b.budget = 0
 		return
 	}
 	b.budget -= cost
@@ -306,8 +322,9 @@ var propertyNamePattern = regexp.MustCompile(`^[a-z0-9_]{1,250}$`)
 var markingRefPattern = regexp.MustCompile(`^marking-definition--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // stixTimestampPattern is the STIX timestamp form: UTC, literal T and Z,
-// optional fraction (STIX 2.1 §3.2).
-var stixTimestampPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$`)
+// optional fraction (STIX 2.1 §3.2) of at most nine digits, the precision
+// the store keeps (and what keeps a version string short).
+var stixTimestampPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$`)
 
 // checkObject validates one posted object and turns it into a storage
 // object: canonical JSON (RFC 8785), content hash over the canonical bytes,

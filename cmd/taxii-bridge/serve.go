@@ -145,8 +145,11 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 		DefaultPageSize:  cfg.TAXII.DefaultPageSize,
 		MaxPageSize:      cfg.TAXII.MaxPageSize,
 		MaxContentLength: cfg.TAXII.MaxContentLength,
-		CursorSecret:     secret,
-		Ready:            o.readiness(store, health),
+		// Issue 14: bounded work per POST and bounded status resources.
+		MaxObjectsPerPost: cfg.TAXII.MaxObjectsPerPost,
+		StatusRetention:   cfg.TAXII.StatusRetention.D(),
+		CursorSecret:      secret,
+		Ready:             o.readiness(store, health),
 
 		Observer:         o.observer(),
 		OnServerError:    o.health.report,

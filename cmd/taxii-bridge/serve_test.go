@@ -201,3 +201,58 @@ func TestServeBadListen(t *testing.T) {
 		t.Errorf("serve on a busy port: exit %d, stderr %s", code, errOut)
 	}
 }
+
+// Issue 14: taxii.max_objects_per_post and taxii.status_retention reach the
+// server: the API root advertises them and a larger envelope is refused.
+func TestServePostLimitsFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("demo-password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cfgText := fmt.Sprintf(`storage:
+  path: %s
+taxii:
+  listen: %s
+  api_root: root1
+  max_objects_per_post: 1
+  status_retention: 48h
+  collections:
+    - alias: submissions
+      writable: true
+  users:
+    - name: demo
+      password_hash: "%s"
+      read: ["*"]
+      write: ["submissions"]
+`, filepath.Join(dir, "db.sqlite"), addr, hash)
+	path := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + addr
+	stop, stderr := startServe(t, path)
+	defer stop()
+	code, body := taxiiGet(t, base+"/root1/")
+	if code != http.StatusOK || !strings.Contains(string(body), "at most 1 objects (max_objects_per_post)") || !strings.Contains(string(body), "2 days") ||
+		!strings.Contains(string(body), `"x_taxii_bridge_max_objects_per_post":1`) {
+		t.Fatalf("api root = %d %s\nstderr: %s", code, body, stderr.String())
+	}
+	env := `{"objects":[` +
+		`{"type":"ipv4-addr","id":"ipv4-addr--00000000-0000-4000-8000-000000000001","spec_version":"2.1","value":"10.0.0.1"},` +
+		`{"type":"ipv4-addr","id":"ipv4-addr--00000000-0000-4000-8000-000000000002","spec_version":"2.1","value":"10.0.0.2"}]}`
+	req, _ := http.NewRequest(http.MethodPost, base+"/root1/collections/submissions/objects/", strings.NewReader(env))
+	req.SetBasicAuth("demo", "demo-password")
+	req.Header.Set("Accept", taxii.MediaType)
+	req.Header.Set("Content-Type", taxii.MediaType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "max_objects_per_post") {
+		t.Errorf("POST of 2 objects = %d %s, want a 422 naming max_objects_per_post", resp.StatusCode, b)
+	}
+}
