@@ -211,6 +211,8 @@ func (tx *Tx) SetVisibility(collectionID, id string, v Visibility) (bool, error)
 		if err := tx.exec(`UPDATE members SET date_added = ? WHERE cid = ? AND date_added = ?`, tx.nextDateAdded(), cid, da); err != nil {
 			return false, fmt.Errorf("publish %s: %w", id, err)
 		}
+	} else if err := tx.changed(cid); err != nil {
+		return false, fmt.Errorf("set visibility of %s: %w", id, err)
 	}
 	return true, nil
 }

@@ -184,3 +184,26 @@ func TestEdgesFollowLatestVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHidingMovesNewestDateAdded: conditional polling rests on
+// NewestDateAdded, so hiding an object (no new row) must move it, or a
+// reader would get 304 for a listing that changed.
+func TestHidingMovesNewestDateAdded(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	o := obj("indicator", 1, t0, t0, TLPGreen, "a")
+	put(t, s, c.ID, PutOptions{}, o, obj("indicator", 2, t0, t0, TLPGreen, "b"))
+	before, err := s.NewestDateAdded(ctx, c.ID, TLPGreen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setVis(t, s, c.ID, o.ID, Blocked, true)
+	after, err := s.NewestDateAdded(ctx, c.ID, TLPGreen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Errorf("NewestDateAdded did not move when an object was hidden: %d then %d", before, after)
+	}
+}

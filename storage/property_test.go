@@ -210,7 +210,11 @@ func checkModel(t *testing.T, seed uint64) {
 			cut := t0.UnixMicro() + int64(rng.IntN(int(m.next-t0.UnixMicro())+1))
 			var got int
 			s.Update(ctx, func(tx *Tx) (err error) { got, err = tx.PruneVersions(coll.ID, cut); return err })
-			if want := m.prune(coll.ID, cut); got != want {
+			want := m.prune(coll.ID, cut)
+			if want > 0 {
+				m.next++ // the collection's change tick (Tx.changed)
+			}
+			if got != want {
 				t.Fatalf("batch %d: PruneVersions = %d, model says %d", batch, got, want)
 			}
 			continue
@@ -218,6 +222,9 @@ func checkModel(t *testing.T, seed uint64) {
 		if rng.IntN(10) == 0 {
 			id := gen().ID
 			s.Update(ctx, func(tx *Tx) error { _, err := tx.Remove(coll.ID, id, TLPRed); return err })
+			if len(m.group(coll.ID, id)) > 0 {
+				m.next++ // the collection's change tick (Tx.changed)
+			}
 			m.remove(coll.ID, id)
 			continue
 		}

@@ -483,6 +483,16 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 		WHERE cid = ?1 AND oid = ?2`, cid, oid); err != nil {
 		return false, fmt.Errorf("remove %s: move latest and first flags: %w", id, err)
 	}
+	// vis follows the latest version that remains, unless the object is
+	// hidden in the collection.
+	if err := tx.exec(`UPDATE members SET vis = coalesce((SELECT tlp FROM members INDEXED BY members_by_object
+			WHERE cid = ?1 AND oid = ?2 AND latest = 1), vis)
+		WHERE cid = ?1 AND oid = ?2 AND vis < ?3`, cid, oid, visWithdrawn); err != nil {
+		return false, fmt.Errorf("remove %s: keep visibility: %w", id, err)
+	}
+	if err := tx.changed(cid); err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
 	var held int
 	err = tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM collections c
 		WHERE EXISTS (SELECT 1 FROM members m WHERE m.cid = c.cid AND m.oid = ?)`, oid).Scan(&held)
@@ -495,6 +505,10 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 		}
 		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM objects WHERE oid = ?", oid); err != nil {
 			return false, fmt.Errorf("remove %s: purge object: %w", id, err)
+		}
+		// The key may be handed out again: no edge may keep naming it.
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM edges WHERE src = ?1 OR dst = ?1", oid); err != nil {
+			return false, fmt.Errorf("remove %s: purge edges: %w", id, err)
 		}
 	} else if err := tx.exec(`DELETE FROM versions WHERE oid = ?1 AND NOT EXISTS (
 			SELECT 1 FROM collections c WHERE EXISTS (
@@ -559,5 +573,17 @@ func (tx *Tx) PruneVersions(collectionID string, addedBefore int64) (int, error)
 			return 0, fmt.Errorf("prune versions: purge bytes: %w", err)
 		}
 	}
+	if n > 0 {
+		if err := tx.changed(cid); err != nil {
+			return 0, fmt.Errorf("prune versions: %w", err)
+		}
+	}
 	return int(n), nil
+}
+
+// changed records that the collection's listings changed without a new
+// date_added (an object hidden, removed or pruned): NewestDateAdded then
+// moves, so conditional polls (ETags) see the change.
+func (tx *Tx) changed(cid int64) error {
+	return tx.exec(`UPDATE collections SET changed = ? WHERE cid = ?`, tx.nextDateAdded(), cid)
 }

@@ -67,20 +67,26 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 }
 
 // NewestDateAdded is the greatest date_added (µs) of the versions in the
-// collection whose TLP rank is at most maxTLP, or 0 when there is none: the
-// high-water mark of what that reader can see, on which conditional polling
-// (ETag) rests. It is one descent of the members b-tree from its right end.
+// collection served to a reader capped at maxTLP, or the collection's last
+// change without a new version (an object hidden, removed or pruned) when
+// that is later, or 0: the high-water mark on which conditional polling
+// (ETag) rests. It is one descent of the members b-tree from its right end
+// and one lookup of the collection.
 func (s *Store) NewestDateAdded(ctx context.Context, collectionID string, maxTLP int) (int64, error) {
 	cid, err := s.cid(ctx, s.r, collectionID)
 	if err != nil {
 		return 0, err
 	}
-	st, err := s.readStmt(ctx, "SELECT date_added FROM members WHERE cid = ? AND tlp <= ? ORDER BY date_added DESC LIMIT 1")
+	// The newest row this reader is served, or the collection's last
+	// change without a new row (something hidden, removed or pruned),
+	// whichever is later.
+	st, err := s.readStmt(ctx, `SELECT max(coalesce((SELECT date_added FROM members WHERE cid = ?1 AND tlp <= ?2 AND vis <= ?2
+		ORDER BY date_added DESC LIMIT 1), 0), (SELECT changed FROM collections WHERE cid = ?1))`)
 	if err != nil {
 		return 0, fmt.Errorf("newest date_added: %w", err)
 	}
 	var v int64
-	err = st.QueryRowContext(ctx, cid, maxTLP).Scan(&v)
+	err = st.QueryRowContext(ctx, cid, min(maxTLP, TLPRed)).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

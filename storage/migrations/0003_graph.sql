@@ -26,3 +26,8 @@ CREATE TABLE edges (
     PRIMARY KEY (cid, dst, kind, src)
 ) WITHOUT ROWID;
 CREATE INDEX edges_by_src ON edges (cid, src, kind);
+
+-- changed is the last instant (a date_added tick) at which the collection's
+-- listings changed without a new membership: an object hidden, removed or
+-- pruned. Conditional polling compares it like the newest date_added.
+ALTER TABLE collections ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
