@@ -60,6 +60,17 @@ func BenchmarkInitialSync(b *testing.B) {
 			b.Fatal(err)
 		}
 		resync := time.Since(start)
+		// The reconciliation (DESIGN.md §10): a full read with association
+		// reconciliation and deletion detection, nothing changed.
+		f.clock.Advance(time.Hour)
+		reqs := f.sim.Requests()
+		start = time.Now()
+		rec, err := w.Reconcile(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		reconcile := time.Since(start)
+		reconcileReqs := f.sim.Requests() - reqs
 		for _, o := range tcsim.Owners() {
 			s.Owners = append(s.Owners, o.Name)
 		}
@@ -82,6 +93,9 @@ func BenchmarkInitialSync(b *testing.B) {
 		b.ReportMetric(initial.Seconds(), "initial_s")
 		b.ReportMetric(resync.Seconds(), "resync_s")
 		b.ReportMetric(float64(re.NewVersions), "resync_versions")
+		b.ReportMetric(reconcile.Seconds(), "reconcile_s")
+		b.ReportMetric(float64(reconcileReqs), "reconcile_tc_requests")
+		b.ReportMetric(float64(rec.NewVersions), "reconcile_versions")
 		b.ReportMetric(reread.Seconds(), "full_reread_s")
 		b.ReportMetric(float64(full.NewVersions), "reread_versions")
 		b.ReportMetric(float64(size)/float64(n), "db_bytes/indicator")
