@@ -106,44 +106,96 @@ func (tx *Tx) edges(collectionID string, kind int, ids []string, query string) (
 	return out, nil
 }
 
-// SetOrigins makes dsts the complete set of objects derived from item src in
-// the collection and returns the ones that were derived from it before and
-// are not any more.
-func (tx *Tx) SetOrigins(collectionID, src string, dsts []string) (gone []string, err error) {
+// SetOrigins makes, for each item src in items, items[src] the complete
+// set of objects derived from it in the collection, and returns per item
+// the ones that were derived from it before and are not any more. It reads
+// and writes in a few statements whatever the batch size.
+func (tx *Tx) SetOrigins(collectionID string, items map[string][]string) (gone map[string][]string, err error) {
+	gone = map[string][]string{}
+	if len(items) == 0 {
+		return gone, nil
+	}
 	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
 	if err != nil {
-		return nil, fmt.Errorf("set origins of %s: %w", src, err)
+		return nil, fmt.Errorf("set origins: %w", err)
 	}
-	soid, _, err := tx.oid(src)
-	if err != nil {
-		return nil, fmt.Errorf("set origins of %s: %w", src, err)
+	srcs := make([]string, 0, len(items))
+	for s := range items {
+		srcs = append(srcs, s)
 	}
-	before, err := tx.Targets(collectionID, EdgeOrigin, []string{src})
+	slices.Sort(srcs)
+	before, err := tx.Targets(collectionID, EdgeOrigin, srcs)
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range before[src] {
-		if !slices.Contains(dsts, d) {
-			gone = append(gone, d)
-			doid, _, err := tx.oid(d)
+	var ids []string
+	for _, s := range srcs {
+		ids = append(ids, s)
+		ids = append(ids, items[s]...)
+		ids = append(ids, before[s]...)
+	}
+	oids, err := tx.oids(ids)
+	if err != nil {
+		return nil, fmt.Errorf("set origins: %w", err)
+	}
+	var add []any
+	for _, s := range srcs {
+		for _, d := range before[s] {
+			if !slices.Contains(items[s], d) {
+				gone[s] = append(gone[s], d)
+				if err := tx.exec(`DELETE FROM edges WHERE cid = ? AND dst = ? AND kind = 1 AND src = ?`, cid, oids[d], oids[s]); err != nil {
+					return nil, fmt.Errorf("set origins of %s: %w", s, err)
+				}
+			}
+		}
+		for _, d := range items[s] {
+			if !slices.Contains(before[s], d) {
+				add = append(add, cid, oids[d], EdgeOrigin, oids[s])
+			}
+		}
+	}
+	b := putBatch{tx: tx}
+	if err := b.insert("OR IGNORE INTO edges (cid, dst, kind, src)", 4, add); err != nil {
+		return nil, fmt.Errorf("set origins: %w", err)
+	}
+	return gone, nil
+}
+
+// oids returns the object keys of ids, creating the objects rows of ids
+// no row holds yet.
+func (tx *Tx) oids(ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	st, err := tx.stmt("SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(tx.ctx, jsonList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("look up object keys: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var oid int64
+		if err := rows.Scan(&id, &oid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("look up object keys: %w", err)
+		}
+		out[id] = oid
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up object keys: %w", err)
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			oid, _, err := tx.oid(id)
 			if err != nil {
 				return nil, err
 			}
-			if err := tx.exec(`DELETE FROM edges WHERE cid = ? AND dst = ? AND kind = 1 AND src = ?`, cid, doid, soid); err != nil {
-				return nil, fmt.Errorf("set origins of %s: %w", src, err)
-			}
+			out[id] = oid
 		}
 	}
-	var add []string
-	for _, d := range dsts {
-		if !slices.Contains(before[src], d) {
-			add = append(add, d)
-		}
-	}
-	if err := tx.addEdges(cid, soid, EdgeOrigin, add); err != nil {
-		return nil, fmt.Errorf("set origins of %s: %w", src, err)
-	}
-	return gone, nil
+	return out, nil
 }
 
 // Holding returns, for each of ids, the public ids of the collections that
@@ -215,6 +267,82 @@ func (tx *Tx) SetVisibility(collectionID, id string, v Visibility) (bool, error)
 		return false, fmt.Errorf("set visibility of %s: %w", id, err)
 	}
 	return true, nil
+}
+
+// SetVisibilities is SetVisibility for many ids of one collection at once:
+// one read of their current state, one write per change. It returns the
+// ids whose visibility changed, sorted.
+func (tx *Tx) SetVisibilities(collectionID string, want map[string]Visibility) ([]string, error) {
+	if len(want) == 0 {
+		return nil, nil
+	}
+	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
+	if err != nil {
+		return nil, fmt.Errorf("set visibility: %w", err)
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	st, err := tx.stmt(`SELECT o.stix_id, m.oid, m.date_added, m.tlp, m.vis
+		FROM objects o CROSS JOIN members m INDEXED BY members_by_object
+		WHERE o.stix_id IN (SELECT value FROM json_each(?2)) AND m.cid = ?1 AND m.oid = o.oid AND m.latest = 1`)
+	if err != nil {
+		return nil, err
+	}
+	type cur struct{ oid, da, tlp, vis int64 }
+	state := make(map[string]cur, len(ids))
+	rows, err := st.QueryContext(tx.ctx, cid, jsonList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("set visibility: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var c cur
+		if err := rows.Scan(&id, &c.oid, &c.da, &c.tlp, &c.vis); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("set visibility: %w", err)
+		}
+		state[id] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("set visibility: %w", err)
+	}
+	var changed []string
+	hid := false
+	for _, id := range ids {
+		c, ok := state[id]
+		if !ok {
+			continue
+		}
+		v := want[id]
+		to := int64(v.rank())
+		if v == Published {
+			to = c.tlp
+		}
+		if to == c.vis {
+			continue
+		}
+		if err := tx.exec(sqlSetVis, to, cid, c.oid); err != nil {
+			return nil, fmt.Errorf("set visibility of %s: %w", id, err)
+		}
+		if v == Published && c.vis >= visWithdrawn {
+			if err := tx.exec(`UPDATE members SET date_added = ? WHERE cid = ? AND date_added = ?`, tx.nextDateAdded(), cid, c.da); err != nil {
+				return nil, fmt.Errorf("publish %s: %w", id, err)
+			}
+		} else {
+			hid = true
+		}
+		changed = append(changed, id)
+	}
+	if hid {
+		if err := tx.changed(cid); err != nil {
+			return nil, fmt.Errorf("set visibility: %w", err)
+		}
+	}
+	return changed, nil
 }
 
 // Backfill calls fn with the latest version of every object of the

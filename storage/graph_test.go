@@ -154,14 +154,14 @@ func TestEdgesFollowLatestVersion(t *testing.T) {
 		if !m[r.ID].Revoked || m[r.ID].TCID != 0 {
 			t.Errorf("Meta of the revoked version = %+v", m[r.ID])
 		}
-		if _, err := tx.SetOrigins(c.ID, a.ID, []string{b.ID, r.ID}); err != nil {
+		if _, err := tx.SetOrigins(c.ID, map[string][]string{a.ID: {b.ID, r.ID}}); err != nil {
 			return err
 		}
-		gone, err := tx.SetOrigins(c.ID, a.ID, []string{r.ID})
+		gone, err := tx.SetOrigins(c.ID, map[string][]string{a.ID: {r.ID}})
 		if err != nil {
 			return err
 		}
-		if !slices.Equal(gone, []string{b.ID}) {
+		if !slices.Equal(gone[a.ID], []string{b.ID}) {
 			t.Errorf("SetOrigins gone = %v", gone)
 		}
 		from, err := tx.Referrers(c.ID, EdgeOrigin, []string{b.ID, r.ID})

@@ -67,8 +67,8 @@ const (
 	sqlClearFirst  = `UPDATE members SET first = 0 WHERE cid = ? AND date_added = ?`
 	sqlFirst       = `SELECT date_added, ver FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND first = 1 LIMIT 1`
 	sqlHasVersion  = `SELECT 1 FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND ver = ? AND versioned = 1 LIMIT 1`
-	sqlSetVis      = `UPDATE members SET vis = ? WHERE cid = ? AND oid = ?`
-	sqlDropMembers = `DELETE FROM members WHERE cid = ? AND oid = ?`
+	sqlSetVis      = `UPDATE members INDEXED BY members_by_object SET vis = ? WHERE cid = ? AND oid = ?`
+	sqlDropMembers = `DELETE FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ?`
 	sqlDropRefs    = `DELETE FROM edges WHERE cid = ? AND src = ? AND kind IN (0, 2)`
 	sqlInsertEdge  = `INSERT OR IGNORE INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?)`
 )
@@ -464,7 +464,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
-	r, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM members WHERE cid = ? AND oid = ? AND tlp <= ?", cid, oid, maxTLP)
+	r, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND tlp <= ?", cid, oid, maxTLP)
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
@@ -475,7 +475,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 	// Versions the reader could not see may remain: the latest and first
 	// flags move to them (latest: greatest version instant, ties to the
 	// newest membership; first: smallest, ties to the oldest).
-	if err := tx.exec(`UPDATE members SET
+	if err := tx.exec(`UPDATE members INDEXED BY members_by_object SET
 			latest = (date_added = (SELECT date_added FROM members INDEXED BY members_by_object
 				WHERE cid = ?1 AND oid = ?2 ORDER BY ver DESC, date_added DESC LIMIT 1)),
 			first = (date_added = (SELECT date_added FROM members INDEXED BY members_by_object
@@ -485,7 +485,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 	}
 	// vis follows the latest version that remains, unless the object is
 	// hidden in the collection.
-	if err := tx.exec(`UPDATE members SET vis = coalesce((SELECT tlp FROM members INDEXED BY members_by_object
+	if err := tx.exec(`UPDATE members INDEXED BY members_by_object SET vis = coalesce((SELECT tlp FROM members INDEXED BY members_by_object
 			WHERE cid = ?1 AND oid = ?2 AND latest = 1), vis)
 		WHERE cid = ?1 AND oid = ?2 AND vis < ?3`, cid, oid, visWithdrawn); err != nil {
 		return false, fmt.Errorf("remove %s: keep visibility: %w", id, err)
@@ -560,7 +560,7 @@ func (tx *Tx) PruneVersions(collectionID string, addedBefore int64) (int, error)
 		return 0, fmt.Errorf("prune versions: %w", err)
 	}
 	for _, oid := range oids {
-		if err := tx.exec(`UPDATE members SET first = (date_added = (
+		if err := tx.exec(`UPDATE members INDEXED BY members_by_object SET first = (date_added = (
 				SELECT date_added FROM members INDEXED BY members_by_object
 				WHERE cid = ?1 AND oid = ?2 ORDER BY ver, date_added LIMIT 1))
 			WHERE cid = ?1 AND oid = ?2`, cid, oid); err != nil {

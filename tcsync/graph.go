@@ -308,26 +308,13 @@ func sortedCols(m map[string]map[string]bool) []string {
 // ThreatConnect no longer holds the association: it is revoked. Everything
 // whose origins changed is settled below.
 func (b *batch) settleOrigins() error {
-	for col, items := range b.origins {
-		prims := make([]string, 0, len(items))
-		for p := range items {
-			prims = append(prims, p)
-		}
-		slices.Sort(prims)
-		before, err := b.tx.Targets(col, storage.EdgeOrigin, prims)
+	for _, col := range sortedOriginCols(b.origins) {
+		gone, err := b.tx.SetOrigins(col, b.origins[col])
 		if err != nil {
 			return err
 		}
-		for _, p := range prims {
-			now := items[p]
-			if slices.Equal(sortedCopy(now), before[p]) {
-				continue
-			}
-			gone, err := b.tx.SetOrigins(col, p, now)
-			if err != nil {
-				return err
-			}
-			for _, g := range gone {
+		for _, p := range sortedKeysOf(gone) {
+			for _, g := range gone[p] {
 				b.touch(col, g)
 				if isRelationshipID(g) {
 					if err := b.revokeEverywhere(g); err != nil {
@@ -358,6 +345,24 @@ func sameMembers(keep, refs, wants []string) bool {
 
 // sameSet tells whether a and b hold the same ids.
 func sameSet(a, b []string) bool { return slices.Equal(sortedCopy(a), sortedCopy(b)) }
+
+func sortedOriginCols(m map[string]map[string][]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sortedKeysOf(m map[string][]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
 
 func sortedCopy(v []string) []string {
 	c := slices.Clone(v)
@@ -427,6 +432,7 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 	}
 	var spread []string // ids whose change their referrers must see
 	visChanged := map[string]bool{}
+	setVis := map[string]storage.Visibility{} // decided in this round, written at its end
 	for _, id := range ids {
 		m, ok := metas[id]
 		if !ok {
@@ -434,13 +440,8 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 		}
 		want, hasWant := b.want[col][id]
 		if hasWant && !want {
-			changed, err := b.tx.SetVisibility(col, id, storage.Withdrawn)
-			if err != nil {
-				return err
-			}
-			if changed {
-				spread = append(spread, id)
-				visChanged[id] = true
+			if m.Vis != storage.Withdrawn {
+				setVis[id] = storage.Withdrawn
 			}
 			continue
 		}
@@ -531,17 +532,17 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 				}
 			}
 		}
-		if m.Vis == desired {
-			continue
+		if m.Vis != desired {
+			setVis[id] = desired
 		}
-		changed, err := b.tx.SetVisibility(col, id, desired)
-		if err != nil {
-			return err
-		}
-		if changed {
-			spread = append(spread, id)
-			visChanged[id] = true
-		}
+	}
+	changed, err := b.tx.SetVisibilities(col, setVis)
+	if err != nil {
+		return err
+	}
+	for _, id := range changed {
+		spread = append(spread, id)
+		visChanged[id] = true
 	}
 	// Referrers of what changed, and the observables derived from items
 	// that changed, are decided again in the next round.
