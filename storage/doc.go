@@ -68,9 +68,29 @@
 //
 // # Visibility
 //
-// Every read takes a MaxTLP: rows above it are excluded in SQL, so a capped
-// principal can neither see, count nor page past a hidden row; a hidden
-// latest version is not replaced by an older visible one. Remove deletes the
+// Every read takes a MaxTLP. Each membership row carries vis, the object's
+// visibility in the collection, the same on all its rows: its latest
+// version's TLP rank while published, or a withdrawn/blocked state above
+// every rank (migration 0003). A row is served when both its own rank and
+// vis are within the cap, so visibility is decided on the latest version:
+// an object whose latest version is above the cap is absent in every mode,
+// with the same query and the same answer as an id never stored, and a
+// capped principal can neither see, count nor page past a hidden row.
+// SetVisibility(ies) hides an object or publishes it again with a fresh
+// date_added (so added_after pollers see it appear); hiding, Remove and
+// PruneVersions mark the collection changed, which NewestDateAdded (and so
+// every ETag) reflects.
+//
+// # The reference graph
+//
+// Storage knows no STIX: the caller hands each version the ids it references
+// (Object.Refs, and Object.Wants for a container's would-be members) and
+// records which item derives which objects (SetOrigins). They are kept in
+// edges (collection, target, kind, source) for the latest version, with a
+// second index by source, so "who references X" and "what does X
+// reference" are one keyset probe per id in Referrers and Targets. A
+// version's revoked flag and ThreatConnect id are columns; Meta returns a
+// batch's latest-version metadata in one query. Remove deletes the
 // memberships of an id that a reader under a TLP cap can see, nothing when
 // the id's latest version is above the cap; Tx.PruneVersions applies a
 // retention window to non-latest versions (D-5, D-6); both purge version

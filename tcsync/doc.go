@@ -44,7 +44,40 @@
 // at write time: the item's owner, tags, confidence and TLP, and each
 // object's STIX type and marking, against the filter. Marking definitions and
 // the identities objects refer to are written into a collection ahead of
-// them (taxii21.md D-20).
+// them (taxii21.md D-20). One id has one history: a new version is written
+// to every collection that holds the id. An object that stops matching a
+// filter is withdrawn from that collection (no longer served there), never
+// revoked for it: revocation would travel to every collection (DESIGN.md §10).
+//
+// # The publication rule
+//
+// graph.go makes DESIGN.md §10 hold after every batch, from what storage
+// keeps as data: each object's visibility per collection (published,
+// withdrawn, blocked), the reference edges of its latest version, and its
+// origins (which ThreatConnect item derives it). The rule per STIX kind is in
+// graph.go's comment; in short, relationships are blocked while an end (or
+// their creator) is not served in the collection or is marked stricter than
+// they are, and revoked with an end or when the association is gone;
+// containers list only members their owner collection serves at or below
+// their marking; observables follow their live origins; so a reader's TLP cap
+// is a plain filter and every reference resolves. A consequence worth
+// knowing: with per-owner collections, a relationship whose ends belong to
+// two owners resolves in neither owner's collection and is served only where
+// both ends are (a filter collection across owners, or the single
+// collection).
+//
+// # Reconciliation
+//
+// ThreatConnect does not bump lastModified when an association is added or
+// removed and keeps no deleted list for groups (threatconnect-v3.md §6.5,
+// §9.7). Reconcile (scheduled by sync.reconcile_interval through
+// RunScheduled, or `sync -reconcile`) reads every stream again from its
+// origin: each item re-derives its relationships, so removed associations
+// are revoked and new ones published, and the items the store holds that
+// the read did not return (deleted, or out of scope) are revoked. A read
+// resumed after a crash reconciles associations but revokes nothing unseen:
+// only a read that started in this process saw every item. Its cost is a
+// full re-read that writes only what changed.
 //
 // # Failures
 //

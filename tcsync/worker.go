@@ -54,6 +54,9 @@ type Options struct {
 	// VersionRetention, when positive, makes RunScheduled drop non-latest
 	// versions added longer ago than this after each reconciliation.
 	VersionRetention time.Duration
+	// OnRun, when set, is called after every run (incremental or
+	// reconciliation) with its start, summary and error: metrics, history.
+	OnRun func(started time.Time, sum Summary, err error)
 }
 
 // Progress reports a run in flight.
@@ -301,6 +304,9 @@ func (w *Worker) RunOnce(ctx context.Context) (Summary, error) {
 		w.health.ConsecutiveFailures = 0
 	}
 	w.mu.Unlock()
+	if w.opt.OnRun != nil {
+		w.opt.OnRun(began, sum, err)
+	}
 	if err != nil {
 		w.opt.Log.Warn("sync run ended with an error", append(attrs, "err", err)...)
 		return sum, err

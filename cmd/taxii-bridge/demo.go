@@ -117,7 +117,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "Syncing %d indicators and %d groups from the ThreatConnect simulator at %s …\n", *indicators, *groups, cfg.ThreatConnect.BaseURL)
-	sum, err := o.runOnce(ctx, w)
+	sum, err := w.RunOnce(ctx)
 	if err != nil {
 		return fmt.Errorf("initial sync: %w", err)
 	}
@@ -141,7 +141,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 			return demoSelfCheck(gctx, base+"/"+cfg.TAXII.APIRoot, base, password)
 		})
 	} else {
-		g.Go(func() error { return o.runWorker(gctx, w, cfg.Sync.Interval.D()) })
+		g.Go(func() error { return w.Run(gctx) })
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {

@@ -180,52 +180,6 @@ func (o *ops) recordRun(started time.Time, sum tcsync.Summary, err error) {
 	o.health.report(err)
 }
 
-// runOnce is w.RunOnce, recorded.
-func (o *ops) runOnce(ctx context.Context, w *tcsync.Worker) (tcsync.Summary, error) {
-	return o.record(w.RunOnce)(ctx)
-}
-
-// record wraps a worker run so that its outcome is recorded.
-func (o *ops) record(run func(context.Context) (tcsync.Summary, error)) func(context.Context) (tcsync.Summary, error) {
-	return func(ctx context.Context) (tcsync.Summary, error) {
-		started := time.Now()
-		sum, err := run(ctx)
-		o.recordRun(started, sum, err)
-		return sum, err
-	}
-}
-
-// runWorker is tcsync.Worker.Run with every run recorded: a run straight
-// away, then one per interval, with the worker's backoff after failures
-// (30 s doubling up to the interval). It returns nil when ctx ends.
-func (o *ops) runWorker(ctx context.Context, w *tcsync.Worker, interval time.Duration) error {
-	if interval <= 0 {
-		interval = 15 * time.Minute
-	}
-	failures := 0
-	for {
-		_, err := o.record(w.RunScheduled)(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait := interval
-		if err != nil {
-			failures++
-			wait = min(interval, 30*time.Second<<min(failures-1, 10))
-			o.log.Error("sync failed; will retry", "err", err, "failures", failures, "retry_in", wait.String())
-		} else {
-			failures = 0
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
 // modifiedSource reports the newest lastModified of every page the worker
 // receives (the metrics' ThreatConnect high-water mark).
 type modifiedSource struct {

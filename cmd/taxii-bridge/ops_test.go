@@ -125,7 +125,7 @@ func TestMetricsAfterSyncAndPoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.runOnce(ctx, w); err != nil {
+	if _, err := w.RunOnce(ctx); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
 	srv, err := newTAXIIServer(ctx, e, cfg, store, w.Health, o)

@@ -50,7 +50,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	o := newOps(e, cfg, store)
 	// The worker, the servers and the start-up integrity check share one
 	// lifetime: a signal stops them all; a failed sync never stops the
-	// server (runWorker retries with backoff), and a damaged database
+	// server (Worker.Run retries with backoff), and a damaged database
 	// makes /readyz fail rather than the process exit.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return o.serveMetrics(gctx, cfg) })
@@ -70,7 +70,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	g.Go(func() error { return serveTAXII(gctx, e, cfg, store, w.Health, o) })
-	g.Go(func() error { return o.runWorker(gctx, w, cfg.Sync.Interval.D()) })
+	g.Go(func() error { return w.Run(gctx) })
 	return g.Wait()
 }
 

@@ -53,7 +53,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if !*once && !*reconcile {
-		return o.runWorker(ctx, w, cfg.Sync.Interval.D())
+		return w.Run(ctx)
 	}
 	if *check {
 		// Writing into a damaged file spreads the damage; the exit code
@@ -66,7 +66,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if *reconcile {
 		run = w.Reconcile
 	}
-	sum, err := o.record(run)(ctx)
+	sum, err := run(ctx)
 	if progress != nil {
 		fmt.Fprintln(e.Stderr)
 	}

@@ -96,6 +96,7 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 		Progress:            progress,
 		ReconcileInterval:   cfg.Sync.ReconcileInterval.D(),
 		VersionRetention:    cfg.Storage.VersionRetention.D(),
+		OnRun:               o.recordRun,
 	})
 }
 
