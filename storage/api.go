@@ -140,6 +140,8 @@ type PutOptions struct {
 // PutResult counts what Tx.Put did. Bumped versions are counted in New too.
 type PutResult struct {
 	New, Unchanged, Bumped int
+	// Written lists the ids of which a version was written, in input order.
+	Written []string
 }
 
 // Version is one stored version of an object as a member of a collection.

@@ -142,6 +142,9 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 		default:
 			res.New++
 		}
+		if changed {
+			res.Written = append(res.Written, o.ID)
+		}
 	}
 	if err := b.flush(); err != nil {
 		return res, fmt.Errorf("put: %w", err)

@@ -38,15 +38,24 @@ type batch struct {
 	// decided again (written, routed, or something they reference changed).
 	touched map[string]map[string]bool
 	revoked map[string]bool // ids revoked by this batch
-	// fresh lists, per collection, ids queued since they were last settled.
+	// fresh lists, per collection, ids written since they were last settled.
 	fresh map[string]map[string]bool
+	// known is, per collection, the latest version of each id queued in
+	// this batch (its references are known without reading them back).
+	known map[string]map[string]storage.Object
+	// before is what the store held of each queued id before this batch
+	// wrote (read once in prepare).
+	before map[string]map[string]storage.Meta
+	// vis is, per collection, the visibility this batch set.
+	vis map[string]map[string]storage.Visibility
 }
 
 func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
 	return &batch{w: w, tx: tx, now: now, sum: sum, puts: map[string][]storage.Object{},
 		have: map[string]map[string]bool{}, want: map[string]map[string]bool{}, home: map[string]string{},
 		origins: map[string]map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{},
-		fresh: map[string]map[string]bool{}}
+		fresh: map[string]map[string]bool{}, known: map[string]map[string]storage.Object{},
+		before: map[string]map[string]storage.Meta{}, vis: map[string]map[string]storage.Visibility{}}
 }
 
 // queue adds an object to a collection's writes, once per batch.
@@ -64,11 +73,6 @@ func (b *batch) queue(col string, o storage.Object) {
 	seen[key] = true
 	seen[o.ID] = true
 	b.puts[col] = append(b.puts[col], o)
-	b.touch(col, o.ID)
-	if b.fresh[col] == nil {
-		b.fresh[col] = map[string]bool{}
-	}
-	b.fresh[col][o.ID] = true
 }
 
 func (b *batch) touch(col, id string) {
@@ -89,7 +93,6 @@ func (b *batch) setWant(col, id string, v bool) {
 	if v || !m[id] { // publishing wins over withdrawing within a batch
 		m[id] = v
 	}
-	b.touch(col, id)
 }
 
 // prerequisites queues what a collection needs before an owner's objects.
@@ -285,7 +288,22 @@ func (b *batch) flush() error {
 	if err := b.write(); err != nil {
 		return err
 	}
+	b.touchRouted()
 	return b.settle()
+}
+
+// touchRouted marks for settling what the routing changed without a
+// write: objects a collection stops wanting, and wanted objects it had
+// withdrawn.
+func (b *batch) touchRouted() {
+	for col, wants := range b.want {
+		for id, w := range wants {
+			m, stored := b.before[col][id]
+			if stored && (!w && m.Vis != storage.Withdrawn || w && m.Vis == storage.Withdrawn) {
+				b.touch(col, id)
+			}
+		}
+	}
 }
 
 // write puts every queued object and empties the queues.
@@ -294,12 +312,25 @@ func (b *batch) write() error {
 		if len(b.puts[col]) == 0 {
 			continue
 		}
+		if b.known[col] == nil {
+			b.known[col] = map[string]storage.Object{}
+		}
+		for _, o := range b.puts[col] {
+			b.known[col][o.ID] = o
+		}
 		res, err := b.tx.Put(col, b.puts[col], storage.PutOptions{BumpModified: true})
 		if err != nil {
 			return fmt.Errorf("write collection %s: %w", col, err)
 		}
 		b.sum.NewVersions += res.New
 		b.sum.Unchanged += res.Unchanged
+		if b.fresh[col] == nil {
+			b.fresh[col] = map[string]bool{}
+		}
+		for _, id := range res.Written {
+			b.touch(col, id)
+			b.fresh[col][id] = true
+		}
 		b.puts[col] = b.puts[col][:0]
 		for k := range b.have[col] {
 			if strings.Contains(k, "\x00") {

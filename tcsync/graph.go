@@ -145,23 +145,26 @@ func (b *batch) prepare() error {
 	return b.prepareObservables()
 }
 
-// keepRevoked drops every queued version that would follow a revoked one:
-// STIX revocation is permanent (stix-mapping.md §3.3), whichever item
-// asserts the object again.
+// keepRevoked reads what the store holds of every id the batch queued or
+// routed (b.before) and drops every queued version that would follow a
+// revoked one: STIX revocation is permanent (stix-mapping.md §3.3),
+// whichever item asserts the object again.
 func (b *batch) keepRevoked() error {
 	for _, col := range b.order {
-		var ids []string
+		ids := make([]string, 0, len(b.puts[col])+len(b.want[col]))
 		for _, o := range b.puts[col] {
-			if !o.Revoked && !o.Modified.IsZero() {
-				ids = append(ids, o.ID)
-			}
+			ids = append(ids, o.ID)
+		}
+		for id := range b.want[col] {
+			ids = append(ids, id)
 		}
 		metas, err := b.tx.Meta(col, ids)
 		if err != nil {
 			return err
 		}
+		b.before[col] = metas
 		b.puts[col] = slices.DeleteFunc(b.puts[col], func(o storage.Object) bool {
-			return !o.Revoked && metas[o.ID].Revoked
+			return !o.Revoked && !o.Modified.IsZero() && metas[o.ID].Revoked
 		})
 	}
 	return nil
@@ -379,23 +382,36 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	metas, err := b.tx.Meta(col, ids)
+	metas, err := b.meta(col, ids)
 	if err != nil {
 		return err
 	}
-	refs, err := b.tx.Targets(col, storage.EdgeRef, ids)
-	if err != nil {
-		return err
-	}
-	var containers []string
+	// References of what this batch wrote are known; the store is read
+	// for the rest.
+	var unknown, containers []string
 	for _, id := range ids {
-		if m, ok := metas[id]; ok && stixmap.IsContainer(m.Type) {
-			containers = append(containers, id)
+		if _, ok := b.known[col][id]; !ok {
+			unknown = append(unknown, id)
+			if m, ok := metas[id]; ok && stixmap.IsContainer(m.Type) {
+				containers = append(containers, id)
+			}
 		}
+	}
+	refs, err := b.tx.Targets(col, storage.EdgeRef, unknown)
+	if err != nil {
+		return err
 	}
 	wants, err := b.tx.Targets(col, storage.EdgeWant, containers)
 	if err != nil {
 		return err
+	}
+	for _, id := range ids {
+		if k, ok := b.known[col][id]; ok {
+			refs[id], wants[id] = k.Refs, k.Wants
+			if stixmap.IsContainer(k.Type) && k.Wants == nil {
+				wants[id] = k.Refs
+			}
+		}
 	}
 	var scos, more []string
 	for _, id := range ids {
@@ -419,7 +435,7 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 			}
 		}
 	}
-	others, err := b.tx.Meta(col, more)
+	others, err := b.meta(col, more)
 	if err != nil {
 		return err
 	}
@@ -541,6 +557,12 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 		return err
 	}
 	for _, id := range changed {
+		if b.vis[col] == nil {
+			b.vis[col] = map[string]storage.Visibility{}
+		}
+		b.vis[col][id] = setVis[id]
+	}
+	for _, id := range changed {
 		spread = append(spread, id)
 		visChanged[id] = true
 	}
@@ -587,6 +609,41 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 // that use them; changes to them never need to spread.
 func prerequisite(typ string) bool {
 	return typ == "identity" || typ == "marking-definition" || typ == "extension-definition"
+}
+
+// meta returns the latest-version metadata of ids in col, from what this
+// batch wrote and what the store held before it when it knows them, and
+// from the store for the rest.
+func (b *batch) meta(col string, ids []string) (map[string]storage.Meta, error) {
+	out := make(map[string]storage.Meta, len(ids))
+	var ask []string
+	for _, id := range ids {
+		k, ok := b.known[col][id]
+		if !ok {
+			ask = append(ask, id)
+			continue
+		}
+		m := storage.Meta{ID: id, Type: k.Type, Modified: k.Modified, TLP: k.TLP, Revoked: k.Revoked, TCID: k.TCID, Hash: k.Hash}
+		if before, stored := b.before[col][id]; stored && before.Vis != storage.Published {
+			m.Vis = before.Vis // hidden stays hidden whatever version arrives
+		}
+		if v, ok := b.vis[col][id]; ok {
+			m.Vis = v
+		}
+		if before, stored := b.before[col][id]; stored && !before.Modified.IsZero() && before.Modified.After(k.Modified) {
+			ask = append(ask, id) // an older version arrived: the store decides which is latest
+			continue
+		}
+		out[id] = m
+	}
+	stored, err := b.tx.Meta(col, ask)
+	if err != nil {
+		return nil, err
+	}
+	for id, m := range stored {
+		out[id] = m
+	}
+	return out, nil
 }
 
 // wrote reports whether a version of id was queued in col since it was
