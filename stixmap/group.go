@@ -235,7 +235,7 @@ func (m *Mapper) Group(g tcapi.Group) ([]Object, error) {
 			o.str("x_threatconnect_event_type", strings.TrimSpace(clean(g.EventType)))
 		case tcapi.GroupEmail:
 			o.str("context", "suspicious-activity")
-			extra = m.emailSCOs(g, b.marks.refs, b.marks.level)
+			extra = m.emailSCOs(g, scoMarkings(m, b.marks.level), b.marks.level)
 			for _, s := range extra {
 				objectRefs = append(objectRefs, s.ID)
 			}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
+	"github.com/taxii-bridge/taxii-bridge/tlp"
 )
 
 // observable is what one TC indicator value becomes (stix-mapping.md §4.2):
@@ -635,7 +636,7 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 
 	self := end{id: id, kind: kindIndicator, tcType: ind.Type, created: created, ownerRef: b.ownerRef, level: b.marks.level, scoID: ob.scoID}
 	if ob.sco != nil {
-		ob.sco.strs("object_marking_refs", b.marks.refs)
+		ob.sco.strs("object_marking_refs", scoMarkings(m, b.marks.level))
 		sjs := ob.sco.bytes()
 		out = append(out, b.stamp(Object{ID: ob.scoID, Type: ob.scoType, TLP: b.marks.level, Hash: sha256Of(sjs), JSON: sjs}))
 		out = append(out, b.stamp(m.relationship(self, end{id: ob.scoID, created: created, ownerRef: b.ownerRef, level: b.marks.level}, "based-on", "")))
@@ -644,7 +645,7 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 		out = append(out, b.stamp(st))
 	}
 	if ind.Type == tcapi.TypeHost && ob.scoID != "" {
-		for _, r := range m.resolutions(self, ind.DNSResolution.Data, b.marks.refs) {
+		for _, r := range m.resolutions(self, ind.DNSResolution.Data, scoMarkings(m, b.marks.level)) {
 			out = append(out, b.stamp(r))
 		}
 	}
@@ -656,6 +657,16 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 		out = append(out, b.stamp(r))
 	}
 	return dedupe(out), nil
+}
+
+// scoMarkings are an observable's marking refs: the TLP marking of its item
+// only. An observable is shared by every item that names the value, so it
+// must not carry one item's statement markings (organisation labels): its
+// content is a function of the value and its level alone, and the sync
+// moves it to the least restrictive live item's level (DESIGN.md §10).
+func scoMarkings(m *Mapper, l tlp.Level) []string {
+	_, refs := m.levelRef(l)
+	return refs
 }
 
 // tcProps adds the x_threatconnect_* identification properties every SDO

@@ -207,3 +207,15 @@ func TestHidingMovesNewestDateAdded(t *testing.T) {
 		t.Errorf("NewestDateAdded did not move when an object was hidden: %d then %d", before, after)
 	}
 }
+
+// TestPutReportsWrittenIDs: the sync settles only what a Put wrote.
+func TestPutReportsWrittenIDs(t *testing.T) {
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	a, b := obj("indicator", 1, t0, t0, 0, "a"), obj("indicator", 2, t0, t0, 0, "b")
+	put(t, s, c.ID, PutOptions{}, a)
+	res := put(t, s, c.ID, PutOptions{BumpModified: true}, a, b, obj("indicator", 1, t0, t0, 0, "a2"))
+	if !slices.Equal(res.Written, []string{b.ID, a.ID}) {
+		t.Errorf("Written = %v, want [%s %s]", res.Written, b.ID, a.ID)
+	}
+}

@@ -70,6 +70,11 @@ func put(t testing.TB, s *Store, cid string, opt PutOptions, objs ...Object) Put
 	return res
 }
 
+// sameCounts compares the counts of two PutResults.
+func sameCounts(a, b PutResult) bool {
+	return a.New == b.New && a.Unchanged == b.Unchanged && a.Bumped == b.Bumped
+}
+
 func marshalNoEscape(v any) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -3,6 +3,7 @@ package tcsync
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
@@ -122,7 +123,11 @@ func (b *batch) prepare() error {
 			}
 			var keep []string
 			for _, r := range wants {
-				if l, rev, ok := look(r); ok && !rev && l <= o.TLP {
+				// An observable the container derives itself (an Email's
+				// addresses) discloses nothing the container does not: its
+				// marking settles at most at the container's.
+				own := slices.Contains(b.origins[col][id], r) && stixmap.IsObservable(typeOf(r))
+				if l, rev, ok := look(r); ok && !rev && (l <= o.TLP || own) {
 					keep = append(keep, r)
 				}
 			}
@@ -373,6 +378,12 @@ func sortedCopy(v []string) []string {
 	return slices.Compact(c)
 }
 
+// typeOf is the STIX type of an id.
+func typeOf(id string) string {
+	t, _, _ := strings.Cut(id, "--")
+	return t
+}
+
 func isRelationshipID(id string) bool { return len(id) > 14 && id[:14] == "relationship--" }
 
 // settleCollection decides the visibility of ids in one collection.
@@ -402,6 +413,16 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 		return err
 	}
 	wants, err := b.tx.Targets(col, storage.EdgeWant, containers)
+	if err != nil {
+		return err
+	}
+	var allContainers []string
+	for _, id := range ids {
+		if m, ok := metas[id]; ok && stixmap.IsContainer(m.Type) {
+			allContainers = append(allContainers, id)
+		}
+	}
+	derived, err := b.tx.Targets(col, storage.EdgeOrigin, allContainers)
 	if err != nil {
 		return err
 	}
@@ -497,7 +518,8 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 			if b.isHome(col, m) {
 				var keep []string
 				for _, r := range wants[id] {
-					if rm, ok := resolves(r); ok && !rm.Revoked && rm.TLP <= m.TLP {
+					own := slices.Contains(derived[id], r) && stixmap.IsObservable(typeOf(r))
+					if rm, ok := resolves(r); ok && !rm.Revoked && (rm.TLP <= m.TLP || own) {
 						keep = append(keep, r)
 					}
 				}
@@ -512,7 +534,8 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 				}
 			}
 			for _, r := range refs[id] {
-				if rm, ok := resolves(r); !ok || rm.Revoked || rm.TLP > m.TLP {
+				own := slices.Contains(derived[id], r) && stixmap.IsObservable(typeOf(r))
+				if rm, ok := resolves(r); !ok || rm.Revoked || (rm.TLP > m.TLP && !own) {
 					desired = storage.Blocked
 				}
 			}
@@ -586,7 +609,7 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	derived, err := b.tx.Targets(col, storage.EdgeOrigin, spread)
+	derivedBySpread, err := b.tx.Targets(col, storage.EdgeOrigin, spread)
 	if err != nil {
 		return err
 	}
@@ -596,7 +619,7 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 				b.touch(col, r)
 			}
 		}
-		for _, d := range derived[id] {
+		for _, d := range derivedBySpread[id] {
 			if !set[d] {
 				b.touch(col, d)
 			}
