@@ -174,6 +174,10 @@ type User struct {
 	Profile   string     `yaml:"profile"`    // client wire profile (ProfileNames)
 	RateLimit *RateLimit `yaml:"rate_limit"` // replaces taxii.rate_limit for this principal
 	Admin     bool       `yaml:"admin"`      // may read /admin/status
+	// Bootstrap is "all" (the default) or "current": a poll without
+	// added_after then serves only current objects (not revoked, not past
+	// valid_until); polls with added_after serve everything.
+	Bootstrap string `yaml:"bootstrap"`
 }
 
 // APIKey is a TAXII client authenticated by "Authorization: Bearer <key>"
@@ -190,6 +194,7 @@ type APIKey struct {
 	Profile   string     `yaml:"profile"`
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	Admin     bool       `yaml:"admin"`
+	Bootstrap string     `yaml:"bootstrap"` // as User.Bootstrap
 }
 
 // RateLimit is a token bucket: requests_per_second sustained, burst at

@@ -318,14 +318,21 @@ func (c *Config) validateOps(p *problems) {
 			p.add(key, "unknown profile %q (known: %s)", name, strings.Join(ProfileNames, ", "))
 		}
 	}
+	checkBootstrap := func(key, v string) {
+		if v != "" && v != "all" && v != "current" {
+			p.add(key, "must be all or current, got %q", v)
+		}
+	}
 	for i, u := range c.TAXII.Users {
 		key := fmt.Sprintf("taxii.users[%d]", i)
 		checkRate(key+".rate_limit", u.RateLimit)
 		checkProfile(key+".profile", u.Profile)
+		checkBootstrap(key+".bootstrap", u.Bootstrap)
 	}
 	for i, k := range c.TAXII.APIKeys {
 		key := fmt.Sprintf("taxii.api_keys[%d]", i)
 		checkRate(key+".rate_limit", k.RateLimit)
 		checkProfile(key+".profile", k.Profile)
+		checkBootstrap(key+".bootstrap", k.Bootstrap)
 	}
 }

@@ -632,7 +632,8 @@ func (m *Mapper) Indicator(ind tcapi.Indicator) ([]Object, error) {
 	o.str("x_threatconnect_type", clean(ind.Type))
 	o.str("x_threatconnect_xid", strings.TrimSpace(clean(ind.XID)))
 	js, h := o.finish()
-	out = append(out, b.stamp(Object{ID: id, Type: "indicator", Created: created, Modified: modified, TLP: b.marks.level, Hash: h, JSON: js, Omitted: ob.omitted}))
+	out = append(out, b.stamp(Object{ID: id, Type: "indicator", Created: created, Modified: modified, TLP: b.marks.level, Hash: h, JSON: js,
+		Omitted: ob.omitted, ValidUntil: validUntil}))
 
 	self := end{id: id, kind: kindIndicator, tcType: ind.Type, created: created, ownerRef: b.ownerRef, level: b.marks.level, scoID: ob.scoID}
 	if ob.sco != nil {

@@ -66,6 +66,8 @@ type Object struct {
 	Created, Modified time.Time
 	// TLP is the most restrictive TLP marking on the object (None if unmarked).
 	TLP tlp.Level
+	// ValidUntil is an indicator's valid_until, zero otherwise.
+	ValidUntil time.Time
 	// Hash is the SHA-256 of JSON with the "modified" member removed, so two
 	// versions that differ only in modified compare equal.
 	Hash [32]byte

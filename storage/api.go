@@ -60,6 +60,9 @@ type Object struct {
 	// need not parse stored JSON back (TCID 0: none).
 	Revoked bool
 	TCID    int64
+	// ValidUntil is the version's valid_until (an indicator's), zero when
+	// it has none; Query.CurrentAt compares it.
+	ValidUntil time.Time
 }
 
 // Visibility of an object in a collection (the vis column). Published
@@ -191,6 +194,10 @@ type Query struct {
 	Versions                 VersionFilter
 	// MaxTLP hides every row whose TLP rank is above it; TLPRed means no cap.
 	MaxTLP int
+	// CurrentAt, when not 0 (µs since the epoch), keeps only versions that
+	// are current then: not revoked and not past their valid_until (the
+	// bootstrap view of a client starting from zero).
+	CurrentAt int64
 	// Limit is the page size; the store fetches Limit+1 rows to decide More.
 	Limit int
 }

@@ -174,7 +174,7 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 		b.nextVID++
 		b.vids[verKey{oid, mod, o.Hash}] = vid
 		codec, body := encodeJSON(o.JSON)
-		b.verArgs = append(b.verArgs, vid, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID)
+		b.verArgs = append(b.verArgs, vid, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID, toMicro(o.ValidUntil))
 	}
 	da := b.tx.nextDateAdded()
 	versioned := mod != 0
@@ -236,7 +236,7 @@ func (b *putBatch) flush() error {
 	if err := b.insert("objects (oid, stix_id)", 2, b.objArgs); err != nil {
 		return err
 	}
-	if err := b.insert("versions (vid, oid, modified, hash, codec, json, revoked, tcid)", 8, b.verArgs); err != nil {
+	if err := b.insert("versions (vid, oid, modified, hash, codec, json, revoked, tcid, valid_until)", 9, b.verArgs); err != nil {
 		return err
 	}
 	if err := b.insert("members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)", 13, b.memArgs); err != nil {

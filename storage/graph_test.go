@@ -219,3 +219,33 @@ func TestPutReportsWrittenIDs(t *testing.T) {
 		t.Errorf("Written = %v, want [%s %s]", res.Written, b.ID, a.ID)
 	}
 }
+
+// TestCurrentAtKeepsOnlyCurrentVersions: the bootstrap view leaves out
+// revoked versions and those past their valid_until, in every mode.
+func TestCurrentAtKeepsOnlyCurrentVersions(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	live := obj("indicator", 1, t0, t0, 0, "live")
+	expired := obj("indicator", 2, t0, t0, 0, "expired")
+	expired.ValidUntil = t0.Add(time.Hour)
+	later := obj("indicator", 3, t0, t0, 0, "later")
+	later.ValidUntil = t0.Add(48 * time.Hour)
+	revoked := obj("indicator", 4, t0, t0, 0, "revoked")
+	revoked.Revoked = true
+	put(t, s, c.ID, PutOptions{}, live, expired, later, revoked)
+	now := t0.Add(24 * time.Hour).UnixMicro()
+	for name, list := range map[string]func(context.Context, Query) (Page, error){"objects": s.Objects, "manifest": s.Manifest} {
+		var got []string
+		for _, it := range all(t, list, Query{CollectionID: c.ID, MaxTLP: TLPRed, CurrentAt: now}, 10) {
+			got = append(got, it.ID)
+		}
+		if want := []string{live.ID, later.ID}; !slices.Equal(got, want) {
+			t.Errorf("%s, current only: %v, want %v", name, got, want)
+		}
+		if n := len(all(t, list, Query{CollectionID: c.ID, MaxTLP: TLPRed}, 10)); n != 4 {
+			t.Errorf("%s without CurrentAt: %d objects, want 4", name, n)
+		}
+	}
+	_ = ctx
+}

@@ -60,7 +60,7 @@ const (
 		WHERE m.cid = ? AND m.oid = ? AND m.latest = 1 LIMIT 1`
 	sqlInsertObject  = `INSERT INTO objects (stix_id) VALUES (?)`
 	sqlFindVersion   = `SELECT vid FROM versions WHERE oid = ? AND modified = ? AND hash = ? LIMIT 1`
-	sqlInsertVersion = `INSERT INTO versions (oid, modified, hash, codec, json, revoked, tcid) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertVersion = `INSERT INTO versions (oid, modified, hash, codec, json, revoked, tcid, valid_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertMember  = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlClearLatest = `UPDATE members SET latest = 0 WHERE cid = ? AND date_added = ?`
@@ -349,7 +349,7 @@ func (tx *Tx) versionRow(oid, mod int64, o *Object) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, err := ins.ExecContext(tx.ctx, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID)
+	r, err := ins.ExecContext(tx.ctx, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID, toMicro(o.ValidUntil))
 	if err != nil {
 		return 0, fmt.Errorf("insert version: %w", err)
 	}

@@ -166,9 +166,15 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	// CROSS JOIN fixes the loop order: members drives, the rest are lookups
 	// by primary key.
 	join := " CROSS JOIN objects o ON o.oid = m.oid"
+	if mode == modeObjects || q.CurrentAt != 0 {
+		join += " CROSS JOIN versions v ON v.vid = m.vid"
+	}
 	if mode == modeObjects {
 		cols += ", v.codec, v.json"
-		join += " CROSS JOIN versions v ON v.vid = m.vid"
+	}
+	if q.CurrentAt != 0 {
+		where = append(where, "v.revoked = 0", "(v.valid_until = 0 OR v.valid_until > ?)")
+		args = append(args, q.CurrentAt)
 	}
 	query := "SELECT " + cols + " FROM " + from + join + " WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY m.date_added LIMIT ?"

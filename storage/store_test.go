@@ -511,6 +511,7 @@ func TestMigrationUpgradesOlderSchema(t *testing.T) {
 		"ALTER TABLE members DROP COLUMN vis",
 		"ALTER TABLE versions DROP COLUMN revoked",
 		"ALTER TABLE versions DROP COLUMN tcid",
+		"ALTER TABLE versions DROP COLUMN valid_until",
 		"DROP INDEX members_by_object",
 		"CREATE INDEX members_by_object ON members (cid, oid, ver)",
 	} {

@@ -33,6 +33,9 @@ type principal struct {
 	wire    wire          // the client profile's wire behaviours (profile.go)
 	limiter *rate.Limiter // nil: no rate limit (ratelimit.go)
 	admin   bool          // may read the status page
+	// bootstrapCurrent: listings without added_after serve current
+	// objects only (User.BootstrapCurrent).
+	bootstrapCurrent bool
 }
 
 // access is a list of collection aliases or ids, or everything ("*").

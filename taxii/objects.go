@@ -77,6 +77,11 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		MaxTLP:       p.tlpCap(),
 		Limit:        q.limit,
 	}
+	if p.bootstrapCurrent && q.filter.AddedAfter == 0 && ep != epVersions {
+		// The bootstrap view (User.BootstrapCurrent): a poll from zero
+		// gets what is current; added_after polls get everything.
+		sq.CurrentAt = s.now().UnixMicro()
+	}
 	fetch := func(ctx context.Context, sq storage.Query) (storage.Page, error) {
 		switch ep {
 		case epManifest:
@@ -366,5 +371,5 @@ func (s *Server) audit(c echo.Context, ep endpoint, col storage.Collection, q li
 // prefetchKey names the page a request with this next value and query will
 // ask for: the cursor, the page size and the TLP cap (see prefetcher).
 func prefetchKey(next string, q storage.Query) string {
-	return fmt.Sprintf("%s\x00%d\x00%d", next, q.Limit, q.MaxTLP)
+	return fmt.Sprintf("%s\x00%d\x00%d\x00%t", next, q.Limit, q.MaxTLP, q.CurrentAt != 0)
 }

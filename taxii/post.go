@@ -438,6 +438,23 @@ func checkObject(raw []byte) (storage.Object, string, error) {
 	if err != nil {
 		return obj, version, err
 	}
+	// What the bootstrap view filters on (User.BootstrapCurrent).
+	if v, ok := props["revoked"]; ok {
+		switch string(v) {
+		case "true":
+			obj.Revoked = true
+		case "false":
+		default:
+			return obj, version, errors.New("revoked must be true or false")
+		}
+	}
+	if vu, ok, err := str("valid_until"); err != nil {
+		return obj, version, err
+	} else if ok {
+		if obj.ValidUntil, err = stixTimestamp(vu); err != nil {
+			return obj, version, fmt.Errorf("valid_until: %w", err)
+		}
+	}
 	obj.Type = typ
 	obj.SpecVersion = "2.1"
 	obj.TLP = int(level)

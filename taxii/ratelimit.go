@@ -39,9 +39,10 @@ func (r RateLimit) limiter() *rate.Limiter {
 var defaultAuthFailureLimit = RateLimit{RequestsPerSecond: 1.0 / 6, Burst: 10}
 
 // configure sets what the configuration says about each principal beyond
-// its credentials and rights: wire profile, rate limit and admin flag.
+// its credentials and rights: wire profile, rate limit, admin flag and
+// bootstrap view.
 func (a *authenticator) configure(cfg Config) error {
-	set := func(what string, p *principal, profile string, rl *RateLimit, admin bool) error {
+	set := func(what string, p *principal, profile string, rl *RateLimit, admin, bootstrap bool) error {
 		w, err := profileWire(profile)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -54,15 +55,16 @@ func (a *authenticator) configure(cfg Config) error {
 		}
 		p.limiter = lim.limiter()
 		p.admin = admin
+		p.bootstrapCurrent = bootstrap
 		return nil
 	}
 	for i, u := range cfg.Users {
-		if err := set(fmt.Sprintf("users[%d] %q", i, u.Name), a.users[u.Name].p, u.Profile, u.RateLimit, u.Admin); err != nil {
+		if err := set(fmt.Sprintf("users[%d] %q", i, u.Name), a.users[u.Name].p, u.Profile, u.RateLimit, u.Admin, u.BootstrapCurrent); err != nil {
 			return err
 		}
 	}
 	for i, k := range cfg.APIKeys {
-		if err := set(fmt.Sprintf("api_keys[%d] %q", i, k.Name), a.keys[i].p, k.Profile, k.RateLimit, k.Admin); err != nil {
+		if err := set(fmt.Sprintf("api_keys[%d] %q", i, k.Name), a.keys[i].p, k.Profile, k.RateLimit, k.Admin, k.BootstrapCurrent); err != nil {
 			return err
 		}
 	}

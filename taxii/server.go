@@ -112,6 +112,13 @@ type User struct {
 	RateLimit *RateLimit
 	// Admin lets the principal read the status page.
 	Admin bool
+	// BootstrapCurrent gives the principal the bootstrap view: a listing
+	// without added_after (its first poll, and the pages that follow it)
+	// serves only current objects — not revoked, not past valid_until —
+	// while a poll with added_after serves everything, revocations
+	// included. A SIEM starting from zero then skips years of dead
+	// indicators and still learns of later revocations.
+	BootstrapCurrent bool
 }
 
 // APIKey is a principal authenticated by "Authorization: Bearer <key>" or
@@ -124,10 +131,11 @@ type APIKey struct {
 	MaxTLP      tlp.Level
 	// EmptyList is User.EmptyList for this key.
 	EmptyList bool
-	// Profile, RateLimit and Admin are as for User.
-	Profile   string
-	RateLimit *RateLimit
-	Admin     bool
+	// Profile, RateLimit, Admin and BootstrapCurrent are as for User.
+	Profile          string
+	RateLimit        *RateLimit
+	Admin            bool
+	BootstrapCurrent bool
 }
 
 // Server is the TAXII 2.1 HTTP handler.

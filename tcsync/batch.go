@@ -393,7 +393,7 @@ func (b *batch) toStorage(o stixmap.Object) storage.Object {
 
 func toStorage(o stixmap.Object) storage.Object {
 	so := storage.Object{ID: o.ID, Type: o.Type, SpecVersion: "2.1", Created: o.Created, Modified: o.Modified,
-		TLP: int(o.TLP), Hash: o.Hash, JSON: o.JSON, Refs: closureRefs(o), TCID: o.TCID,
+		TLP: int(o.TLP), Hash: o.Hash, JSON: o.JSON, Refs: closureRefs(o), TCID: o.TCID, ValidUntil: o.ValidUntil,
 		Revoked: stixmap.IsRevoked(o.JSON)}
 	if o.Type == "relationship" || o.Modified.IsZero() {
 		so.TCID = 0 // only an item's own object carries its TC id

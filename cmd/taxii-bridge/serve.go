@@ -163,11 +163,11 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 	}
 	for _, u := range cfg.TAXII.Users {
 		tc.Users = append(tc.Users, taxii.User{Name: u.Name, PasswordHash: u.PasswordHash, Read: u.Read, Write: u.Write, MaxTLP: u.MaxTLP.Level, EmptyList: u.EmptyList,
-			Profile: u.Profile, RateLimit: rateLimit(u.RateLimit), Admin: u.Admin})
+			Profile: u.Profile, RateLimit: rateLimit(u.RateLimit), Admin: u.Admin, BootstrapCurrent: u.Bootstrap == "current"})
 	}
 	for _, k := range cfg.TAXII.APIKeys {
 		tc.APIKeys = append(tc.APIKeys, taxii.APIKey{Name: k.Name, KeySHA256: k.KeySHA256, Read: k.Read, Write: k.Write, MaxTLP: k.MaxTLP.Level, EmptyList: k.EmptyList,
-			Profile: k.Profile, RateLimit: rateLimit(k.RateLimit), Admin: k.Admin})
+			Profile: k.Profile, RateLimit: rateLimit(k.RateLimit), Admin: k.Admin, BootstrapCurrent: k.Bootstrap == "current"})
 	}
 	if len(tc.Users) == 0 && len(tc.APIKeys) == 0 {
 		e.Log.Warn("no taxii.users or taxii.api_keys configured: every TAXII request will be refused with 401")

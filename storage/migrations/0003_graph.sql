@@ -13,6 +13,8 @@ UPDATE members SET vis = coalesce((SELECT l.tlp FROM members l INDEXED BY member
 -- What the sync used to parse out of stored JSON, as columns of the version.
 ALTER TABLE versions ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE versions ADD COLUMN tcid INTEGER NOT NULL DEFAULT 0;
+-- valid_until of the version in µs (0: none), for the bootstrap view.
+ALTER TABLE versions ADD COLUMN valid_until INTEGER NOT NULL DEFAULT 0;
 
 -- The reference graph of each collection's latest versions. kind 0: src's
 -- latest version references dst (source_ref, target_ref, object_refs, …);
