@@ -48,6 +48,8 @@ type batch struct {
 	before map[string]map[string]storage.Meta
 	// vis is, per collection, the visibility this batch set.
 	vis map[string]map[string]storage.Visibility
+	// pre is what the store held of the units' primary objects (preload).
+	pre map[string]map[string]storage.Meta
 }
 
 func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
@@ -55,7 +57,8 @@ func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
 		have: map[string]map[string]bool{}, want: map[string]map[string]bool{}, home: map[string]string{},
 		origins: map[string]map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{},
 		fresh: map[string]map[string]bool{}, known: map[string]map[string]storage.Object{},
-		before: map[string]map[string]storage.Meta{}, vis: map[string]map[string]storage.Visibility{}}
+		before: map[string]map[string]storage.Meta{}, vis: map[string]map[string]storage.Visibility{},
+		pre: map[string]map[string]storage.Meta{}}
 }
 
 // queue adds an object to a collection's writes, once per batch.
@@ -124,7 +127,7 @@ func (b *batch) unit(u unit, incremental bool) error {
 		if hasPrimary {
 			// Another item may hold the id (the same owner, type and
 			// value): only the item that published it can take it back.
-			m, err := b.tx.Meta(u.ownerCol, []string{primary.ID})
+			m, err := b.stored(u.ownerCol, primary.ID)
 			if err != nil {
 				return fmt.Errorf("look up %s: %w", primary.ID, err)
 			}
@@ -156,7 +159,7 @@ func (b *batch) unit(u unit, incremental bool) error {
 		}{f.id, func(o stixmap.Object) bool { return filterMatches(f.cfg.Filter, u.it, o.Type, o.TLP) }})
 	}
 	if hasPrimary && incremental {
-		m, err := b.tx.Meta(u.ownerCol, []string{primary.ID})
+		m, err := b.stored(u.ownerCol, primary.ID)
 		if err != nil {
 			return fmt.Errorf("look up %s: %w", primary.ID, err)
 		}
@@ -178,7 +181,7 @@ func (b *batch) unit(u unit, incremental bool) error {
 	}
 	for _, t := range targets {
 		if hasPrimary && (u.onlyIfStored || (incremental && t.col != u.ownerCol)) {
-			m, err := b.tx.Meta(t.col, []string{primary.ID})
+			m, err := b.stored(t.col, primary.ID)
 			if err != nil {
 				return fmt.Errorf("look up %s: %w", primary.ID, err)
 			}
@@ -226,6 +229,49 @@ func (b *batch) unit(u unit, incremental bool) error {
 		}
 	}
 	return nil
+}
+
+// preload reads, in one query per collection, what the store holds of the
+// primary objects of units, for the routing decisions of unit.
+func (b *batch) preload(units []unit) error {
+	cols := []string{}
+	for _, f := range b.w.filters {
+		cols = append(cols, f.id)
+	}
+	ids := map[string][]string{}
+	for _, u := range units {
+		if p, ok := primaryObject(u); ok {
+			ids[u.ownerCol] = append(ids[u.ownerCol], p.ID)
+			for _, c := range cols {
+				ids[c] = append(ids[c], p.ID)
+			}
+		}
+	}
+	for col, list := range ids {
+		m, err := b.tx.Meta(col, list)
+		if err != nil {
+			return err
+		}
+		if b.pre[col] == nil {
+			b.pre[col] = map[string]storage.Meta{}
+		}
+		for _, id := range list {
+			b.pre[col][id] = m[id] // the zero Meta records "not held"
+		}
+	}
+	return nil
+}
+
+// stored is what the store holds of id in col, from preload when it read
+// it, else from the store.
+func (b *batch) stored(col, id string) (map[string]storage.Meta, error) {
+	if m, ok := b.pre[col][id]; ok {
+		if m.ID == "" {
+			return map[string]storage.Meta{}, nil
+		}
+		return map[string]storage.Meta{id: m}, nil
+	}
+	return b.tx.Meta(col, []string{id})
 }
 
 // forgetItem records that a TC item derives nothing any more in every

@@ -259,7 +259,11 @@ func (w *Worker) revokeUnseen(ctx context.Context, stream string, start time.Tim
 				return err
 			}
 			for _, it := range items {
-				if seen[it.TCID] {
+				// Only a STIX indicator can be either kind (a Signature
+				// group maps to one); an indicator the indicator stream
+				// read is not a group.
+				if seen[it.TCID] || stream == "indicators" && it.Type != "indicator" ||
+					stream == "groups" && it.Type == "indicator" && w.seen["indicators"][it.TCID] {
 					continue
 				}
 				// Groups and indicators have separate id spaces, and a
@@ -380,6 +384,9 @@ func (w *Worker) commit(ctx context.Context, stream string, units []unit, st str
 	err := w.store.Update(ctx, func(tx *storage.Tx) error {
 		written = Summary{Skipped: map[string]int{}}
 		b := newBatch(w, tx, start, &written)
+		if err := b.preload(units); err != nil {
+			return err
+		}
 		for _, u := range units {
 			if err := b.unit(u, incremental); err != nil {
 				return err
