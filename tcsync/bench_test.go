@@ -11,7 +11,7 @@ import (
 
 	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
-	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 )
 
 // BenchmarkInitialSync measures DESIGN.md §8's sync budgets: an initial sync
@@ -71,9 +71,9 @@ func BenchmarkInitialSync(b *testing.B) {
 		}
 		reconcile := time.Since(start)
 		reconcileReqs := f.sim.Requests() - reqs
-		for _, o := range tcsim.Owners() {
-			s.Owners = append(s.Owners, o.Name)
-		}
+		// A scope change that selects the same data: every type by name
+		// instead of "All" restarts the streams.
+		s.IndicatorTypes = tcapi.IndicatorTypes()
 		start = time.Now()
 		full, err := f.workerWith(store, s, cols, nil).RunOnce(context.Background())
 		if err != nil {
