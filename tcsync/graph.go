@@ -14,24 +14,32 @@ import (
 // The publication rule (DESIGN.md §10), in STIX terms. An object is served
 // in a collection to a reader only if the reader may see it and every
 // object it references (source_ref, target_ref, object_refs, sample_refs,
-// …; created_by_ref and marking refs are always served first) is served in
-// the same collection to the same reader. Each kind keeps the rule its own
-// way:
+// …) is served in the same collection to the same reader. Marking
+// definitions, the bridge's and the owners' identities are written into a
+// collection ahead of the objects that use them, so only content references
+// (and a relationship's creator, which may be another owner) are tracked.
+// Each kind keeps the rule its own way:
 //
-//   - relationship: marked at least as strictly as its strictest end (a new
-//     version raises the marking when an end tightens); blocked while an
-//     end is not published in the collection; revoked when an end is
-//     revoked (deleted in ThreatConnect) or when the item that asserted it
-//     no longer does (the association was removed).
-//   - container (report, grouping, …): in its owner's collection, a new
-//     version drops from object_refs every member that is not published
-//     there, is revoked, or is marked above the container; in any other
-//     collection it is blocked while a member does not resolve there. A
-//     container left with no member is blocked (object_refs is required).
+//   - relationship: the mapper marks it like its strictest end; it is
+//     blocked while an end or its creator is not published in the
+//     collection, or while an end is marked stricter than it (until either
+//     item is mapped again with the new label); it is revoked when an end
+//     is revoked (deleted in ThreatConnect) or when the item that asserted
+//     it no longer does (the association was removed).
+//   - container (report, grouping, …): in its owner's collection, its
+//     object_refs list the members (Object.Wants) published there, not
+//     revoked and marked at most like the container — recomputed, as a new
+//     version, whenever a member comes or goes; with none left it lists its
+//     creator, as the mapping does for an empty container. Observables the
+//     container derives itself (an Email's addresses) are judged by
+//     derivation, not by a marking that may still be settling. In any other
+//     collection it is blocked while a reference does not resolve there.
 //   - observable (SCO): derived from the items whose objects name it (its
 //     origins). It is marked like the least restrictive live origin in the
 //     collection (that item discloses the value at that level), remarked in
 //     place when that changes, and withdrawn when no live origin is left.
+//     It carries only its TLP marking, so its content is a function of its
+//     value and level.
 //   - everything else: blocked while a reference does not resolve.
 //
 // Because every reference of a served object is served with a marking no
@@ -39,7 +47,14 @@ import (
 // storage serves an object to a reader whose cap is at least its rank.
 // Withdrawn objects (out of a filter) are never revoked for it: revocation
 // travels to every collection, so it is kept for what ThreatConnect
-// deleted or took out of the sync's scope.
+// deleted or took out of the sync's scope. A version never follows a
+// revoked one (keepRevoked).
+//
+// Cost: a batch reads the store's state of what it queued in one query
+// per collection, writes, then settles in rounds; each round reads the
+// references of what it did not write and the referrers of what changed,
+// one query each per collection. Objects a batch wrote are judged from the
+// batch's own copy.
 
 // derivedAt is the time given to versions the rule derives (a raised
 // marking, a container's new member list): none, so that their modified is
@@ -47,37 +62,38 @@ import (
 // converges to the same store as an uninterrupted one.
 var derivedAt time.Time
 
-// prepare rewrites the relationships and containers queued in this batch
+// prepare rewrites the containers and observables queued in this batch
 // before they are compared with the store, so that a resync of an unchanged
-// item writes nothing: relationships are raised to their strictest end and
-// containers drop members their owner's collection does not publish.
+// item writes nothing: containers list the members their owner's
+// collection publishes, observables take the marking of their least
+// restrictive live origin.
 func (b *batch) prepare() error {
 	if err := b.keepRevoked(); err != nil {
 		return err
 	}
 	queued := map[string]storage.Object{}
 	in := map[string]map[string]storage.Object{} // collection → id → version queued there
-	where := map[string]string{}                 // id → a collection it is queued in
 	for _, col := range b.order {
 		in[col] = map[string]storage.Object{}
 		for _, o := range b.puts[col] {
 			queued[o.ID] = o
 			in[col][o.ID] = o
-			where[o.ID] = col
 		}
 	}
-	// What the store knows of the references not queued, per collection.
+	// Containers mapped in this batch, and what their owner collection
+	// holds of their would-be members.
+	containers := func(yield func(id string, o storage.Object) bool) {
+		for id, o := range queued {
+			if !o.Revoked && stixmap.IsContainer(o.Type) && b.home[id] != "" && len(o.Refs) > 0 {
+				if !yield(id, o) {
+					return
+				}
+			}
+		}
+	}
 	need := map[string][]string{}
-	for id, o := range queued {
-		if o.Revoked || len(o.Refs) == 0 || !(o.Type == "relationship" || stixmap.IsContainer(o.Type)) {
-			continue
-		}
-		col := where[id]
-		if h, ok := b.home[id]; ok {
-			col = h
-		}
-		need[col] = append(need[col], o.Refs...)
-		need[col] = append(need[col], o.Wants...)
+	for id, o := range containers {
+		need[b.home[id]] = append(append(need[b.home[id]], o.Refs...), o.Wants...)
 	}
 	stored := map[string]map[string]storage.Meta{}
 	for col, ids := range need {
@@ -87,14 +103,8 @@ func (b *batch) prepare() error {
 		}
 		stored[col] = m
 	}
-	for id, o := range queued {
-		if o.Revoked || len(o.Refs) == 0 {
-			continue
-		}
-		col := where[id]
-		if h, ok := b.home[id]; ok {
-			col = h
-		}
+	for id, o := range containers {
+		col := b.home[id]
 		// A reference resolves as the store has it, updated by this
 		// batch's version of it; one the store does not hold yet resolves
 		// when this batch brings it.
@@ -114,37 +124,31 @@ func (b *batch) prepare() error {
 			}
 			return 0, false, false
 		}
-		var nobj storage.Object
-		switch {
-		case stixmap.IsContainer(o.Type) && b.home[id] != "":
-			wants := o.Wants
-			if wants == nil {
-				wants = o.Refs
+		wants := o.Wants
+		if wants == nil {
+			wants = o.Refs
+		}
+		var keep []string
+		for _, r := range wants {
+			// An observable the container derives itself (an Email's
+			// addresses) discloses nothing the container does not: its
+			// marking settles at most at the container's.
+			own := slices.Contains(b.origins[col][id], r) && stixmap.IsObservable(typeOf(r))
+			if l, rev, ok := look(r); ok && !rev && (l <= o.TLP || own) {
+				keep = append(keep, r)
 			}
-			var keep []string
-			for _, r := range wants {
-				// An observable the container derives itself (an Email's
-				// addresses) discloses nothing the container does not: its
-				// marking settles at most at the container's.
-				own := slices.Contains(b.origins[col][id], r) && stixmap.IsObservable(typeOf(r))
-				if l, rev, ok := look(r); ok && !rev && (l <= o.TLP || own) {
-					keep = append(keep, r)
-				}
-			}
-			if sameMembers(keep, o.Refs, wants) {
-				o.Wants = wants
-				b.replace(id, o)
-				continue
-			}
-			r, err := stixmap.WithObjectRefs(fromStorageObject(o), keep, derivedAt)
-			if err != nil {
-				return err
-			}
-			nobj = toStorage(r)
-			nobj.TCID, nobj.Wants = o.TCID, wants
-		default:
+		}
+		if sameMembers(keep, o.Refs, wants) {
+			o.Wants = wants
+			b.replace(id, o)
 			continue
 		}
+		r, err := stixmap.WithObjectRefs(fromStorageObject(o), keep, derivedAt)
+		if err != nil {
+			return err
+		}
+		nobj := toStorage(r)
+		nobj.TCID, nobj.Wants = o.TCID, wants
 		b.replace(id, nobj)
 	}
 	return b.prepareObservables()
