@@ -33,9 +33,11 @@ import (
 // §13.1.2). Cache-Control stays "private, no-cache": clients revalidate,
 // shared caches keep nothing.
 //
-// Known limit: retention (storage PruneVersions) removes old non-latest
-// versions without moving date_added, so a match[version]=all listing can
-// be answered 304 after a prune until something new arrives.
+// Removals that add no row (an object hidden by the publication rule, a
+// DELETE, a retention prune) move the collection's change mark, which
+// NewestDateAdded includes, so they change the tag too. A bootstrap view
+// (User.BootstrapCurrent) also changes as objects pass valid_until: its
+// tags include the current minute.
 
 // newestStore is the optional store method conditional listings need.
 type newestStore interface {
