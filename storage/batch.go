@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -53,6 +54,9 @@ func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 		ids = append(ids, objs[i].Refs...)
 		ids = append(ids, objs[i].Wants...)
 	}
+	// References repeat (a creator, a popular group): look each up once.
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("prefetch objects: %w", err)

@@ -613,7 +613,18 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	derivedBySpread, err := b.tx.Targets(col, storage.EdgeOrigin, spread)
+	// What an item derives was written with it when the item is new here;
+	// only an item the store held before can have derived objects to
+	// decide again.
+	var heldBefore []string
+	for _, id := range spread {
+		if _, ok := b.before[col][id]; ok || visChanged[id] {
+			heldBefore = append(heldBefore, id)
+		} else if _, known := b.known[col][id]; !known {
+			heldBefore = append(heldBefore, id)
+		}
+	}
+	derivedBySpread, err := b.tx.Targets(col, storage.EdgeOrigin, heldBefore)
 	if err != nil {
 		return err
 	}
