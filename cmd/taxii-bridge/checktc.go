@@ -118,6 +118,16 @@ func checkThreatConnect(ctx context.Context, e *env, cfg *config.Config) error {
 	return nil
 }
 
+// rejection returns ThreatConnect's message when err says it rejected a
+// query (a TQL parse error or another 400), and false for every other error.
+func rejection(err error) (string, bool) {
+	var apiErr *tcapi.APIError
+	if (errors.Is(err, tcapi.ErrTQLParse) || errors.Is(err, tcapi.ErrBadRequest)) && errors.As(err, &apiErr) {
+		return apiErr.Message, true
+	}
+	return "", false
+}
+
 // checkTQL sends the first window's indicator and group queries the sync
 // would send (one item each), so a TQL that ThreatConnect rejects — a group
 // keyword in sync.tql, an indicator keyword in sync.group_tql, a typo — is
@@ -130,12 +140,11 @@ func checkTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Con
 			continue
 		}
 		err := q.check(ctx, client, q.tql)
-		var apiErr *tcapi.APIError
+		msg, rejected := rejection(err)
 		switch {
 		case err == nil:
 			checkLine(e, true, q.name, "accepted by ThreatConnect"+q.note)
-		case (errors.Is(err, tcapi.ErrTQLParse) || errors.Is(err, tcapi.ErrBadRequest)) && errors.As(err, &apiErr):
-			msg := apiErr.Message
+		case rejected:
 			checkLine(e, false, q.name, fmt.Sprintf("%s rejected by ThreatConnect: %s", q.key, msg))
 			bad = append(bad, fmt.Sprintf("%s rejected by ThreatConnect: %s", q.key, msg))
 		default:

@@ -188,29 +188,26 @@ type modifiedSource struct {
 }
 
 func (s modifiedSource) Indicators(ctx context.Context, q tcapi.Query, fn func(page []tcapi.Indicator) error) error {
-	return s.Source.Indicators(ctx, q, func(page []tcapi.Indicator) error {
-		var newest time.Time
-		for i := range page {
-			if page[i].LastModified.After(newest) {
-				newest = page[i].LastModified
-			}
-		}
-		s.seen(newest)
-		return fn(page)
-	})
+	return s.Source.Indicators(ctx, q, watchModified(s.seen, fn, func(i *tcapi.Indicator) time.Time { return i.LastModified }))
 }
 
 func (s modifiedSource) Groups(ctx context.Context, q tcapi.Query, fn func(page []tcapi.Group) error) error {
-	return s.Source.Groups(ctx, q, func(page []tcapi.Group) error {
+	return s.Source.Groups(ctx, q, watchModified(s.seen, fn, func(g *tcapi.Group) time.Time { return g.LastModified }))
+}
+
+// watchModified wraps a page callback so that seen gets each page's newest
+// lastModified first.
+func watchModified[T any](seen func(time.Time), fn func([]T) error, modified func(*T) time.Time) func([]T) error {
+	return func(page []T) error {
 		var newest time.Time
 		for i := range page {
-			if page[i].LastModified.After(newest) {
-				newest = page[i].LastModified
+			if m := modified(&page[i]); m.After(newest) {
+				newest = m
 			}
 		}
-		s.seen(newest)
+		seen(newest)
 		return fn(page)
-	})
+	}
 }
 
 // readiness is /readyz: no storage fault seen, the database answers, and

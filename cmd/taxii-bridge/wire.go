@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -128,11 +127,11 @@ func preflightTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config
 			continue
 		}
 		err := q.check(ctx, client, q.tql)
-		var apiErr *tcapi.APIError
+		msg, rejected := rejection(err)
 		switch {
 		case err == nil:
-		case (errors.Is(err, tcapi.ErrTQLParse) || errors.Is(err, tcapi.ErrBadRequest)) && errors.As(err, &apiErr):
-			return usageErrorf("%s rejected by ThreatConnect: %s", q.key, apiErr.Message)
+		case rejected:
+			return usageErrorf("%s rejected by ThreatConnect: %s", q.key, msg)
 		default:
 			e.Log.Warn("cannot check the sync's TQL before starting", "query", q.name, "err", err)
 		}
