@@ -225,7 +225,7 @@ func (b *batch) prepareObservables() error {
 			return err
 		}
 		for _, sco := range scos {
-			lowest, live := tlp.Red, false
+			lowest, live, outside := tlp.Red, false, false
 			for _, it := range cands[sco] {
 				if q, ok := queued[it]; ok {
 					if w, has := b.want[col][it]; (has && !w) || q.Revoked {
@@ -233,11 +233,31 @@ func (b *batch) prepareObservables() error {
 					}
 					live, lowest = true, min(lowest, tlp.Level(q.TLP))
 				} else if m, ok := metas[it]; ok && m.Vis != storage.Withdrawn && !m.Revoked {
-					live, lowest = true, min(lowest, tlp.Level(m.TLP))
+					live, lowest, outside = true, min(lowest, tlp.Level(m.TLP)), true
 				}
 			}
 			o := queued[sco]
+			// Two items can name one observable with different content
+			// beyond its id properties (an email-message's date or
+			// recipients): while an item outside this batch still names
+			// the stored content, it stays, so the object does not flip
+			// with the order items are read in.
+			if stored, ok := b.before[col][sco]; ok && outside && stored.Hash != o.Hash {
+				v, held, err := b.tx.Latest(col, sco)
+				if err != nil {
+					return err
+				}
+				if held {
+					o = toStorage(fromStorage(v))
+					o.TLP = v.TLP
+				}
+			}
 			if !live || int(b.w.m.Emitted(lowest)) == o.TLP {
+				for i := range b.puts[col] {
+					if b.puts[col][i].ID == sco {
+						b.puts[col][i] = o
+					}
+				}
 				continue
 			}
 			r, err := b.w.m.Remark(fromStorageObject(o), lowest, derivedAt)

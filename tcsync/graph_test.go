@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -651,4 +652,42 @@ func TestStoreFromBeforeTheGraphIsBackfilled(t *testing.T) {
 	if sum.NewVersions != 0 || sum.Revoked != 0 {
 		t.Errorf("after the backfill a sync with nothing changed wrote %d versions, %d revocations", sum.NewVersions, sum.Revoked)
 	}
+}
+
+// TestSharedObservableKeepsItsContent: two Email groups whose messages share
+// the id properties (sender, subject, body) but not the date or recipient
+// map to one email-message with two contents. Whichever is stored stays
+// while the other item still names it, so a read in another order writes
+// nothing (seen at 1M, where the simulator's hostile subjects repeat).
+func TestSharedObservableKeepsItsContent(t *testing.T) {
+	f := newFixture(t, 40, 4)
+	store := openStore(t, "shared.db")
+	s := syncConfig()
+	s.PageSize = 1 // the two groups in two batches
+	w := f.worker(store, s, nil)
+	ctx := context.Background()
+	owner := tcsim.Owners()[0]
+	for i, to := range []string{"a@victim.example", "b@victim.example"} {
+		f.clock.Advance(time.Duration(i+1) * 24 * time.Hour)
+		if _, err := f.sim.AddGroup(tcapi.Group{Type: tcapi.GroupEmail, Name: fmt.Sprintf("same message %d", i),
+			OwnerID: owner.ID, OwnerName: owner.Name, From: "sender@bad.example", To: to,
+			EmailSubject: "one subject", Body: "one body"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(time.Hour)
+	if _, err := w.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		f.clock.Advance(time.Hour)
+		sum, err := w.Reconcile(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.NewVersions != 0 {
+			t.Errorf("reconciliation %d with nothing changed wrote %d versions", i+1, sum.NewVersions)
+		}
+	}
+	checkGraph(t, f, store, "shared observable")
 }
