@@ -588,6 +588,13 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 				}
 				continue
 			}
+			// An observable with references (an email-message's sender and
+			// recipients) needs them served here too.
+			for _, r := range refs[id] {
+				if _, ok := resolves(r); !ok {
+					desired = storage.Blocked
+				}
+			}
 		default:
 			for _, r := range refs[id] {
 				if _, ok := resolves(r); !ok {
