@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 )
@@ -235,38 +233,8 @@ func (tx *Tx) Holding(ids []string) (map[string][]string, error) {
 // added_after sees it appear (taxii21.md D-1, D-2); hiding keeps every row.
 // An id the collection does not hold is not an error: nothing changes.
 func (tx *Tx) SetVisibility(collectionID, id string, v Visibility) (bool, error) {
-	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
-	if err != nil {
-		return false, fmt.Errorf("set visibility of %s: %w", id, err)
-	}
-	var oid, da, tlpRank, vis int64
-	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.oid, m.date_added, m.tlp, m.vis FROM members m INDEXED BY members_by_object
-		WHERE m.cid = ?1 AND m.oid = (SELECT oid FROM objects WHERE stix_id = ?2) AND m.latest = 1 LIMIT 1`, cid, id).
-		Scan(&oid, &da, &tlpRank, &vis)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("set visibility of %s: %w", id, err)
-	}
-	want := int64(v.rank())
-	if v == Published {
-		want = tlpRank
-	}
-	if want == vis {
-		return false, nil
-	}
-	if err := tx.exec(sqlSetVis, want, cid, oid); err != nil {
-		return false, fmt.Errorf("set visibility of %s: %w", id, err)
-	}
-	if v == Published && vis >= visWithdrawn {
-		if err := tx.exec(`UPDATE members SET date_added = ? WHERE cid = ? AND date_added = ?`, tx.nextDateAdded(), cid, da); err != nil {
-			return false, fmt.Errorf("publish %s: %w", id, err)
-		}
-	} else if err := tx.changed(cid); err != nil {
-		return false, fmt.Errorf("set visibility of %s: %w", id, err)
-	}
-	return true, nil
+	changed, err := tx.SetVisibilities(collectionID, map[string]Visibility{id: v})
+	return len(changed) > 0, err
 }
 
 // SetVisibilities is SetVisibility for many ids of one collection at once:

@@ -102,18 +102,18 @@ func (b *batch) setWant(col, id string, v bool) {
 func (b *batch) prerequisites(col string, u unit) error {
 	if _, ok := b.have[col]; !ok {
 		for _, m := range b.w.m.Markings() {
-			b.queue(col, b.toStorage(m))
+			b.queue(col, toStorage(m))
 			b.setWant(col, m.ID, true)
 		}
 		br := b.w.m.Bridge()
-		b.queue(col, b.toStorage(br))
+		b.queue(col, toStorage(br))
 		b.setWant(col, br.ID, true)
 	}
 	id, err := b.w.m.Owner(u.owner)
 	if err != nil {
 		return fmt.Errorf("map owner %q: %w", u.owner.Name, err)
 	}
-	b.queue(col, b.toStorage(id))
+	b.queue(col, toStorage(id))
 	b.setWant(col, id.ID, true)
 	return nil
 }
@@ -217,7 +217,7 @@ func (b *batch) unit(u unit, incremental bool) error {
 		}
 		for _, o := range u.objs {
 			if slices.Contains(kept, o.ID) {
-				b.queue(t.col, b.toStorage(o))
+				b.queue(t.col, toStorage(o))
 				b.setWant(t.col, o.ID, true)
 			}
 		}
@@ -317,7 +317,7 @@ func (b *batch) revokeEverywhere(id string) error {
 		return fmt.Errorf("revoke %s: %w", id, err)
 	}
 	for _, col := range cols {
-		b.queue(col, b.toStorage(r))
+		b.queue(col, toStorage(r))
 	}
 	b.revoked[id] = true
 	b.sum.Revoked++
@@ -432,10 +432,6 @@ func primaryObject(u unit) (stixmap.Object, bool) {
 // isVersioned tells SDOs and SROs (which have modified and can be revoked)
 // from observables.
 func isVersioned(o stixmap.Object) bool { return !o.Modified.IsZero() }
-
-func (b *batch) toStorage(o stixmap.Object) storage.Object {
-	return toStorage(o)
-}
 
 func toStorage(o stixmap.Object) storage.Object {
 	so := storage.Object{ID: o.ID, Type: o.Type, SpecVersion: "2.1", Created: o.Created, Modified: o.Modified,

@@ -2,6 +2,7 @@ package tcsync
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -314,7 +315,7 @@ func (b *batch) settle() error {
 		}
 		cur := b.touched
 		b.touched = map[string]map[string]bool{}
-		for _, col := range sortedCols(cur) {
+		for _, col := range slices.Sorted(maps.Keys(cur)) {
 			if err := b.settleCollection(col, cur[col]); err != nil {
 				return err
 			}
@@ -326,26 +327,17 @@ func (b *batch) settle() error {
 	return nil
 }
 
-func sortedCols(m map[string]map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // settleOrigins records what each item of the batch now derives in each
 // collection. A relationship the item no longer asserts means that
 // ThreatConnect no longer holds the association: it is revoked. Everything
 // whose origins changed is settled below.
 func (b *batch) settleOrigins() error {
-	for _, col := range sortedOriginCols(b.origins) {
+	for _, col := range slices.Sorted(maps.Keys(b.origins)) {
 		gone, err := b.tx.SetOrigins(col, b.origins[col])
 		if err != nil {
 			return err
 		}
-		for _, p := range sortedKeysOf(gone) {
+		for _, p := range slices.Sorted(maps.Keys(gone)) {
 			for _, g := range gone[p] {
 				b.touch(col, g)
 				if isRelationshipID(g) {
@@ -377,24 +369,6 @@ func sameMembers(keep, refs, wants []string) bool {
 
 // sameSet tells whether a and b hold the same ids.
 func sameSet(a, b []string) bool { return slices.Equal(sortedCopy(a), sortedCopy(b)) }
-
-func sortedOriginCols(m map[string]map[string][]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func sortedKeysOf(m map[string][]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
 
 func sortedCopy(v []string) []string {
 	c := slices.Clone(v)

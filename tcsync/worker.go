@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -291,7 +291,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Summary, error) {
 	sum.Duration = time.Since(began)
 	attrs := []any{"fetched", sum.Fetched, "new_versions", sum.NewVersions, "unchanged", sum.Unchanged,
 		"revoked", sum.Revoked, "skipped", sum.SkippedTotal(), "duration", sum.Duration.Round(time.Millisecond).String()}
-	for _, r := range sortedKeys(sum.Skipped) {
+	for _, r := range slices.Sorted(maps.Keys(sum.Skipped)) {
 		attrs = append(attrs, "skipped_"+r, sum.Skipped[r])
 	}
 	w.mu.Lock()
@@ -546,15 +546,6 @@ func (w *Worker) openWindow(st *streamState, start time.Time) {
 		st.Origin = win.Since
 	}
 	st.Window = win
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // itemTLP is the most restrictive TLP label on a TC item.
