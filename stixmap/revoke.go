@@ -96,9 +96,8 @@ func rewrite(o Object, at time.Time, what string, edit func(v map[string]any) er
 
 // Remark returns o marked at TLP level l: its TLP marking ref is replaced by
 // the one of l (statement markings stay), as a new version when o is
-// versioned. The sync raises a relationship to its strictest end and moves
-// an observable to the least restrictive item that still discloses it
-// (DESIGN.md §10).
+// versioned. The sync moves an observable to the least restrictive item
+// that still discloses it (DESIGN.md §10).
 func (m *Mapper) Remark(o Object, l tlp.Level, at time.Time) (Object, error) {
 	level, ref := m.levelRef(l)
 	r, err := rewrite(o, at, "remark", func(v map[string]any) error {
