@@ -50,6 +50,8 @@ type batch struct {
 	vis map[string]map[string]storage.Visibility
 	// pre is what the store held of the units' primary objects (preload).
 	pre map[string]map[string]storage.Meta
+	// at is, per collection, where each id sits in puts (indexQueued).
+	at map[string]map[string][]int
 }
 
 func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {

@@ -72,6 +72,7 @@ func (b *batch) prepare() error {
 	if err := b.keepRevoked(); err != nil {
 		return err
 	}
+	b.indexQueued()
 	queued := map[string]storage.Object{}
 	in := map[string]map[string]storage.Object{} // collection → id → version queued there
 	for _, col := range b.order {
@@ -253,22 +254,15 @@ func (b *batch) prepareObservables() error {
 					o.TLP = v.TLP
 				}
 			}
-			if !live || int(b.w.m.Emitted(lowest)) == o.TLP {
-				for i := range b.puts[col] {
-					if b.puts[col][i].ID == sco {
-						b.puts[col][i] = o
-					}
+			if live && int(b.w.m.Emitted(lowest)) != o.TLP {
+				r, err := b.w.m.Remark(fromStorageObject(o), lowest, derivedAt)
+				if err != nil {
+					return err
 				}
-				continue
+				o = toStorage(r)
 			}
-			r, err := b.w.m.Remark(fromStorageObject(o), lowest, derivedAt)
-			if err != nil {
-				return err
-			}
-			for i := range b.puts[col] {
-				if b.puts[col][i].ID == sco {
-					b.puts[col][i] = toStorage(r)
-				}
+			for _, i := range b.at[col][sco] {
+				b.puts[col][i] = o
 			}
 		}
 	}
@@ -280,21 +274,25 @@ func fromStorageObject(o storage.Object) stixmap.Object {
 		Hash: o.Hash, JSON: o.JSON, TCID: o.TCID}
 }
 
-// replace swaps the queued version of id for o in every collection.
-func (b *batch) replace(id string, o storage.Object) {
+// indexQueued records where each id sits in the queues (b.at), for
+// replace; valid until the queues change length.
+func (b *batch) indexQueued() {
+	b.at = make(map[string]map[string][]int, len(b.order))
 	for _, col := range b.order {
-		for i := range b.puts[col] {
-			if b.puts[col][i].ID == id {
-				b.puts[col][i] = o
-			}
+		at := make(map[string][]int, len(b.puts[col]))
+		for i, o := range b.puts[col] {
+			at[o.ID] = append(at[o.ID], i)
 		}
+		b.at[col] = at
 	}
 }
 
-// dequeue drops every queued version of id.
-func (b *batch) dequeue(id string) {
+// replace swaps the queued version of id for o in every collection.
+func (b *batch) replace(id string, o storage.Object) {
 	for _, col := range b.order {
-		b.puts[col] = slices.DeleteFunc(b.puts[col], func(o storage.Object) bool { return o.ID == id })
+		for _, i := range b.at[col][id] {
+			b.puts[col][i] = o
+		}
 	}
 }
 
