@@ -54,63 +54,75 @@ func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 		ids = append(ids, objs[i].Refs...)
 		ids = append(ids, objs[i].Wants...)
 	}
-	// References repeat (a creator, a popular group): look each up once.
+	// References repeat (a creator, a popular group): look each up once,
+	// and only what this transaction has not seen yet.
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
+	keys, err := tx.resolve(ids)
 	if err != nil {
 		return nil, fmt.Errorf("prefetch objects: %w", err)
 	}
-	var known []int64
-	for rows.Next() {
-		var id string
-		var oid int64
-		if err := rows.Scan(&id, &oid); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("prefetch objects: %w", err)
-		}
+	known := make([]int64, 0, len(keys))
+	for id, oid := range keys {
 		b.oids[id] = oid
 		known = append(known, oid)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("prefetch objects: %w", err)
 	}
 	if len(known) == 0 {
 		return b, nil
 	}
-	rows, err = tx.tx.QueryContext(tx.ctx, `SELECT m.oid, m.date_added, m.ver, m.versioned, v.hash
-		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
-		WHERE m.cid = ? AND m.oid IN (SELECT value FROM json_each(?)) AND m.latest = 1`, cid, jsonList(known))
-	if err != nil {
-		return nil, fmt.Errorf("prefetch latest versions: %w", err)
+	// The collection's latest versions, from what the transaction read
+	// already (Tx.Meta) where it can.
+	var unsure []int64
+	for i := range objs {
+		oid, ok := b.oids[objs[i].ID]
+		if !ok {
+			continue
+		}
+		c, cached := tx.cache.latest[colID{cid, objs[i].ID}]
+		switch {
+		case !cached:
+			unsure = append(unsure, oid)
+		case c.held:
+			b.latest[oid] = latestRow{da: c.m.DateAdded, ver: toMicro(c.m.Modified), versioned: !c.m.Modified.IsZero(), hash: c.m.Hash}
+		}
 	}
-	for rows.Next() {
-		var oid int64
-		var l latestRow
-		var h []byte
-		if err := rows.Scan(&oid, &l.da, &l.ver, &l.versioned, &h); err != nil {
-			rows.Close()
+	if len(unsure) > 0 {
+		rows, err := tx.tx.QueryContext(tx.ctx, `SELECT m.oid, m.date_added, m.ver, m.versioned, v.hash
+		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
+		WHERE m.cid = ? AND m.oid IN (SELECT value FROM json_each(?)) AND m.latest = 1`, cid, jsonList(unsure))
+		if err != nil {
 			return nil, fmt.Errorf("prefetch latest versions: %w", err)
 		}
-		copy(l.hash[:], h)
-		b.latest[oid] = l
+		for rows.Next() {
+			var oid int64
+			var l latestRow
+			var h []byte
+			if err := rows.Scan(&oid, &l.da, &l.ver, &l.versioned, &h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("prefetch latest versions: %w", err)
+			}
+			copy(l.hash[:], h)
+			b.latest[oid] = l
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("prefetch latest versions: %w", err)
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("prefetch latest versions: %w", err)
-	}
-	// Objects some other collection holds: their version bytes may be shared.
+	// Objects of the batch some other collection holds: their version
+	// bytes may be shared. (References need only their keys.)
 	var elsewhere []int64
-	for _, oid := range known {
-		if _, ok := b.latest[oid]; !ok {
-			elsewhere = append(elsewhere, oid)
+	for i := range objs {
+		if oid, ok := b.oids[objs[i].ID]; ok {
+			if _, ok := b.latest[oid]; !ok {
+				elsewhere = append(elsewhere, oid)
+			}
 		}
 	}
 	if len(elsewhere) == 0 {
 		return b, nil
 	}
-	rows, err = tx.tx.QueryContext(tx.ctx, `SELECT vid, oid, modified, hash FROM versions INDEXED BY versions_by_object
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT vid, oid, modified, hash FROM versions INDEXED BY versions_by_object
 		WHERE oid IN (SELECT value FROM json_each(?))`, jsonList(elsewhere))
 	if err != nil {
 		return nil, fmt.Errorf("prefetch versions: %w", err)
@@ -234,8 +246,8 @@ func (b *putBatch) loadNextIDs() error {
 	return nil
 }
 
-// flush writes the pending rows. The slow path inserts with implicit row ids,
-// so the counters are reloaded after it.
+// flush writes the pending rows. The slow path (putOne) inserts with
+// implicit row ids, so Put reloads the counters after it.
 func (b *putBatch) flush() error {
 	if err := b.insert("objects (oid, stix_id)", 2, b.objArgs); err != nil {
 		return err
@@ -250,7 +262,6 @@ func (b *putBatch) flush() error {
 		return err
 	}
 	b.objArgs, b.verArgs, b.memArgs, b.edgeArgs = b.objArgs[:0], b.verArgs[:0], b.memArgs[:0], b.edgeArgs[:0]
-	b.nextOID, b.nextVID = 0, 0
 	return nil
 }
 

@@ -21,35 +21,68 @@ func (tx *Tx) Meta(collectionID string, ids []string) (map[string]Meta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read metadata: %w", err)
 	}
-	st, err := tx.stmt(`SELECT o.stix_id, m.type, m.ver, m.versioned, m.date_added, m.tlp, m.vis, v.hash, v.revoked, v.tcid
-		FROM objects o CROSS JOIN members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
-		WHERE o.stix_id IN (SELECT value FROM json_each(?2)) AND m.cid = ?1 AND m.oid = o.oid AND m.latest = 1`)
-	if err != nil {
-		return nil, err
+	tx.cache.init()
+	var ask []string
+	for _, id := range ids {
+		c, ok := tx.cache.latest[colID{cid, id}]
+		switch {
+		case !ok:
+			ask = append(ask, id)
+		case c.held:
+			out[id] = c.m
+		}
 	}
-	rows, err := st.QueryContext(tx.ctx, cid, jsonList(ids))
+	if len(ask) == 0 {
+		return out, nil
+	}
+	keys, err := tx.resolve(ask)
 	if err != nil {
 		return nil, fmt.Errorf("read metadata: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			m                Meta
-			ver, versed, vis int64
-			hash             []byte
-		)
-		if err := rows.Scan(&m.ID, &m.Type, &ver, &versed, &m.DateAdded, &m.TLP, &vis, &hash, &m.Revoked, &m.TCID); err != nil {
+	byKey := make(map[int64]string, len(keys))
+	list := make([]int64, 0, len(keys))
+	for id, oid := range keys {
+		byKey[oid] = id
+		list = append(list, oid)
+	}
+	if len(list) > 0 {
+		st, err := tx.stmt(`SELECT m.oid, m.type, m.ver, m.versioned, m.date_added, m.tlp, m.vis, v.hash, v.revoked, v.tcid
+		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
+		WHERE m.cid = ?1 AND m.oid IN (SELECT value FROM json_each(?2)) AND m.latest = 1`)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := st.QueryContext(tx.ctx, cid, jsonList(list))
+		if err != nil {
 			return nil, fmt.Errorf("read metadata: %w", err)
 		}
-		if versed == 1 {
-			m.Modified = fromMicro(ver)
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				m                     Meta
+				oid, ver, versed, vis int64
+				hash                  []byte
+			)
+			if err := rows.Scan(&oid, &m.Type, &ver, &versed, &m.DateAdded, &m.TLP, &vis, &hash, &m.Revoked, &m.TCID); err != nil {
+				return nil, fmt.Errorf("read metadata: %w", err)
+			}
+			m.ID = byKey[oid]
+			if versed == 1 {
+				m.Modified = fromMicro(ver)
+			}
+			m.Vis = visibilityOf(int(vis))
+			copy(m.Hash[:], hash)
+			out[m.ID] = m
+			tx.cache.latest[colID{cid, m.ID}] = cachedMeta{held: true, oid: oid, vis: vis, m: m}
 		}
-		m.Vis = visibilityOf(int(vis))
-		copy(m.Hash[:], hash)
-		out[m.ID] = m
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read metadata: %w", err)
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read metadata: %w", err)
+	for _, id := range ask {
+		if _, ok := out[id]; !ok {
+			tx.cache.latest[colID{cid, id}] = cachedMeta{}
+		}
 	}
 	return out, nil
 }
@@ -57,17 +90,17 @@ func (tx *Tx) Meta(collectionID string, ids []string) (map[string]Meta, error) {
 // Referrers returns, for each of ids, the ids whose edges of this kind
 // point at it in the collection (who references X, who X was derived from).
 func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string][]string, error) {
-	return tx.edges(collectionID, kind, ids, `SELECT d.stix_id, s.stix_id
-		FROM objects d CROSS JOIN edges e CROSS JOIN objects s
-		WHERE d.stix_id IN (SELECT value FROM json_each(?3)) AND e.cid = ?1 AND e.dst = d.oid AND e.kind = ?2 AND s.oid = e.src`)
+	return tx.edges(collectionID, kind, ids, `SELECT e.dst, s.stix_id
+		FROM edges e CROSS JOIN objects s
+		WHERE e.cid = ?1 AND e.dst IN (SELECT value FROM json_each(?3)) AND e.kind = ?2 AND s.oid = e.src`)
 }
 
 // Targets returns, for each of ids, the ids its edges of this kind point at
 // in the collection (what X references, what was derived from item X).
 func (tx *Tx) Targets(collectionID string, kind int, ids []string) (map[string][]string, error) {
-	return tx.edges(collectionID, kind, ids, `SELECT s.stix_id, d.stix_id
-		FROM objects s CROSS JOIN edges e INDEXED BY edges_by_src CROSS JOIN objects d
-		WHERE s.stix_id IN (SELECT value FROM json_each(?3)) AND e.cid = ?1 AND e.src = s.oid AND e.kind = ?2 AND d.oid = e.dst`)
+	return tx.edges(collectionID, kind, ids, `SELECT e.src, d.stix_id
+		FROM edges e INDEXED BY edges_by_src CROSS JOIN objects d
+		WHERE e.cid = ?1 AND e.src IN (SELECT value FROM json_each(?3)) AND e.kind = ?2 AND d.oid = e.dst`)
 }
 
 func (tx *Tx) edges(collectionID string, kind int, ids []string, query string) (map[string][]string, error) {
@@ -79,21 +112,36 @@ func (tx *Tx) edges(collectionID string, kind int, ids []string, query string) (
 	if err != nil {
 		return nil, fmt.Errorf("read edges: %w", err)
 	}
+	keys, err := tx.resolve(ids)
+	if err != nil {
+		return nil, fmt.Errorf("read edges: %w", err)
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	byKey := make(map[int64]string, len(keys))
+	list := make([]int64, 0, len(keys))
+	for id, oid := range keys {
+		byKey[oid] = id
+		list = append(list, oid)
+	}
 	st, err := tx.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(ids))
+	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(list))
 	if err != nil {
 		return nil, fmt.Errorf("read edges: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k, v string
+		var k int64
+		var v string
 		if err := rows.Scan(&k, &v); err != nil {
 			return nil, fmt.Errorf("read edges: %w", err)
 		}
-		out[k] = append(out[k], v)
+		id := byKey[k]
+		out[id] = append(out[id], v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read edges: %w", err)
@@ -162,27 +210,9 @@ func (tx *Tx) SetOrigins(collectionID string, items map[string][]string) (gone m
 // oids returns the object keys of ids, creating the objects rows of ids
 // no row holds yet.
 func (tx *Tx) oids(ids []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(ids))
-	st, err := tx.stmt("SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))")
+	out, err := tx.resolve(ids)
 	if err != nil {
 		return nil, err
-	}
-	rows, err := st.QueryContext(tx.ctx, jsonList(ids))
-	if err != nil {
-		return nil, fmt.Errorf("look up object keys: %w", err)
-	}
-	for rows.Next() {
-		var id string
-		var oid int64
-		if err := rows.Scan(&id, &oid); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("look up object keys: %w", err)
-		}
-		out[id] = oid
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up object keys: %w", err)
 	}
 	for _, id := range ids {
 		if _, ok := out[id]; !ok {
@@ -203,22 +233,36 @@ func (tx *Tx) Holding(ids []string) (map[string][]string, error) {
 	if len(ids) == 0 {
 		return out, nil
 	}
-	st, err := tx.stmt(`SELECT o.stix_id, c.id FROM objects o CROSS JOIN collections c
-		WHERE o.stix_id IN (SELECT value FROM json_each(?)) AND EXISTS (
-			SELECT 1 FROM members m INDEXED BY members_by_object WHERE m.cid = c.cid AND m.oid = o.oid)`)
+	keys, err := tx.resolve(ids)
+	if err != nil {
+		return nil, fmt.Errorf("find collections holding objects: %w", err)
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	byKey := make(map[int64]string, len(keys))
+	list := make([]int64, 0, len(keys))
+	for id, oid := range keys {
+		byKey[oid] = id
+		list = append(list, oid)
+	}
+	st, err := tx.stmt(`SELECT o.value, c.id FROM json_each(?) o CROSS JOIN collections c
+		WHERE EXISTS (SELECT 1 FROM members m INDEXED BY members_by_object WHERE m.cid = c.cid AND m.oid = o.value)`)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(tx.ctx, jsonList(ids))
+	rows, err := st.QueryContext(tx.ctx, jsonList(list))
 	if err != nil {
 		return nil, fmt.Errorf("find collections holding objects: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, col string
-		if err := rows.Scan(&id, &col); err != nil {
+		var oid int64
+		var col string
+		if err := rows.Scan(&oid, &col); err != nil {
 			return nil, fmt.Errorf("find collections holding objects: %w", err)
 		}
+		id := byKey[oid]
 		out[id] = append(out[id], col)
 	}
 	if err := rows.Err(); err != nil {
@@ -253,30 +297,16 @@ func (tx *Tx) SetVisibilities(collectionID string, want map[string]Visibility) (
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	st, err := tx.stmt(`SELECT o.stix_id, m.oid, m.date_added, m.tlp, m.vis
-		FROM objects o CROSS JOIN members m INDEXED BY members_by_object
-		WHERE o.stix_id IN (SELECT value FROM json_each(?2)) AND m.cid = ?1 AND m.oid = o.oid AND m.latest = 1`)
+	// The current state, from what the transaction read already (Meta).
+	metas, err := tx.Meta(collectionID, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("set visibility: %w", err)
 	}
 	type cur struct{ oid, da, tlp, vis int64 }
-	state := make(map[string]cur, len(ids))
-	rows, err := st.QueryContext(tx.ctx, cid, jsonList(ids))
-	if err != nil {
-		return nil, fmt.Errorf("set visibility: %w", err)
-	}
-	for rows.Next() {
-		var id string
-		var c cur
-		if err := rows.Scan(&id, &c.oid, &c.da, &c.tlp, &c.vis); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("set visibility: %w", err)
-		}
-		state[id] = c
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("set visibility: %w", err)
+	state := make(map[string]cur, len(metas))
+	for id, m := range metas {
+		c := tx.cache.latest[colID{cid, id}]
+		state[id] = cur{oid: c.oid, da: m.DateAdded, tlp: int64(m.TLP), vis: c.vis}
 	}
 	var changed []string
 	hid := false
@@ -304,6 +334,7 @@ func (tx *Tx) SetVisibilities(collectionID string, want map[string]Visibility) (
 			hid = true
 		}
 		changed = append(changed, id)
+		tx.cache.forget(cid, id)
 	}
 	if hid {
 		if err := tx.changed(cid); err != nil {
@@ -318,6 +349,7 @@ func (tx *Tx) SetVisibilities(collectionID string, want map[string]Visibility) (
 // flag and ThreatConnect id, and its reference edges. It fills the columns
 // and edges of a store written before they existed (migration 0003).
 func (tx *Tx) Backfill(collectionID string, fn func(v Version) (refs []string, revoked bool, tcid int64)) (int, error) {
+	tx.cache.reset()
 	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
 	if err != nil {
 		return 0, fmt.Errorf("backfill: %w", err)

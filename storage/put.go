@@ -129,6 +129,7 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 			if changed, bumped, err = tx.putOne(cid, &o, opt); err == nil {
 				err = b.learn(&o)
 			}
+			b.nextOID, b.nextVID = 0, 0 // it inserted with implicit row ids
 		}
 		if err != nil {
 			return res, fmt.Errorf("put object %d (%s): %w", i, o.ID, err)
@@ -148,6 +149,12 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 	}
 	if err := b.flush(); err != nil {
 		return res, fmt.Errorf("put: %w", err)
+	}
+	for id, oid := range b.oids {
+		tx.cache.learn(id, oid)
+	}
+	for i := range objs {
+		tx.cache.forget(cid, objs[i].ID)
 	}
 	return res, nil
 }
@@ -290,6 +297,9 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 // oid returns the object key of a STIX id, creating the objects row when
 // the id is new; known is false then.
 func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
+	if oid, ok := tx.cache.oid[id]; ok {
+		return oid, true, nil
+	}
 	st, err := tx.stmt(sqlObject)
 	if err != nil {
 		return 0, false, err
@@ -308,6 +318,7 @@ func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
 		if oid, err = r.LastInsertId(); err != nil {
 			return 0, false, fmt.Errorf("insert object: %w", err)
 		}
+		tx.cache.learn(id, oid)
 		return oid, false, nil
 	case err != nil:
 		return 0, false, fmt.Errorf("look up object: %w", err)
@@ -446,6 +457,7 @@ func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
 // visible object stay, and the is_latest and is_first flags move to what
 // remains. Version bytes no collection holds any more are purged.
 func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
+	tx.cache.reset()
 	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
@@ -529,6 +541,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 // bytes no collection holds any more. It returns the number of memberships
 // dropped. Latest versions are never pruned; use Remove for those.
 func (tx *Tx) PruneVersions(collectionID string, addedBefore int64) (int, error) {
+	tx.cache.reset()
 	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
 	if err != nil {
 		return 0, fmt.Errorf("prune versions: %w", err)

@@ -320,6 +320,7 @@ type Tx struct {
 	s       *Store
 	hwDirty bool
 	stmts   map[string]*sql.Stmt
+	cache   txCache
 }
 
 // Update runs fn in one write transaction on the single writer connection and

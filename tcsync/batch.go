@@ -3,7 +3,6 @@ package tcsync
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
@@ -22,7 +21,11 @@ type batch struct {
 	sum   *Summary
 	puts  map[string][]storage.Object
 	order []string
-	have  map[string]map[string]bool // collection → ids (and versions) queued in this batch
+	have  map[string]map[string]bool // collection → ids queued in this batch
+	// queued is, per collection, the versions queued (id and modified).
+	queued map[string]map[versionKey]bool
+	// owners caches the owner identities mapped in this batch.
+	owners map[string]storage.Object
 
 	// want is the routing decision per collection and id: true when a TC
 	// item in scope puts the object there, false when the collection must
@@ -60,7 +63,13 @@ func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
 		origins: map[string]map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{},
 		fresh: map[string]map[string]bool{}, known: map[string]map[string]storage.Object{},
 		before: map[string]map[string]storage.Meta{}, vis: map[string]map[string]storage.Visibility{},
-		pre: map[string]map[string]storage.Meta{}}
+		pre: map[string]map[string]storage.Meta{}, queued: map[string]map[versionKey]bool{},
+		owners: map[string]storage.Object{}}
+}
+
+type versionKey struct {
+	id  string
+	mod int64
 }
 
 // queue adds an object to a collection's writes, once per batch.
@@ -69,13 +78,14 @@ func (b *batch) queue(col string, o storage.Object) {
 	if !ok {
 		seen = map[string]bool{}
 		b.have[col] = seen
+		b.queued[col] = map[versionKey]bool{}
 		b.order = append(b.order, col)
 	}
-	key := o.ID + "\x00" + o.Modified.String()
-	if seen[key] {
+	key := versionKey{o.ID, o.Modified.UnixMicro()}
+	if b.queued[col][key] {
 		return
 	}
-	seen[key] = true
+	b.queued[col][key] = true
 	seen[o.ID] = true
 	b.puts[col] = append(b.puts[col], o)
 }
@@ -111,11 +121,16 @@ func (b *batch) prerequisites(col string, u unit) error {
 		b.queue(col, toStorage(br))
 		b.setWant(col, br.ID, true)
 	}
-	id, err := b.w.m.Owner(u.owner)
-	if err != nil {
-		return fmt.Errorf("map owner %q: %w", u.owner.Name, err)
+	id, ok := b.owners[u.owner.Name]
+	if !ok {
+		o, err := b.w.m.Owner(u.owner)
+		if err != nil {
+			return fmt.Errorf("map owner %q: %w", u.owner.Name, err)
+		}
+		id = toStorage(o)
+		b.owners[u.owner.Name] = id
 	}
-	b.queue(col, toStorage(id))
+	b.queue(col, id)
 	b.setWant(col, id.ID, true)
 	return nil
 }
@@ -217,9 +232,13 @@ func (b *batch) unit(u unit, incremental bool) error {
 		if err := b.prerequisites(t.col, u); err != nil {
 			return err
 		}
-		for _, o := range u.objs {
+		for i, o := range u.objs {
 			if slices.Contains(kept, o.ID) {
-				b.queue(t.col, toStorage(o))
+				so := toStorage(o)
+				if i < len(u.stored) {
+					so = u.stored[i]
+				}
+				b.queue(t.col, so)
 				b.setWant(t.col, o.ID, true)
 			}
 		}
@@ -327,6 +346,11 @@ func (b *batch) revokeEverywhere(id string) error {
 }
 
 func (b *batch) flush() error {
+	// What the store holds of everything queued is read first (b.before);
+	// only versions that differ from it travel to other collections.
+	if err := b.keepRevoked(); err != nil {
+		return err
+	}
 	if err := b.propagate(); err != nil {
 		return err
 	}
@@ -380,11 +404,7 @@ func (b *batch) write() error {
 			b.fresh[col][id] = true
 		}
 		b.puts[col] = b.puts[col][:0]
-		for k := range b.have[col] {
-			if strings.Contains(k, "\x00") {
-				delete(b.have[col], k)
-			}
-		}
+		clear(b.queued[col])
 	}
 	return nil
 }
@@ -392,13 +412,18 @@ func (b *batch) write() error {
 // propagate sends every new version of a versioned object to each
 // collection that already holds the id, so that every collection shows
 // the same latest version (DESIGN.md §10). The copy changes nothing of the
-// object's visibility there.
+// object's visibility there. A version the collection it was queued for
+// holds already is in every collection holding the id: it travelled when
+// it was written.
 func (b *batch) propagate() error {
 	byID := map[string]storage.Object{}
 	var ids []string
 	for _, col := range b.order {
 		for _, o := range b.puts[col] {
 			if o.Modified.IsZero() {
+				continue
+			}
+			if m, ok := b.before[col][o.ID]; ok && m.Hash == o.Hash {
 				continue
 			}
 			if _, ok := byID[o.ID]; !ok {

@@ -81,6 +81,12 @@ func BenchmarkInitialSync(b *testing.B) {
 		}
 		reread := time.Since(start)
 		store.Close()
+		if keep := os.Getenv("TB_BENCH_KEEP"); keep != "" { // for analysis: sqlite3 KEEP 'select name, sum(pgsize) from dbstat group by 1'
+			if err := os.Rename(path, keep); err != nil {
+				b.Fatal(err)
+			}
+			path = keep
+		}
 		size := int64(0)
 		for _, suffix := range []string{"", "-wal"} {
 			if st, err := os.Stat(path + suffix); err == nil {

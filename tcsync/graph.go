@@ -69,7 +69,7 @@ var derivedAt time.Time
 // collection publishes, observables take the marking of their least
 // restrictive live origin.
 func (b *batch) prepare() error {
-	if err := b.keepRevoked(); err != nil {
+	if err := b.keepRevoked(); err != nil { // again, for what propagate queued
 		return err
 	}
 	b.indexQueued()

@@ -19,6 +19,9 @@ type unit struct {
 	owner tcapi.Owner
 	it    item
 	objs  []stixmap.Object
+	// stored is objs as the store takes them (toStorage), converted on the
+	// fetching goroutine so that the committing one does not.
+	stored []storage.Object
 	// inScope is false when the item fails the sync filters; its objects are
 	// then revoked wherever they were published (stix-mapping.md §4.10).
 	inScope bool
@@ -218,6 +221,10 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 		units := make([]unit, 0, len(page))
 		for _, v := range page {
 			if u, ok := prepare(v, st, &delta); ok {
+				u.stored = make([]storage.Object, len(u.objs))
+				for i, o := range u.objs {
+					u.stored[i] = toStorage(o)
+				}
 				units = append(units, u)
 			}
 		}
