@@ -202,6 +202,10 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 	}
 	b.memArgs = append(b.memArgs, b.cid, da, oid, vid, ver, versioned, toMicro(o.Created),
 		o.Type, o.SpecVersion, o.TLP, true, true, o.TLP)
+	// What Tx.Meta would now read back.
+	b.tx.cache.init()
+	b.tx.cache.latest[colID{b.cid, o.ID}] = cachedMeta{held: true, oid: oid, vis: int64(o.TLP), m: Meta{ID: o.ID, Type: o.Type,
+		Modified: fromMicro(mod), DateAdded: da, TLP: o.TLP, Vis: Published, Hash: o.Hash, Revoked: o.Revoked, TCID: o.TCID}}
 	if len(b.memArgs) >= rowsPerInsert*13 || len(b.edgeArgs) >= rowsPerInsert*4 {
 		return true, true, b.flush()
 	}

@@ -23,10 +23,12 @@ func (tx *Tx) Meta(collectionID string, ids []string) (map[string]Meta, error) {
 	}
 	tx.cache.init()
 	var ask []string
+	asked := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		c, ok := tx.cache.latest[colID{cid, id}]
 		switch {
-		case !ok:
+		case !ok && !asked[id]:
+			asked[id] = true
 			ask = append(ask, id)
 		case c.held:
 			out[id] = c.m

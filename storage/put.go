@@ -130,6 +130,7 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 				err = b.learn(&o)
 			}
 			b.nextOID, b.nextVID = 0, 0 // it inserted with implicit row ids
+			tx.cache.forget(cid, o.ID)
 		}
 		if err != nil {
 			return res, fmt.Errorf("put object %d (%s): %w", i, o.ID, err)
@@ -152,9 +153,6 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 	}
 	for id, oid := range b.oids {
 		tx.cache.learn(id, oid)
-	}
-	for i := range objs {
-		tx.cache.forget(cid, objs[i].ID)
 	}
 	return res, nil
 }

@@ -64,6 +64,7 @@ func (tx *Tx) resolve(ids []string) (map[string]int64, error) {
 		if oid, ok := tx.cache.oid[id]; ok {
 			out[id] = oid
 		} else if !tx.cache.missing[id] {
+			tx.cache.missing[id] = true // until the query finds it; asked once
 			ask = append(ask, id)
 		}
 	}
@@ -86,15 +87,10 @@ func (tx *Tx) resolve(ids []string) (map[string]int64, error) {
 			return nil, fmt.Errorf("look up object keys: %w", err)
 		}
 		out[id] = oid
-		tx.cache.oid[id] = oid
+		tx.cache.learn(id, oid)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("look up object keys: %w", err)
-	}
-	for _, id := range ask {
-		if _, ok := out[id]; !ok {
-			tx.cache.missing[id] = true
-		}
 	}
 	return out, nil
 }
