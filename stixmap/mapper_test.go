@@ -395,6 +395,52 @@ func TestHashIgnoresModified(t *testing.T) {
 
 // TestRevoke covers stix-mapping.md §3.3/§4.10: revoked is a new, later,
 // permanent version; SCOs and markings cannot be revoked.
+// TestBump: a changed object whose modified did not move becomes the next
+// version (latest + 1 ms) with canonical JSON and the same content hash;
+// an object already newer, and an SCO, are left alone.
+func TestBump(t *testing.T) {
+	m := mustNew(t, Options{})
+	objs, err := m.Indicator(withValue(tcapi.TypeHost, "bumped.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ind := objs[0]
+	for _, tt := range []struct {
+		name  string
+		after time.Time
+		want  time.Time
+	}{
+		{"same modified", ind.Modified, ind.Modified.Add(time.Millisecond)},
+		{"stored is newer", ind.Modified.Add(time.Hour), ind.Modified.Add(time.Hour + time.Millisecond)},
+		{"already newer", ind.Modified.Add(-time.Hour), ind.Modified},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := Bump(ind, tt.after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !b.Modified.Equal(tt.want) || b.Hash != ind.Hash || b.ID != ind.ID || !b.Created.Equal(ind.Created) {
+				t.Errorf("Bump: modified %v hash same %v; want modified %v and the same hash", b.Modified, b.Hash == ind.Hash, tt.want)
+			}
+			checkObjects(t, []Object{b})
+			var v, old map[string]any
+			_ = json.Unmarshal(b.JSON, &v)
+			_ = json.Unmarshal(ind.JSON, &old)
+			if v["modified"] != stamp(tt.want) {
+				t.Errorf("bumped JSON modified = %v, want %s", v["modified"], stamp(tt.want))
+			}
+			delete(v, "modified")
+			delete(old, "modified")
+			if d := cmp.Diff(old, v); d != "" {
+				t.Errorf("Bump changed other properties:\n%s", d)
+			}
+		})
+	}
+	if b, err := Bump(objs[1], day); err != nil || string(b.JSON) != string(objs[1].JSON) {
+		t.Errorf("Bump of an SCO = %s, %v; want it unchanged", b.JSON, err)
+	}
+}
+
 func TestRevoke(t *testing.T) {
 	m := mustNew(t, Options{})
 	objs, err := m.Indicator(withValue(tcapi.TypeHost, "gone.example"))

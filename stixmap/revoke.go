@@ -32,6 +32,21 @@ func Revoke(o Object, at time.Time) (Object, error) {
 	})
 }
 
+// Bump returns o as a version newer than after, the modified of the latest
+// stored version: modified becomes after plus one millisecond, nothing else
+// changes (the hash ignores modified). The sync calls it for an item whose
+// content changed while its timestamp did not — ThreatConnect does not move
+// lastModified for a new association or label — so that the change is a new
+// version (taxii21.md D-4). An object already newer is returned as it is.
+func Bump(o Object, after time.Time) (Object, error) {
+	if o.Modified.IsZero() || o.Modified.After(after) {
+		return o, nil
+	}
+	prev := o
+	prev.Modified = after
+	return rewrite(prev, time.Time{}, "bump", func(map[string]any) error { return nil })
+}
+
 // rewrite decodes a stored object, lets edit change it, and returns the new
 // canonical version: a versioned object gets modified = the later of at
 // and the stored modified plus one millisecond (STIX 2.1 §3.6); an

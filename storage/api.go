@@ -132,17 +132,9 @@ const (
 	EdgeWant = 2
 )
 
-// PutOptions changes how Tx.Put treats incoming versions.
-type PutOptions struct {
-	// BumpModified makes Put move `modified` past the latest stored version
-	// when the content changed but the timestamp did not (taxii21.md D-4).
-	// The sync sets it; TAXII POST does not.
-	BumpModified bool
-}
-
-// PutResult counts what Tx.Put did. Bumped versions are counted in New too.
+// PutResult counts what Tx.Put did.
 type PutResult struct {
-	New, Unchanged, Bumped int
+	New, Unchanged int
 	// Written lists the ids of which a version was written, in input order.
 	Written []string
 }

@@ -124,7 +124,7 @@ func fill(path string, n int) (string, time.Duration, error) {
 		if over := (i*3 - n); over > 0 { // n not a multiple of 3
 			batch = batch[:len(batch)-over]
 		}
-		if err := s.Update(ctx, func(tx *Tx) error { _, err := tx.Put(c.ID, batch, PutOptions{BumpModified: true}); return err }); err != nil {
+		if err := s.Update(ctx, func(tx *Tx) error { _, err := tx.Put(c.ID, batch); return err }); err != nil {
 			return "", 0, err
 		}
 	}
@@ -294,7 +294,7 @@ func BenchmarkResyncUnchanged(b *testing.B) {
 		start := time.Now()
 		for _, batch := range batches {
 			err := s.Update(ctx, func(tx *Tx) error {
-				r, err := tx.Put(c.ID, batch, PutOptions{BumpModified: true})
+				r, err := tx.Put(c.ID, batch)
 				total.New += r.New
 				total.Unchanged += r.Unchanged
 				return err

@@ -18,7 +18,7 @@ func fillClosed(t *testing.T, n int) string {
 	for i := range n {
 		objs = append(objs, obj("indicator", i, t0, t0, TLPGreen, strings.Repeat("x", 1000)+string(rune('a'+i%26))))
 	}
-	put(t, s, c.ID, PutOptions{}, objs...)
+	put(t, s, c.ID, objs...)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +104,8 @@ func TestStore_StatsAndNewest(t *testing.T) {
 	s, _ := openTest(t)
 	c := ensure(t, s, "intel")
 	empty := ensure(t, s, "empty")
-	put(t, s, c.ID, PutOptions{}, obj("indicator", 1, t0, t0, TLPGreen, "a"), obj("indicator", 2, t0, t0, TLPRed, "b"))
-	put(t, s, c.ID, PutOptions{}, obj("indicator", 1, t0, t0.Add(1e9), TLPGreen, "a2"))
+	put(t, s, c.ID, obj("indicator", 1, t0, t0, TLPGreen, "a"), obj("indicator", 2, t0, t0, TLPRed, "b"))
+	put(t, s, c.ID, obj("indicator", 1, t0, t0.Add(1e9), TLPGreen, "a2"))
 	st, err := s.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestStore_StatsAndNewest(t *testing.T) {
 	if err != nil || green != all {
 		t.Errorf("NewestDateAdded(green) = %d, %v; want %d (the second version of a green object is newest)", green, err, all)
 	}
-	put(t, s, c.ID, PutOptions{}, obj("indicator", 3, t0, t0, TLPRed, "c"))
+	put(t, s, c.ID, obj("indicator", 3, t0, t0, TLPRed, "c"))
 	if g2, _ := s.NewestDateAdded(ctx, c.ID, TLPGreen); g2 != green {
 		t.Errorf("a red object moved the green reader's newest date_added: %d → %d", green, g2)
 	}

@@ -50,10 +50,10 @@
 // # Versions
 //
 // Tx.Put writes a version only when its content hash differs from the
-// collection's latest version (D-4). Without PutOptions.BumpModified (TAXII
-// POST) a version whose (id, modified) the collection already holds is also
-// unchanged. With it (the sync), a changed object whose modified did not move
-// past the latest stored one gets latest + 1 ms, rewritten in its JSON.
+// collection's latest version (D-4); a version whose (id, modified) the
+// collection already holds is also unchanged. Storage never rewrites the
+// JSON it is given: a changed object whose modified did not move is the
+// caller's to version (the sync's mapper gives it latest + 1 ms).
 // is_latest (greatest version instant, ties to the newest membership) and
 // is_first (smallest, ties to the oldest) are kept in the same transaction
 // (D-5). Unversioned objects (SCOs, marking definitions: no modified) change

@@ -38,7 +38,7 @@ func TestCappedReaderCannotSeeObjectWhoseLatestVersionIsAboveCap(t *testing.T) {
 	c := ensure(t, s, "c")
 	v1 := obj("indicator", 1, t0, t0, TLPGreen, "a")
 	v2 := obj("indicator", 1, t0, t0.Add(time.Hour), TLPRed, "b")
-	put(t, s, c.ID, PutOptions{}, v1, v2)
+	put(t, s, c.ID, v1, v2)
 	if o, m, v := views(t, s, c.ID, v1.ID, TLPGreen); o+m+v != 0 {
 		t.Errorf("GREEN reader sees %d objects, %d manifest entries, %d versions of a RED object", o, m, v)
 	}
@@ -47,7 +47,7 @@ func TestCappedReaderCannotSeeObjectWhoseLatestVersionIsAboveCap(t *testing.T) {
 	}
 	// Loosened again: the GREEN reader sees the object, but never the RED version.
 	v3 := obj("indicator", 1, t0, t0.Add(2*time.Hour), TLPGreen, "c")
-	put(t, s, c.ID, PutOptions{}, v3)
+	put(t, s, c.ID, v3)
 	if _, _, v := views(t, s, c.ID, v1.ID, TLPGreen); v != 2 {
 		t.Errorf("GREEN reader sees %d versions after loosening, want 2 (the RED one hidden)", v)
 	}
@@ -62,7 +62,7 @@ func TestHiddenObjectIsInvisibleToEveryReaderAndReappearsWithFreshDateAdded(t *t
 	s, _ := openTest(t, WithNow(clk.now))
 	c := ensure(t, s, "c")
 	o := obj("indicator", 1, t0, t0, TLPClear, "a")
-	put(t, s, c.ID, PutOptions{}, o)
+	put(t, s, c.ID, o)
 	first := all(t, s.Objects, Query{CollectionID: c.ID, MaxTLP: TLPRed}, 10)[0].DateAdded
 	for _, v := range []Visibility{Withdrawn, Blocked} {
 		setVis(t, s, c.ID, o.ID, v, true)
@@ -73,7 +73,7 @@ func TestHiddenObjectIsInvisibleToEveryReaderAndReappearsWithFreshDateAdded(t *t
 		}
 		// A new version of a hidden object stays hidden.
 		clk.t = clk.t.Add(time.Minute)
-		put(t, s, c.ID, PutOptions{BumpModified: true}, obj("indicator", 1, t0, clk.t, TLPClear, clk.t.String()))
+		put(t, s, c.ID, obj("indicator", 1, t0, clk.t, TLPClear, clk.t.String()))
 		if a, _, _ := views(t, s, c.ID, o.ID, TLPRed); a != 0 {
 			t.Errorf("new version of a %v object is visible", v)
 		}
@@ -125,8 +125,8 @@ func TestEdgesFollowLatestVersion(t *testing.T) {
 	r := obj("relationship", 3, t0, t0, 0, "r")
 	r.Refs = []string{a.ID, b.ID}
 	r.TCID = 42
-	put(t, s, c.ID, PutOptions{}, r, a, b) // refs may precede their targets
-	put(t, s, d.ID, PutOptions{}, a)
+	put(t, s, c.ID, r, a, b) // refs may precede their targets
+	put(t, s, d.ID, a)
 	err := s.Update(ctx, func(tx *Tx) error {
 		refs, err := tx.Referrers(c.ID, EdgeRef, []string{a.ID, b.ID})
 		if err != nil {
@@ -137,7 +137,7 @@ func TestEdgesFollowLatestVersion(t *testing.T) {
 		}
 		r2 := obj("relationship", 3, t0, t0.Add(time.Hour), 0, "r2")
 		r2.Refs, r2.Revoked = []string{a.ID}, true
-		if _, err := tx.Put(c.ID, []Object{r2}, PutOptions{}); err != nil {
+		if _, err := tx.Put(c.ID, []Object{r2}); err != nil {
 			return err
 		}
 		tg, err := tx.Targets(c.ID, EdgeRef, []string{r.ID})
@@ -193,7 +193,7 @@ func TestHidingMovesNewestDateAdded(t *testing.T) {
 	s, _ := openTest(t)
 	c := ensure(t, s, "c")
 	o := obj("indicator", 1, t0, t0, TLPGreen, "a")
-	put(t, s, c.ID, PutOptions{}, o, obj("indicator", 2, t0, t0, TLPGreen, "b"))
+	put(t, s, c.ID, o, obj("indicator", 2, t0, t0, TLPGreen, "b"))
 	before, err := s.NewestDateAdded(ctx, c.ID, TLPGreen)
 	if err != nil {
 		t.Fatal(err)
@@ -213,8 +213,8 @@ func TestPutReportsWrittenIDs(t *testing.T) {
 	s, _ := openTest(t)
 	c := ensure(t, s, "c")
 	a, b := obj("indicator", 1, t0, t0, 0, "a"), obj("indicator", 2, t0, t0, 0, "b")
-	put(t, s, c.ID, PutOptions{}, a)
-	res := put(t, s, c.ID, PutOptions{BumpModified: true}, a, b, obj("indicator", 1, t0, t0, 0, "a2"))
+	put(t, s, c.ID, a)
+	res := put(t, s, c.ID, a, b, obj("indicator", 1, t0, t0.Add(time.Hour), 0, "a2"))
 	if !slices.Equal(res.Written, []string{b.ID, a.ID}) {
 		t.Errorf("Written = %v, want [%s %s]", res.Written, b.ID, a.ID)
 	}
@@ -233,7 +233,7 @@ func TestCurrentAtKeepsOnlyCurrentVersions(t *testing.T) {
 	later.ValidUntil = t0.Add(48 * time.Hour)
 	revoked := obj("indicator", 4, t0, t0, 0, "revoked")
 	revoked.Revoked = true
-	put(t, s, c.ID, PutOptions{}, live, expired, later, revoked)
+	put(t, s, c.ID, live, expired, later, revoked)
 	now := t0.Add(24 * time.Hour).UnixMicro()
 	for name, list := range map[string]func(context.Context, Query) (Page, error){"objects": s.Objects, "manifest": s.Manifest} {
 		var got []string

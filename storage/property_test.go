@@ -61,26 +61,19 @@ func (m *model) latest(coll, id string) *mrow {
 	return nil
 }
 
-func (m *model) put(coll string, o Object, opt PutOptions) (res PutResult) {
+func (m *model) put(coll string, o Object) (res PutResult) {
 	versioned := !o.Modified.IsZero()
 	mod := toMicro(o.Modified)
-	bumped := false
 	if l := m.latest(coll, o.ID); l != nil {
 		if l.hash == o.Hash {
 			res.Unchanged++
 			return
 		}
 		if versioned && mod <= l.ver {
-			if opt.BumpModified && l.versioned {
-				mod = l.ver + 1000
-				o.JSON, _ = setModified(o.JSON, fromMicro(mod))
-				bumped = true
-			} else if !opt.BumpModified {
-				for _, r := range m.group(coll, o.ID) {
-					if r.versioned && r.ver == mod {
-						res.Unchanged++
-						return
-					}
+			for _, r := range m.group(coll, o.ID) {
+				if r.versioned && r.ver == mod {
+					res.Unchanged++
+					return
 				}
 			}
 		}
@@ -99,9 +92,6 @@ func (m *model) put(coll string, o Object, opt PutOptions) (res PutResult) {
 	m.rows = append(m.rows, mrow{coll: coll, id: o.ID, typ: o.Type, spec: o.SpecVersion, da: da, ver: ver,
 		versioned: versioned, tlp: o.TLP, hash: o.Hash, json: o.JSON})
 	res.New++
-	if bumped {
-		res.Bumped++
-	}
 	return
 }
 
@@ -205,7 +195,6 @@ func checkModel(t *testing.T, seed uint64) {
 	}
 	for batch := 0; batch < 40; batch++ {
 		coll := colls[rng.IntN(2)]
-		opt := PutOptions{BumpModified: rng.IntN(2) == 0}
 		if rng.IntN(12) == 0 {
 			cut := t0.UnixMicro() + int64(rng.IntN(int(m.next-t0.UnixMicro())+1))
 			var got int
@@ -232,12 +221,11 @@ func checkModel(t *testing.T, seed uint64) {
 		var want PutResult
 		for i := range objs {
 			objs[i] = gen()
-			r := m.put(coll.ID, objs[i], opt)
+			r := m.put(coll.ID, objs[i])
 			want.New += r.New
 			want.Unchanged += r.Unchanged
-			want.Bumped += r.Bumped
 		}
-		if got := put(t, s, coll.ID, opt, objs...); !sameCounts(got, want) {
+		if got := put(t, s, coll.ID, objs...); !sameCounts(got, want) {
 			t.Fatalf("batch %d: Put = %+v, model says %+v", batch, got, want)
 		}
 	}
@@ -324,7 +312,7 @@ func TestKeysetPagingIsLosslessUnderConcurrentWrites(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		batch = append(batch, obj("indicator", i, t0, t0, 0, "x"))
 	}
-	put(t, s, c.ID, PutOptions{}, batch...)
+	put(t, s, c.ID, batch...)
 
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -339,7 +327,7 @@ func TestKeysetPagingIsLosslessUnderConcurrentWrites(t *testing.T) {
 			}
 			// New objects and new versions of old ones.
 			objs := []Object{obj("indicator", i, t0, t0, 0, "x"), obj("indicator", i%500, t0, t0.Add(time.Duration(i)*time.Second), 0, fmt.Sprint(i))}
-			err := s.Update(ctx, func(tx *Tx) error { _, err := tx.Put(c.ID, objs, PutOptions{}); return err })
+			err := s.Update(ctx, func(tx *Tx) error { _, err := tx.Put(c.ID, objs); return err })
 			if err != nil {
 				t.Errorf("concurrent put: %v", err)
 				return

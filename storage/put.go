@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -94,19 +93,17 @@ func validateObject(o *Object) error {
 // Put stores a batch of object versions in a collection (taxii21.md D-1, D-2,
 // D-4, D-5). For each object, in order:
 //
-//   - if the collection's latest version of the id has the same Hash, or
-//     (without BumpModified) a version with the same id and modified is
-//     already in the collection, it is Unchanged and nothing is written;
-//   - otherwise, with BumpModified, a versioned object whose modified is not
-//     after the latest stored one gets modified = latest + 1 ms, rewritten in
-//     its JSON, and is counted as Bumped (and New);
+//   - if the collection's latest version of the id has the same Hash, or a
+//     version with the same id and modified is already in the collection,
+//     it is Unchanged and nothing is written (a new version needs a new
+//     modified: the caller decides it, storage never rewrites JSON);
 //   - the version bytes are stored once per (id, modified, hash) however many
 //     collections hold them, and a membership row with a fresh date_added is
 //     added; is_latest and is_first are kept right in the same transaction.
 //
 // An invalid object fails the whole call; Update then rolls back, so nothing
 // of the batch is kept.
-func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult, error) {
+func (tx *Tx) Put(collectionID string, objs []Object) (PutResult, error) {
 	var res PutResult
 	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
 	if err != nil {
@@ -124,9 +121,8 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 	for i := range objs {
 		o := objs[i] // a copy: a bump must not change the caller's slice
 		changed, handled, err := b.put(&o)
-		bumped := false
 		if err == nil && !handled {
-			if changed, bumped, err = tx.putOne(cid, &o, opt); err == nil {
+			if changed, err = tx.putOne(cid, &o); err == nil {
 				err = b.learn(&o)
 			}
 			b.nextOID, b.nextVID = 0, 0 // it inserted with implicit row ids
@@ -135,14 +131,10 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 		if err != nil {
 			return res, fmt.Errorf("put object %d (%s): %w", i, o.ID, err)
 		}
-		switch {
-		case !changed:
+		if changed {
+			res.New++
+		} else {
 			res.Unchanged++
-		case bumped:
-			res.Bumped++
-			res.New++
-		default:
-			res.New++
 		}
 		if changed {
 			res.Written = append(res.Written, o.ID)
@@ -157,7 +149,7 @@ func (tx *Tx) Put(collectionID string, objs []Object, opt PutOptions) (PutResult
 	return res, nil
 }
 
-func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool, err error) {
+func (tx *Tx) putOne(cid int64, o *Object) (changed bool, err error) {
 	var (
 		oid                      int64
 		lDA, lVer, lVersed, lVis sql.NullInt64
@@ -165,16 +157,16 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 	)
 	oid, known, err := tx.oid(o.ID)
 	if err != nil {
-		return false, false, err
+		return false, err
 	}
 	if known {
 		lst, err := tx.stmt(sqlLatest)
 		if err != nil {
-			return false, false, err
+			return false, err
 		}
 		err = lst.QueryRowContext(tx.ctx, cid, oid).Scan(&lDA, &lVer, &lVersed, &lVis, &lHash)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return false, false, fmt.Errorf("look up latest version: %w", err)
+			return false, fmt.Errorf("look up latest version: %w", err)
 		}
 	}
 	hasLatest := lDA.Valid
@@ -183,43 +175,34 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 
 	if hasLatest {
 		if bytes.Equal(lHash, o.Hash[:]) {
-			return false, false, nil
+			return false, nil
 		}
 		if versioned && mod <= lVer.Int64 {
-			if opt.BumpModified && lVersed.Int64 == 1 {
-				mod = lVer.Int64 + int64(time.Millisecond/time.Microsecond)
-				if o.JSON, err = setModified(o.JSON, fromMicro(mod)); err != nil {
-					return false, false, fmt.Errorf("bump modified: %w", err)
-				}
-				o.Modified = fromMicro(mod)
-				bumped = true
-			} else if !opt.BumpModified {
-				has, err := tx.stmt(sqlHasVersion)
-				if err != nil {
-					return false, false, err
-				}
-				var one int
-				err = has.QueryRowContext(tx.ctx, cid, oid, mod).Scan(&one)
-				if err == nil {
-					return false, false, nil
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return false, false, fmt.Errorf("look up version: %w", err)
-				}
+			has, err := tx.stmt(sqlHasVersion)
+			if err != nil {
+				return false, err
+			}
+			var one int
+			err = has.QueryRowContext(tx.ctx, cid, oid, mod).Scan(&one)
+			if err == nil {
+				return false, nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return false, fmt.Errorf("look up version: %w", err)
 			}
 		}
 	}
 
 	vid, err := tx.versionRow(oid, mod, o)
 	if err != nil {
-		return false, false, err
+		return false, err
 	}
 	hidden := hasLatest && lVis.Int64 >= visWithdrawn
 	if hasLatest && !versioned {
 		// An unversioned object (an SCO, a marking definition) has one
 		// version: a change replaces it in place, with a new date_added.
 		if err := tx.exec(sqlDropMembers, cid, oid); err != nil {
-			return false, false, fmt.Errorf("replace unversioned object: %w", err)
+			return false, fmt.Errorf("replace unversioned object: %w", err)
 		}
 		hasLatest = false
 	}
@@ -237,23 +220,23 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 	if hasLatest {
 		if ver >= lVer.Int64 {
 			if err := tx.exec(sqlClearLatest, cid, lDA.Int64); err != nil {
-				return false, false, fmt.Errorf("clear latest flag: %w", err)
+				return false, fmt.Errorf("clear latest flag: %w", err)
 			}
 			first = false // first.ver <= latest.ver <= ver
 		} else {
 			latest = false
 			fs, err := tx.stmt(sqlFirst)
 			if err != nil {
-				return false, false, err
+				return false, err
 			}
 			var fDA, fVer int64
 			switch err := fs.QueryRowContext(tx.ctx, cid, oid).Scan(&fDA, &fVer); {
 			case errors.Is(err, sql.ErrNoRows):
 			case err != nil:
-				return false, false, fmt.Errorf("look up first version: %w", err)
+				return false, fmt.Errorf("look up first version: %w", err)
 			case ver < fVer:
 				if err := tx.exec(sqlClearFirst, cid, fDA); err != nil {
-					return false, false, fmt.Errorf("clear first flag: %w", err)
+					return false, fmt.Errorf("clear first flag: %w", err)
 				}
 			default:
 				first = false
@@ -271,25 +254,25 @@ func (tx *Tx) putOne(cid int64, o *Object, opt PutOptions) (changed, bumped bool
 		vis = lVis.Int64
 	case hasLatest && lVis.Int64 != vis:
 		if err := tx.exec(sqlSetVis, vis, cid, oid); err != nil {
-			return false, false, fmt.Errorf("set visibility: %w", err)
+			return false, fmt.Errorf("set visibility: %w", err)
 		}
 	}
 	if err := tx.exec(sqlInsertMember, cid, da, oid, vid, ver, versioned, toMicro(o.Created),
 		o.Type, o.SpecVersion, o.TLP, latest, first, vis); err != nil {
-		return false, false, fmt.Errorf("insert membership: %w", err)
+		return false, fmt.Errorf("insert membership: %w", err)
 	}
 	if latest {
 		if err := tx.exec(sqlDropRefs, cid, oid); err != nil {
-			return false, false, fmt.Errorf("replace references: %w", err)
+			return false, fmt.Errorf("replace references: %w", err)
 		}
 		if err := tx.addEdges(cid, oid, EdgeRef, o.Refs); err != nil {
-			return false, false, err
+			return false, err
 		}
 		if err := tx.addEdges(cid, oid, EdgeWant, o.Wants); err != nil {
-			return false, false, err
+			return false, err
 		}
 	}
-	return true, bumped, nil
+	return true, nil
 }
 
 // oid returns the object key of a STIX id, creating the objects row when
@@ -375,38 +358,6 @@ func (tx *Tx) exec(query string, args ...any) error {
 	}
 	_, err = st.ExecContext(tx.ctx, args...)
 	return err
-}
-
-// formatSTIXTime writes a STIX timestamp with millisecond precision, or
-// microsecond precision when the instant needs it.
-func formatSTIXTime(t time.Time) string {
-	t = t.UTC()
-	if t.Nanosecond()%int(time.Millisecond) == 0 {
-		return t.Format("2006-01-02T15:04:05.000Z")
-	}
-	return t.Format("2006-01-02T15:04:05.000000Z")
-}
-
-// setModified rewrites the top-level "modified" property of a JSON object.
-// Keys come out sorted and nothing is HTML-escaped, so canonical input stays
-// canonical.
-func setModified(doc []byte, mod time.Time) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(doc, &m); err != nil {
-		return nil, fmt.Errorf("decode object json: %w", err)
-	}
-	v, err := json.Marshal(formatSTIXTime(mod))
-	if err != nil {
-		return nil, err
-	}
-	m["modified"] = v
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, fmt.Errorf("encode object json: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Latest returns the latest version of id in the collection; false when the

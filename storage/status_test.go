@@ -104,11 +104,11 @@ func TestRemoveRespectsTLPCap(t *testing.T) {
 	ctx := context.Background()
 	t1, t2 := t0, t0.Add(time.Minute)
 	// Object 1: GREEN, then RED (hidden from a GREEN reader).
-	put(t, s, c.ID, PutOptions{}, obj("indicator", 1, t1, t1, TLPGreen, "a"))
-	put(t, s, c.ID, PutOptions{}, obj("indicator", 1, t1, t2, TLPRed, "b"))
+	put(t, s, c.ID, obj("indicator", 1, t1, t1, TLPGreen, "a"))
+	put(t, s, c.ID, obj("indicator", 1, t1, t2, TLPRed, "b"))
 	// Object 2: RED, then GREEN (visible; its RED version is not).
-	put(t, s, c.ID, PutOptions{}, obj("indicator", 2, t1, t1, TLPRed, "a"))
-	put(t, s, c.ID, PutOptions{}, obj("indicator", 2, t1, t2, TLPGreen, "b"))
+	put(t, s, c.ID, obj("indicator", 2, t1, t1, TLPRed, "a"))
+	put(t, s, c.ID, obj("indicator", 2, t1, t2, TLPGreen, "b"))
 	remove := func(id string, maxTLP int) bool {
 		t.Helper()
 		var ok bool

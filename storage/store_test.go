@@ -174,7 +174,6 @@ func TestPutSemantics(t *testing.T) {
 	m2 := t0.Add(2 * time.Hour)
 	type step struct {
 		obj  Object
-		opt  PutOptions
 		want PutResult
 	}
 	for _, tc := range []struct {
@@ -184,38 +183,33 @@ func TestPutSemantics(t *testing.T) {
 		wantVersions []time.Time
 	}{
 		{"new then same content is unchanged (D-4)", []step{
-			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{New: 1}},
-			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{Unchanged: 1}},
-			{obj("indicator", 1, t0, m2, 0, "a"), PutOptions{BumpModified: true}, PutResult{Unchanged: 1}},
+			{obj("indicator", 1, t0, m1, 0, "a"), PutResult{New: 1}},
+			{obj("indicator", 1, t0, m1, 0, "a"), PutResult{Unchanged: 1}},
+			{obj("indicator", 1, t0, m2, 0, "a"), PutResult{Unchanged: 1}},
 		}, []time.Time{m1}},
 		{"changed content with a later modified is new", []step{
-			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{New: 1}},
-			{obj("indicator", 1, t0, m2, 0, "b"), PutOptions{}, PutResult{New: 1}},
+			{obj("indicator", 1, t0, m1, 0, "a"), PutResult{New: 1}},
+			{obj("indicator", 1, t0, m2, 0, "b"), PutResult{New: 1}},
 		}, []time.Time{m1, m2}},
-		{"same id and modified without bump is unchanged", []step{
-			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{New: 1}},
-			{obj("indicator", 1, t0, m1, 0, "b"), PutOptions{}, PutResult{Unchanged: 1}},
+		{"same id and modified is unchanged (storage never rewrites modified)", []step{
+			{obj("indicator", 1, t0, m1, 0, "a"), PutResult{New: 1}},
+			{obj("indicator", 1, t0, m1, 0, "b"), PutResult{Unchanged: 1}},
 		}, []time.Time{m1}},
-		{"sync bump when modified did not move (D-4)", []step{
-			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{BumpModified: true}, PutResult{New: 1}},
-			{obj("indicator", 1, t0, m1, 0, "b"), PutOptions{BumpModified: true}, PutResult{New: 1, Bumped: 1}},
-			{obj("indicator", 1, t0, m1, 0, "c"), PutOptions{BumpModified: true}, PutResult{New: 1, Bumped: 1}},
-		}, []time.Time{m1, m1.Add(time.Millisecond), m1.Add(2 * time.Millisecond)}},
 		{"older version posted later is kept but not latest", []step{
-			{obj("indicator", 1, t0, m2, 0, "b"), PutOptions{}, PutResult{New: 1}},
-			{obj("indicator", 1, t0, m1, 0, "a"), PutOptions{}, PutResult{New: 1}},
+			{obj("indicator", 1, t0, m2, 0, "b"), PutResult{New: 1}},
+			{obj("indicator", 1, t0, m1, 0, "a"), PutResult{New: 1}},
 		}, []time.Time{m2, m1}},
 		{"unversioned object is replaced in place when its hash changes", []step{
-			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "a"), PutOptions{}, PutResult{New: 1}},
-			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "a"), PutOptions{BumpModified: true}, PutResult{Unchanged: 1}},
-			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "b"), PutOptions{BumpModified: true}, PutResult{New: 1}},
+			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "a"), PutResult{New: 1}},
+			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "a"), PutResult{Unchanged: 1}},
+			{obj("ipv4-addr", 1, time.Time{}, time.Time{}, 0, "b"), PutResult{New: 1}},
 		}, []time.Time{{}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := openTest(t)
 			c := ensure(t, s, "c")
 			for i, st := range tc.steps {
-				if got := put(t, s, c.ID, st.opt, st.obj); !sameCounts(got, st.want) {
+				if got := put(t, s, c.ID, st.obj); !sameCounts(got, st.want) {
 					t.Errorf("step %d: %+v, want %+v", i, got, st.want)
 				}
 			}
@@ -230,40 +224,6 @@ func TestPutSemantics(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestBumpRewritesModifiedCanonically(t *testing.T) {
-	s, _ := openTest(t)
-	c := ensure(t, s, "c")
-	m1 := t0.Add(time.Hour)
-	put(t, s, c.ID, PutOptions{BumpModified: true}, obj("indicator", 1, t0, m1, 0, "a"))
-	o := obj("indicator", 1, t0, m1, 0, "<b & c>")
-	orig := append([]byte(nil), o.JSON...)
-	put(t, s, c.ID, PutOptions{BumpModified: true}, o)
-	if !bytes.Equal(o.JSON, orig) {
-		t.Error("Put changed the caller's JSON")
-	}
-	var v Version
-	err := s.Update(context.Background(), func(tx *Tx) error {
-		var ok bool
-		var err error
-		v, ok, err = tx.Latest(c.ID, o.ID)
-		if !ok {
-			return errors.New("no latest")
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"created":"2026-01-02T03:04:05.000Z","id":"indicator--00000000-0000-4000-8000-000000000001",` +
-		`"modified":"2026-01-02T04:04:05.001Z","name":"<b & c>","spec_version":"2.1","type":"indicator"}`
-	if string(v.JSON) != want {
-		t.Errorf("bumped JSON\n got %s\nwant %s", v.JSON, want)
-	}
-	if !v.Modified.Equal(m1.Add(time.Millisecond)) || v.Hash != o.Hash {
-		t.Errorf("Latest = modified %v hash %x", v.Modified, v.Hash)
 	}
 }
 
@@ -286,7 +246,7 @@ func TestPutRejectsBadObjectsAtomically(t *testing.T) {
 			bad := obj("indicator", 2, t0, t0, 0, "b")
 			tc.mod(&bad)
 			err := s.Update(context.Background(), func(tx *Tx) error {
-				_, err := tx.Put(c.ID, []Object{good, bad}, PutOptions{})
+				_, err := tx.Put(c.ID, []Object{good, bad})
 				return err
 			})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -306,8 +266,8 @@ func TestDateAddedUniqueAcrossCollectionsAndRestarts(t *testing.T) {
 	s, path := openTest(t, WithNow(clk.now))
 	a, b := ensure(t, s, "a"), ensure(t, s, "b")
 	o := obj("indicator", 1, t0, t0, 0, "x")
-	put(t, s, a.ID, PutOptions{}, o)
-	put(t, s, b.ID, PutOptions{}, o) // taxii21.md D-2: membership carries its own date
+	put(t, s, a.ID, o)
+	put(t, s, b.ID, o) // taxii21.md D-2: membership carries its own date
 	pa, _ := s.Objects(ctx, Query{CollectionID: a.ID, Limit: 5, MaxTLP: 5})
 	pb, _ := s.Objects(ctx, Query{CollectionID: b.ID, Limit: 5, MaxTLP: 5})
 	if len(pa.Items) != 1 || len(pb.Items) != 1 {
@@ -338,8 +298,8 @@ func TestDateAddedUniqueAcrossCollectionsAndRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	put(t, s2, b.ID, PutOptions{}, obj("indicator", 2, t0, t0, 0, "y"))
-	put(t, s2, a.ID, PutOptions{}, obj("indicator", 3, t0, t0, 0, "z"))
+	put(t, s2, b.ID, obj("indicator", 2, t0, t0, 0, "y"))
+	put(t, s2, a.ID, obj("indicator", 3, t0, t0, 0, "z"))
 	pa, _ = s2.Objects(ctx, Query{CollectionID: a.ID, Limit: 5, MaxTLP: 5})
 	pb, _ = s2.Objects(ctx, Query{CollectionID: b.ID, Limit: 5, MaxTLP: 5})
 	// Each Remove took one tick too (the collections' change marks).
@@ -355,7 +315,7 @@ func TestLatestAndFirstFlags(t *testing.T) {
 		return obj("malware", 7, t0, t0.Add(time.Duration(h)*time.Hour), 0, content)
 	}
 	// Arrive out of order: 2, 1, 3, 0 (taxii21.md D-5).
-	put(t, s, c.ID, PutOptions{}, mk(2, "two"), mk(1, "one"), mk(3, "three"), mk(0, "zero"))
+	put(t, s, c.ID, mk(2, "two"), mk(1, "one"), mk(3, "three"), mk(0, "zero"))
 	for _, tc := range []struct {
 		name string
 		vf   VersionFilter
@@ -408,7 +368,7 @@ func TestMaxTLPHidesRows(t *testing.T) {
 	s, _ := openTest(t)
 	c := ensure(t, s, "c")
 	for tlp := 0; tlp <= 5; tlp++ {
-		put(t, s, c.ID, PutOptions{}, obj("indicator", tlp, t0, t0, tlp, "x"))
+		put(t, s, c.ID, obj("indicator", tlp, t0, t0, tlp, "x"))
 	}
 	for max := 0; max <= 5; max++ {
 		for _, list := range []func(context.Context, Query) (Page, error){s.Objects, s.Manifest} {
@@ -440,8 +400,8 @@ func TestRemoveStateStatus(t *testing.T) {
 	s, _ := openTest(t)
 	a, b := ensure(t, s, "a"), ensure(t, s, "b")
 	o := obj("indicator", 1, t0, t0, 0, "x")
-	put(t, s, a.ID, PutOptions{}, o)
-	put(t, s, b.ID, PutOptions{}, o)
+	put(t, s, a.ID, o)
+	put(t, s, b.ID, o)
 	remove := func(cid string) bool {
 		var ok bool
 		if err := s.Update(ctx, func(tx *Tx) (err error) { ok, err = tx.Remove(cid, o.ID, TLPRed); return err }); err != nil {
@@ -463,7 +423,7 @@ func TestRemoveStateStatus(t *testing.T) {
 	if count("versions") != 0 || count("objects") != 0 {
 		t.Error("orphaned version bytes kept after the last membership went")
 	}
-	put(t, s, a.ID, PutOptions{}, o) // re-adding after a purge works
+	put(t, s, a.ID, o) // re-adding after a purge works
 	if p, _ := s.Objects(ctx, Query{CollectionID: a.ID, Limit: 5, MaxTLP: 5}); len(p.Items) != 1 {
 		t.Error("re-add after purge")
 	}
@@ -503,7 +463,7 @@ func TestMigrationUpgradesOlderSchema(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTest(t)
 	c := ensure(t, s, "c")
-	put(t, s, c.ID, PutOptions{}, obj("indicator", 1, t0, t0, 0, "x"))
+	put(t, s, c.ID, obj("indicator", 1, t0, t0, 0, "x"))
 	for _, st := range []string{
 		"DELETE FROM schema_migrations WHERE version >= 2",
 		"DROP TABLE edges",
@@ -541,7 +501,7 @@ func TestLatestAndCancelledReads(t *testing.T) {
 	s, _ := openTest(t)
 	c := ensure(t, s, "c")
 	o := obj("ipv4-addr", 1, time.Time{}, time.Time{}, TLPAmber, "x")
-	put(t, s, c.ID, PutOptions{}, o)
+	put(t, s, c.ID, o)
 	err := s.Update(ctx, func(tx *Tx) error {
 		v, ok, err := tx.Latest(c.ID, o.ID)
 		if err != nil || !ok || !bytes.Equal(v.JSON, o.JSON) || v.TLP != TLPAmber || !v.Modified.IsZero() || v.Type != "ipv4-addr" {
@@ -586,12 +546,12 @@ func TestPruneVersions(t *testing.T) {
 	mk := func(h int) Object { return obj("malware", 1, t0, t0.Add(time.Duration(h)*time.Hour), 0, fmt.Sprint(h)) }
 	// Versions 1..4 arrive a minute apart; version 1 is also in collection b.
 	for h := 1; h <= 4; h++ {
-		put(t, s, a.ID, PutOptions{}, mk(h))
+		put(t, s, a.ID, mk(h))
 		clk.t = clk.t.Add(time.Minute)
 	}
-	put(t, s, b.ID, PutOptions{}, mk(1))
+	put(t, s, b.ID, mk(1))
 	other := obj("indicator", 2, t0, t0, 0, "y") // a single version: latest, never pruned
-	put(t, s, a.ID, PutOptions{}, other)
+	put(t, s, a.ID, other)
 
 	var n int
 	err := s.Update(ctx, func(tx *Tx) (err error) {

@@ -99,7 +99,7 @@ func BenchmarkServe(b *testing.B) {
 			objs = append(objs, benchObject(j))
 		}
 		if err := st.Update(ctx, func(tx *storage.Tx) error {
-			_, err := tx.Put(col.ID, objs, storage.PutOptions{})
+			_, err := tx.Put(col.ID, objs)
 			return err
 		}); err != nil {
 			b.Fatal(err)
@@ -248,7 +248,7 @@ func BenchmarkObjectHandler(b *testing.B) {
 		objs = append(objs, benchObject(i))
 	}
 	if err := f.store.Update(b.Context(), func(tx *storage.Tx) error {
-		_, err := tx.Put(f.cols["intel"].ID, objs, storage.PutOptions{})
+		_, err := tx.Put(f.cols["intel"].ID, objs)
 		return err
 	}); err != nil {
 		b.Fatal(err)

@@ -29,7 +29,7 @@ func TestBootstrapViewServesCurrentObjectsFirst(t *testing.T) {
 	objs[1].ValidUntil = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	objs[2].Revoked = true
 	if err := f.store.Update(t.Context(), func(tx *storage.Tx) error {
-		_, err := tx.Put(f.cols["intel"].ID, objs, storage.PutOptions{})
+		_, err := tx.Put(f.cols["intel"].ID, objs)
 		return err
 	}); err != nil {
 		t.Fatal(err)

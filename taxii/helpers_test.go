@@ -204,7 +204,7 @@ func (f *fixture) put(alias string, objs ...stixObj) {
 		so = append(so, o.object(f.t))
 	}
 	err := f.store.Update(f.t.Context(), func(tx *storage.Tx) error {
-		_, err := tx.Put(f.cols[alias].ID, so, storage.PutOptions{})
+		_, err := tx.Put(f.cols[alias].ID, so)
 		return err
 	})
 	if err != nil {

@@ -74,7 +74,7 @@ func opsBenchServer(b *testing.B, n int, mutate ...func(*Config)) (*Server, stor
 		for i := start; i < min(n, start+1000); i++ {
 			objs = append(objs, variedObject(i))
 		}
-		if err := st.Update(ctx, func(tx *storage.Tx) error { _, err := tx.Put(col.ID, objs, storage.PutOptions{}); return err }); err != nil {
+		if err := st.Update(ctx, func(tx *storage.Tx) error { _, err := tx.Put(col.ID, objs); return err }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -186,7 +186,7 @@ func (s *Server) storeAccepted(tx *storage.Tx, col storage.Collection, p *princi
 		}
 	}
 	if len(toPut) > 0 {
-		if _, err := tx.Put(col.ID, toPut, storage.PutOptions{}); err != nil {
+		if _, err := tx.Put(col.ID, toPut); err != nil {
 			return err
 		}
 	}

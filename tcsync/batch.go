@@ -384,13 +384,16 @@ func (b *batch) write() error {
 		if len(b.puts[col]) == 0 {
 			continue
 		}
+		if err := b.version(col); err != nil {
+			return err
+		}
 		if b.known[col] == nil {
 			b.known[col] = map[string]storage.Object{}
 		}
 		for _, o := range b.puts[col] {
 			b.known[col][o.ID] = o
 		}
-		res, err := b.tx.Put(col, b.puts[col], storage.PutOptions{BumpModified: true})
+		res, err := b.tx.Put(col, b.puts[col])
 		if err != nil {
 			return fmt.Errorf("write collection %s: %w", col, err)
 		}
@@ -405,6 +408,49 @@ func (b *batch) write() error {
 		}
 		b.puts[col] = b.puts[col][:0]
 		clear(b.queued[col])
+	}
+	return nil
+}
+
+// version makes each queued versioned object whose content changed newer
+// than the version it follows (the collection's latest, or one queued
+// before it): ThreatConnect does not move lastModified for every change
+// (an association, a label), and storage never rewrites what it is given.
+func (b *batch) version(col string) error {
+	var ids []string
+	for _, o := range b.puts[col] {
+		if !o.Modified.IsZero() {
+			ids = append(ids, o.ID)
+		}
+	}
+	stored, err := b.tx.Meta(col, ids)
+	if err != nil {
+		return err
+	}
+	type prev struct {
+		mod  time.Time
+		hash [32]byte
+	}
+	latest := make(map[string]prev, len(stored))
+	for id, m := range stored {
+		latest[id] = prev{m.Modified, m.Hash}
+	}
+	for i, o := range b.puts[col] {
+		if o.Modified.IsZero() {
+			continue
+		}
+		p, ok := latest[o.ID]
+		if ok && p.hash != o.Hash && !p.mod.IsZero() && !o.Modified.After(p.mod) {
+			r, err := stixmap.Bump(fromStorageObject(o), p.mod)
+			if err != nil {
+				return fmt.Errorf("version %s: %w", o.ID, err)
+			}
+			o.JSON, o.Modified, o.Hash = r.JSON, r.Modified, r.Hash
+			b.puts[col][i] = o
+		}
+		if !ok || o.Modified.After(p.mod) {
+			latest[o.ID] = prev{o.Modified, o.Hash}
+		}
 	}
 	return nil
 }
