@@ -120,15 +120,7 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 		o = newOps(e, &config.Config{Storage: cfg.Storage}, store)
 	}
 	for i, c := range cfg.TAXII.Collections {
-		kind := "filter"
-		if c.Writable {
-			kind = "local"
-		}
-		title := c.Title
-		if title == "" {
-			title = c.Alias
-		}
-		_, err := store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: title, Description: c.Description, Kind: kind, CanWrite: c.Writable})
+		_, err := store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: c.DisplayTitle(), Description: c.Description, Kind: c.Kind(), CanWrite: c.Writable})
 		if err != nil {
 			return nil, fmt.Errorf("taxii.collections[%d] %q: %w", i, c.Alias, err)
 		}
