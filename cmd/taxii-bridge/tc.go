@@ -89,7 +89,7 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 		UserTQL:              *tql,
 	}
 	for _, t := range f.IndicatorTypes {
-		if !strings.EqualFold(t, "All") && !knownType(t, config.IndicatorTypes) {
+		if !strings.EqualFold(t, "All") && !slices.Contains(tcapi.IndicatorTypes(), t) {
 			e.Log.Warn("unknown indicator type; sending it as given", "type", t)
 		}
 	}
@@ -146,15 +146,6 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 // stixBundleFunc renders indicators as one STIX bundle; it is set by the
 // stixmap helper's stix.go (func stixBundle) when that is part of the build.
 var stixBundleFunc func(cfg *config.Config, indicators []tcapi.Indicator) ([]byte, error)
-
-func knownType(t string, known []string) bool {
-	for _, k := range known {
-		if k == t {
-			return true
-		}
-	}
-	return false
-}
 
 func runTCGetOwners(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("tc-get-owners")
