@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -128,8 +130,14 @@ func TestSyncOnceAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), `{"type":"bundle","id":"bundle--`) || !strings.Contains(string(b), `"type":"indicator"`) {
-		t.Errorf("export is not a bundle of indicators: %.300s", b)
+	var exported struct {
+		Type    string
+		ID      string
+		Objects []struct{ Type string }
+	}
+	if err := json.Unmarshal(b, &exported); err != nil || exported.Type != "bundle" || !strings.HasPrefix(exported.ID, "bundle--") ||
+		!slices.ContainsFunc(exported.Objects, func(o struct{ Type string }) bool { return o.Type == "indicator" }) {
+		t.Errorf("export is not a bundle of indicators (%v): %.300s", err, b)
 	}
 	if strings.Contains(string(b), "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed\"]") {
 		t.Error("the TLP:GREEN collection export holds RED-marked objects")
