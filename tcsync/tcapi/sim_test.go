@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
@@ -420,56 +421,95 @@ func TestFaultsAreRetried(t *testing.T) {
 	}
 }
 
-func TestRetryAfterIsHonoured(t *testing.T) {
-	f := newFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{MaxRetries: 2})
-	f.sim.Fail(1, tcsim.Fault{Kind: tcsim.FaultRateLimit, RetryAfter: time.Second})
-	start := time.Now()
-	if _, err := f.client.Owners(t.Context()); err != nil {
+// inProcess is an http.RoundTripper that serves every request with h in
+// the calling goroutine, without a network, so that a client and the
+// simulator can run together in a synctest bubble, whose fake clock
+// advances only while every goroutine in it waits on time.
+type inProcess struct{ h http.Handler }
+
+func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	in := r.Clone(r.Context())
+	in.RequestURI = r.URL.RequestURI() // as a server sees the request
+	rec := httptest.NewRecorder()
+	p.h.ServeHTTP(rec, in)
+	return rec.Result(), nil
+}
+
+// newInProcessFixture is newFixture with the simulator served in process.
+// Call it inside the synctest bubble.
+func newInProcessFixture(t *testing.T, simOpts tcsim.Options, clientOpts tcapi.Options) *fixture {
+	t.Helper()
+	simOpts.AccessID, simOpts.SecretKey = accessID, secretKey
+	sim, err := tcsim.New(simOpts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < time.Second {
-		t.Errorf("retried after %v, before the 1s Retry-After", d)
+	clientOpts.BaseURL = "http://tc.test/api"
+	clientOpts.AccessID, clientOpts.SecretKey = accessID, secretKey
+	clientOpts.HTTPClient = &http.Client{Transport: inProcess{sim}}
+	if clientOpts.RetryBaseDelay == 0 {
+		clientOpts.RetryBaseDelay = 5 * time.Millisecond
 	}
-	// An exhausted 429 keeps its type.
-	f.sim.Fail(5, tcsim.Fault{Kind: tcsim.FaultStatus, Status: 429})
-	_, err := f.client.Owners(t.Context())
-	if !errors.Is(err, tcapi.ErrRateLimited) {
-		t.Errorf("error = %v, want ErrRateLimited", err)
+	clientOpts.Log = slog.New(slog.DiscardHandler)
+	c, err := tcapi.New(clientOpts)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return &fixture{sim: sim, client: c}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newInProcessFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{MaxRetries: 2})
+		f.sim.Fail(1, tcsim.Fault{Kind: tcsim.FaultRateLimit, RetryAfter: 3 * time.Second})
+		start := time.Now()
+		if _, err := f.client.Owners(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 3*time.Second {
+			t.Errorf("retried after %v; want the 3s Retry-After", d)
+		}
+		// An exhausted 429 keeps its type.
+		f.sim.Fail(5, tcsim.Fault{Kind: tcsim.FaultStatus, Status: 429})
+		_, err := f.client.Owners(t.Context())
+		if !errors.Is(err, tcapi.ErrRateLimited) {
+			t.Errorf("error = %v, want ErrRateLimited", err)
+		}
+	})
 }
 
 func TestContextCancelStopsBackoff(t *testing.T) {
-	f := newFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{MaxRetries: 5, RetryBaseDelay: 10 * time.Second})
-	f.sim.Fail(10, tcsim.Fault{Kind: tcsim.FaultStatus})
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := f.client.Owners(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("error = %v, want context.DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("cancel took %v", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newInProcessFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{MaxRetries: 5, RetryBaseDelay: 10 * time.Second})
+		f.sim.Fail(10, tcsim.Fault{Kind: tcsim.FaultStatus})
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := f.client.Owners(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error = %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Errorf("gave up after %v; want 200ms, when the context ended (the backoff was 10s)", d)
+		}
+	})
 }
 
+// The client's own rate limit: the burst is the rate, so 31 requests at
+// 20/s take 11 × 50ms after the first 20.
 func TestRateLimit(t *testing.T) {
-	f := newFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{RequestsPerSecond: 20})
-	start := time.Now()
-	for range 11 {
-		if _, err := f.client.Owners(t.Context()); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		f := newInProcessFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{RequestsPerSecond: 20})
+		start := time.Now()
+		for range 31 {
+			if _, err := f.client.Owners(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	// Burst 20 allows... the limiter's burst is the rate (20), so use more calls than the burst.
-	for range 20 {
-		if _, err := f.client.Owners(t.Context()); err != nil {
-			t.Fatal(err)
+		if d, want := time.Since(start), 11*50*time.Millisecond; d < want-time.Millisecond || d > want+time.Millisecond {
+			t.Errorf("31 requests at 20/s took %v; want %v", d, want)
 		}
-	}
-	if d := time.Since(start); d < 500*time.Millisecond {
-		t.Errorf("31 requests at 20/s took %v, want ≥ 0.5s", d)
-	}
+	})
 }
 
 func TestTokenAuthAndDeletedIndicators(t *testing.T) {
