@@ -37,7 +37,9 @@ func (s *flakySource) Indicators(context.Context, tcapi.Query, func([]tcapi.Indi
 	return nil
 }
 
-func (s *flakySource) Groups(context.Context, tcapi.Query, func([]tcapi.Group) error) error { return nil }
+func (s *flakySource) Groups(context.Context, tcapi.Query, func([]tcapi.Group) error) error {
+	return nil
+}
 
 func (s *flakySource) DeletedIndicators(context.Context, time.Time, string, func([]tcapi.DeletedIndicator) error) error {
 	return nil
