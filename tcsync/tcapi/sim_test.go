@@ -365,60 +365,75 @@ func TestTQLParseErrorIsNotRetried(t *testing.T) {
 
 // Issue 4 acceptance: 5xx, 429 with Retry-After, timeouts, truncated JSON and
 // resets are retried up to the limit, then surface a clear error; no partial
-// page is ever handed over.
+// page is ever handed over. Faults that need a connection (a body cut short,
+// a reset) run over loopback; the others run in process on synctest's fake
+// clock, so their backoff and timeouts cost no real time.
 func TestFaultsAreRetried(t *testing.T) {
 	tests := []struct {
-		name  string
-		fault tcsim.Fault
+		name    string
+		fault   tcsim.Fault
+		network bool
 	}{
-		{"503", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 503}},
-		{"500", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 500}},
-		{"502", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 502}},
-		{"429", tcsim.Fault{Kind: tcsim.FaultRateLimit}},
-		{"timeout", tcsim.Fault{Kind: tcsim.FaultSlow, Delay: 2 * time.Second}},
-		{"truncated", tcsim.Fault{Kind: tcsim.FaultTruncate}},
-		{"reset", tcsim.Fault{Kind: tcsim.FaultReset}},
+		{"503", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 503}, false},
+		{"500", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 500}, false},
+		{"502", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 502}, false},
+		{"429", tcsim.Fault{Kind: tcsim.FaultRateLimit}, false},
+		{"timeout", tcsim.Fault{Kind: tcsim.FaultSlow, Delay: 2 * time.Second}, false},
+		{"truncated", tcsim.Fault{Kind: tcsim.FaultTruncate}, true},
+		{"reset", tcsim.Fault{Kind: tcsim.FaultReset}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hc := &http.Client{Timeout: 300 * time.Millisecond}
-			f := newFixture(t, tcsim.Options{Seed: 5, Indicators: 100, IncludeInactiveByDefault: true},
-				tcapi.Options{MaxRetries: 3, HTTPClient: hc})
-			// Let page 1 through, then fail the next three requests (page 2 and its first two retries).
-			pages := 0
-			var ids []int64
-			err := f.client.Indicators(t.Context(), tcapi.Query{PageSize: 30}, func(p []tcapi.Indicator) error {
-				pages++
-				if pages == 1 {
-					f.sim.Fail(3, tt.fault)
-				}
-				if len(p) != 30 && pages < 4 {
-					t.Errorf("page %d has %d items, want 30", pages, len(p))
-				}
-				for _, in := range p {
-					ids = append(ids, in.ID)
-				}
-				return nil
+			simOpts := tcsim.Options{Seed: 5, Indicators: 100, IncludeInactiveByDefault: true}
+			if tt.network {
+				hc := &http.Client{Timeout: 300 * time.Millisecond}
+				checkFaultsRetried(t, newFixture(t, simOpts, tcapi.Options{MaxRetries: 3, HTTPClient: hc}), tt.fault)
+				return
+			}
+			synctest.Test(t, func(t *testing.T) {
+				f := newInProcessFixture(t, simOpts, tcapi.Options{MaxRetries: 3})
+				f.client = f.withTimeout(t, 300*time.Millisecond)
+				checkFaultsRetried(t, f, tt.fault)
 			})
-			if err != nil {
-				t.Fatalf("with 3 faults and 3 retries: %v", err)
-			}
-			if len(ids) != 100 || pages != 4 {
-				t.Errorf("got %d ids in %d pages, want 100 in 4", len(ids), pages)
-			}
-			// Now more faults than retries: a clear error and no page at all.
-			f.sim.Fail(10, tt.fault)
-			called := false
-			err = f.client.Indicators(t.Context(), tcapi.Query{PageSize: 30}, func([]tcapi.Indicator) error { called = true; return nil })
-			if err == nil || !strings.Contains(err.Error(), "giving up after 4 attempts") {
-				t.Fatalf("error = %v, want giving up after 4 attempts", err)
-			}
-			if called {
-				t.Error("callback called although no page was fetched completely")
-			}
-			f.sim.ClearFaults()
 		})
 	}
+}
+
+func checkFaultsRetried(t *testing.T, f *fixture, fault tcsim.Fault) {
+	t.Helper()
+	// Let page 1 through, then fail the next three requests (page 2 and its first two retries).
+	pages := 0
+	var ids []int64
+	err := f.client.Indicators(t.Context(), tcapi.Query{PageSize: 30}, func(p []tcapi.Indicator) error {
+		pages++
+		if pages == 1 {
+			f.sim.Fail(3, fault)
+		}
+		if len(p) != 30 && pages < 4 {
+			t.Errorf("page %d has %d items, want 30", pages, len(p))
+		}
+		for _, in := range p {
+			ids = append(ids, in.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("with 3 faults and 3 retries: %v", err)
+	}
+	if len(ids) != 100 || pages != 4 {
+		t.Errorf("got %d ids in %d pages, want 100 in 4", len(ids), pages)
+	}
+	// Now more faults than retries: a clear error and no page at all.
+	f.sim.Fail(10, fault)
+	called := false
+	err = f.client.Indicators(t.Context(), tcapi.Query{PageSize: 30}, func([]tcapi.Indicator) error { called = true; return nil })
+	if err == nil || !strings.Contains(err.Error(), "giving up after 4 attempts") {
+		t.Fatalf("error = %v, want giving up after 4 attempts", err)
+	}
+	if called {
+		t.Error("callback called although no page was fetched completely")
+	}
+	f.sim.ClearFaults()
 }
 
 // inProcess is an http.RoundTripper that serves every request with h in
@@ -456,6 +471,19 @@ func newInProcessFixture(t *testing.T, simOpts tcsim.Options, clientOpts tcapi.O
 		t.Fatal(err)
 	}
 	return &fixture{sim: sim, client: c}
+}
+
+// withTimeout returns an in-process fixture's client again with an HTTP
+// client timeout.
+func (f *fixture) withTimeout(t *testing.T, d time.Duration) *tcapi.Client {
+	t.Helper()
+	c, err := tcapi.New(tcapi.Options{BaseURL: "http://tc.test/api", AccessID: accessID, SecretKey: secretKey, MaxRetries: 3,
+		RetryBaseDelay: 5 * time.Millisecond, Log: slog.New(slog.DiscardHandler),
+		HTTPClient: &http.Client{Transport: inProcess{f.sim}, Timeout: d}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
