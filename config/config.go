@@ -14,6 +14,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/tlp"
@@ -139,6 +140,14 @@ type TAXII struct {
 	Gzip             bool      `yaml:"gzip"`               // compress responses for clients that accept it
 }
 
+// Collection kinds, as each collection is stored (storage.Collection.Kind):
+// this is their one definition.
+const (
+	KindOwner  = "owner"  // a ThreatConnect owner's collection (or the one for all owners), made by the sync
+	KindFilter = "filter" // a configured collection over the synced data
+	KindLocal  = "local"  // a configured writable collection that clients POST to
+)
+
 // Collection is an extra collection: a filter over the synced data, or a
 // local writable collection (Writable) that clients POST to and TC never feeds.
 type Collection struct {
@@ -147,6 +156,25 @@ type Collection struct {
 	Description string `yaml:"description"`
 	Writable    bool   `yaml:"writable"`
 	Filter      Filter `yaml:"filter"`
+}
+
+// Kind is the kind of a configured collection: KindLocal when it is
+// writable, KindFilter otherwise.
+func (c Collection) Kind() string {
+	if c.Writable {
+		return KindLocal
+	}
+	return KindFilter
+}
+
+// DisplayTitle is the title the collection is served with: the configured
+// one, or the alias when none is configured (TAXII requires a title, and
+// clients such as OpenCTI match collections by it).
+func (c Collection) DisplayTitle() string {
+	if t := strings.TrimSpace(c.Title); t != "" {
+		return t
+	}
+	return c.Alias
 }
 
 // Filter decides, at write time, which synced objects a filter collection holds.

@@ -283,3 +283,38 @@ func TestSourceReliability(t *testing.T) {
 		}
 	}
 }
+
+// The API root rule is config's, and the TAXII server applies the same: a
+// root the server would refuse at start is a configuration error.
+func TestCheckAPIRoot(t *testing.T) {
+	for _, ok := range []string{"threatconnect", "api1", "A.b_c-d", strings.Repeat("a", 64)} {
+		if err := config.CheckAPIRoot(ok); err != nil {
+			t.Errorf("CheckAPIRoot(%q) = %v; want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a/b", "-a", "taxii2", "healthz", "readyz", strings.Repeat("a", 65), "é"} {
+		if err := config.CheckAPIRoot(bad); err == nil {
+			t.Errorf("CheckAPIRoot(%q) = nil; want an error", bad)
+		}
+		cfg := config.Default()
+		cfg.TAXII.APIRoot = bad
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "taxii.api_root") {
+			t.Errorf("api_root %q: Validate = %v; want a taxii.api_root problem", bad, err)
+		}
+	}
+}
+
+// A configured cursor secret shorter than MinCursorSecret bytes is refused.
+func TestCursorSecretMinimum(t *testing.T) {
+	for _, tt := range []struct {
+		secret string
+		ok     bool
+	}{{strings.Repeat("s", config.MinCursorSecret), true}, {strings.Repeat("s", config.MinCursorSecret-1), false}} {
+		cfg := config.Default()
+		cfg.TAXII.CursorSecret = config.Secret(tt.secret)
+		err := cfg.Validate()
+		if got := err == nil || !strings.Contains(err.Error(), "taxii.cursor_secret"); got != tt.ok {
+			t.Errorf("cursor secret of %d bytes: Validate = %v; want ok=%v", len(tt.secret), err, tt.ok)
+		}
+	}
+}

@@ -10,15 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Known ThreatConnect indicator and group type names (threatconnect-v3.md §6.1, §7.1).
-var (
-	IndicatorTypes = []string{"Address", "EmailAddress", "File", "Host", "URL", "ASN", "CIDR",
-		"Email Subject", "Hashtag", "Mutex", "Registry Key", "User Agent"}
-	GroupTypes = []string{"Adversary", "Attack Pattern", "Campaign", "Course of Action", "Document", "Email",
-		"Event", "Incident", "Intrusion Set", "Malware", "Report", "Signature", "Tactic", "Task", "Threat",
-		"Tool", "Vulnerability"}
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 )
 
 var (
@@ -26,6 +19,27 @@ var (
 	apiRootRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	stixType  = regexp.MustCompile(`^[a-z][a-z0-9-]{1,249}$`)
 )
+
+// MinCursorSecret is the shortest cursor secret accepted, in bytes: the
+// HMAC key of the TAXII paging cursors (taxii.cursor_secret, or the one the
+// database keeps). The TAXII server refuses a shorter one too.
+const MinCursorSecret = 16
+
+// reservedRoots are the server's own first path segments, which an API root
+// cannot take.
+var reservedRoots = []string{"taxii2", "healthz", "readyz"}
+
+// CheckAPIRoot returns an error when root cannot be the TAXII API root: it
+// must be one path segment of letters, digits, '.', '_' or '-', so clients
+// that name the root by its last path segment work (taxii21.md C-12), and
+// none of the server's own paths. The TAXII server checks the same.
+func CheckAPIRoot(root string) error {
+	if !apiRootRE.MatchString(root) || slices.Contains(reservedRoots, root) {
+		return fmt.Errorf("api root %q: want one path segment of up to 64 letters, digits, '.', '_' or '-', other than %s",
+			root, strings.Join(reservedRoots, ", "))
+	}
+	return nil
+}
 
 type problems []string
 
@@ -101,8 +115,8 @@ func (c *Config) validateSync(p *problems) {
 	if d := s.ReconcileInterval; d.bad == "" && d.d != 0 && d.d < s.Interval.d {
 		p.add("sync.reconcile_interval", "must be 0 (never) or at least sync.interval, got %s", d)
 	}
-	checkTypes(p, "sync.indicator_types", s.IndicatorTypes, IndicatorTypes)
-	checkTypes(p, "sync.group_types", s.GroupTypes, GroupTypes)
+	checkTypes(p, "sync.indicator_types", s.IndicatorTypes, tcapi.IndicatorTypes())
+	checkTypes(p, "sync.group_types", s.GroupTypes, tcapi.GroupTypes())
 	if s.ConfidenceThreshold < 0 || s.ConfidenceThreshold > 100 {
 		p.add("sync.confidence_threshold", "must be between 0 and 100, got %d", s.ConfidenceThreshold)
 	}
@@ -170,8 +184,8 @@ func (c *Config) validateTAXII(p *problems) {
 	if strings.TrimSpace(t.Title) == "" {
 		p.add("taxii.title", "must not be empty")
 	}
-	if !apiRootRE.MatchString(t.APIRoot) || t.APIRoot == "taxii2" {
-		p.add("taxii.api_root", "must be one path segment of letters, digits, '.', '_' or '-' (not taxii2), got %q", t.APIRoot)
+	if err := CheckAPIRoot(t.APIRoot); err != nil {
+		p.add("taxii.api_root", "%v", err)
 	}
 	if t.MaxPageSize < 1 || t.MaxPageSize > 100000 {
 		p.add("taxii.max_page_size", "must be between 1 and 100000, got %d", t.MaxPageSize)
@@ -188,8 +202,8 @@ func (c *Config) validateTAXII(p *problems) {
 	if d := t.StatusRetention.D(); d < 24*time.Hour {
 		p.add("taxii.status_retention", "must be at least 24h (TAXII asks for a day of queryability), got %s", d)
 	}
-	if t.CursorSecret.IsSet() && len(t.CursorSecret.Reveal()) < 16 {
-		p.add("taxii.cursor_secret", "must be at least 16 characters when set")
+	if t.CursorSecret.IsSet() && len(t.CursorSecret.Reveal()) < MinCursorSecret {
+		p.add("taxii.cursor_secret", "must be at least %d bytes when set", MinCursorSecret)
 	}
 	aliases := map[string]bool{}
 	for i, col := range t.Collections {

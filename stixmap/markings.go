@@ -69,34 +69,17 @@ func tlp2(id, value string, l tlp.Level) marking {
 }
 
 var (
-	tlp1White = tlp1("marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9", "white", tlp.Clear)
-	tlp1Green = tlp1("marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", "green", tlp.Green)
-	tlp1Amber = tlp1("marking-definition--f88d31f6-486f-44da-b317-01333bde0b82", "amber", tlp.Amber)
-	tlp1Red   = tlp1("marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed", "red", tlp.Red)
+	tlp1White = tlp1(tlp.MarkingV1White, "white", tlp.Clear)
+	tlp1Green = tlp1(tlp.MarkingV1Green, "green", tlp.Green)
+	tlp1Amber = tlp1(tlp.MarkingV1Amber, "amber", tlp.Amber)
+	tlp1Red   = tlp1(tlp.MarkingV1Red, "red", tlp.Red)
 
-	tlp2Clear       = tlp2("marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", "clear", tlp.Clear)
-	tlp2Green       = tlp2("marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb", "green", tlp.Green)
-	tlp2Amber       = tlp2("marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421", "amber", tlp.Amber)
-	tlp2AmberStrict = tlp2("marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003", "amber+strict", tlp.AmberStrict)
-	tlp2Red         = tlp2("marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1", "red", tlp.Red)
+	tlp2Clear       = tlp2(tlp.MarkingV2Clear, "clear", tlp.Clear)
+	tlp2Green       = tlp2(tlp.MarkingV2Green, "green", tlp.Green)
+	tlp2Amber       = tlp2(tlp.MarkingV2Amber, "amber", tlp.Amber)
+	tlp2AmberStrict = tlp2(tlp.MarkingV2AmberStrict, "amber+strict", tlp.AmberStrict)
+	tlp2Red         = tlp2(tlp.MarkingV2Red, "red", tlp.Red)
 )
-
-// tlpMarkingIDs gives the TLP level of every TLP marking definition of
-// every mode.
-var tlpMarkingIDs = map[string]tlp.Level{}
-
-func init() {
-	for _, m := range []*marking{&tlp1White, &tlp1Green, &tlp1Amber, &tlp1Red, &tlp2Clear, &tlp2Green, &tlp2Amber, &tlp2AmberStrict, &tlp2Red} {
-		tlpMarkingIDs[m.id] = m.level
-	}
-}
-
-// MarkingLevel returns the TLP level a TLP marking-definition id stands
-// for, and false for any other id.
-func MarkingLevel(id string) (tlp.Level, bool) {
-	l, ok := tlpMarkingIDs[id]
-	return l, ok
-}
 
 // tlp2ExtensionDefinition is the OASIS extension-definition object the TLP
 // 2.0 markings refer to, served next to them so the references resolve.

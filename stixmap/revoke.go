@@ -150,7 +150,7 @@ func (m *Mapper) Emitted(l tlp.Level) tlp.Level {
 
 // isTLPMarking tells the TLP marking definitions of any mode.
 func (m *Mapper) isTLPMarking(id string) bool {
-	_, ok := tlpMarkingIDs[id]
+	_, ok := tlp.FromMarking(id)
 	return ok
 }
 

@@ -3,6 +3,7 @@ package stixmap
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,14 +14,20 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// schemaDir is where CI and developers keep the vendored OASIS schemas:
-// ../shared beside the repository clone, or STIX_SCHEMA_DIR (for git
-// worktrees, whose ../shared is elsewhere).
+// schemaDir is where the OASIS STIX 2.1 JSON schemas are read from (they
+// are not part of the repository): STIX_SCHEMA_DIR when set, else
+// $TB_SHARED/stix2-json-schemas/schemas when TB_SHARED is set, else
+// ../shared/stix2-json-schemas/schemas beside the repository, where CI's
+// clone has them.
 var schemaDir = func() string {
 	if d := os.Getenv("STIX_SCHEMA_DIR"); d != "" {
 		return d
 	}
-	return filepath.Join("..", "..", "shared", "stix2-json-schemas", "schemas")
+	shared := filepath.Join("..", "..", "shared")
+	if d := os.Getenv("TB_SHARED"); d != "" {
+		shared = d
+	}
+	return filepath.Join(shared, "stix2-json-schemas", "schemas")
 }()
 
 const schemaPrefix = "http://raw.githubusercontent.com/oasis-open/cti-stix2-json-schemas/stix2.1/schemas/"
@@ -40,16 +47,49 @@ var (
 	validatorErr  error
 )
 
-// mustValidator returns the shared validator, skipping the test loudly when
-// the schema directory is not there.
+// schemasMissing says why the schemas cannot be used, or "" when they can.
+func schemasMissing() string {
+	if _, err := os.Stat(schemaDir); err != nil {
+		return fmt.Sprintf("OASIS STIX schemas not found at %s (%v): put the schemas in ../shared/stix2-json-schemas beside "+
+			"the repository, or set STIX_SCHEMA_DIR to their schemas directory or TB_SHARED to the shared directory", schemaDir, err)
+	}
+	return ""
+}
+
+// optionalValidator returns the shared validator, or nil when the schemas
+// are absent: the test then logs that schema validation was left out and
+// checks everything else. When CI is set, absent schemas fail the test:
+// CI must validate.
+func optionalValidator(t testing.TB) *validator {
+	t.Helper()
+	if why := schemasMissing(); why != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set and %s", why)
+		}
+		t.Logf("SCHEMA VALIDATION LEFT OUT: %s", why)
+		return nil
+	}
+	return mustLoadValidator(t)
+}
+
+// mustValidator returns the shared validator for a test that is only about
+// the schemas: without them it skips loudly, or fails when CI is set.
 func mustValidator(t testing.TB) *validator {
 	t.Helper()
-	if _, err := os.Stat(schemaDir); err != nil {
-		t.Skipf("SKIPPING SCHEMA VALIDATION: OASIS STIX schemas not found at %s (%v); check out ../shared beside the repository", schemaDir, err)
+	if why := schemasMissing(); why != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set and %s", why)
+		}
+		t.Skipf("SKIPPING SCHEMA VALIDATION: %s", why)
 	}
+	return mustLoadValidator(t)
+}
+
+func mustLoadValidator(t testing.TB) *validator {
+	t.Helper()
 	validatorOnce.Do(func() { sharedValid, validatorErr = loadValidator() })
 	if validatorErr != nil {
-		t.Fatalf("load schemas: %v", validatorErr)
+		t.Fatalf("load schemas from %s: %v", schemaDir, validatorErr)
 	}
 	return sharedValid
 }
@@ -168,17 +208,12 @@ func (v *validator) checkSchema(t testing.TB, js []byte, inBundle bool) {
 // express (stix-mapping.md §3.1: modified >= created, canonical JSON).
 //
 // Without the schema directory only the schema validation is left out (and
-// said so in the test log): the invariants and whatever the caller compares
+// said so in the test log, or a failure when CI is set): the invariants and whatever the caller compares
 // afterwards (the golden files) are still checked, so a clone without
 // ../shared still tests the mapping.
 func checkObjects(t testing.TB, objs []Object) {
 	t.Helper()
-	var v *validator
-	if _, err := os.Stat(schemaDir); err == nil {
-		v = mustValidator(t)
-	} else {
-		t.Logf("schema validation left out: OASIS STIX schemas not found at %s (set STIX_SCHEMA_DIR)", schemaDir)
-	}
+	v := optionalValidator(t)
 	for _, o := range objs {
 		if v != nil {
 			v.check(t, o.JSON)

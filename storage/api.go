@@ -29,7 +29,8 @@ type Collection struct {
 	Alias       string
 	Title       string
 	Description string
-	// Kind is "owner", "filter" or "local"; it is opaque to storage.
+	// Kind is "owner", "filter" or "local" (config.KindOwner, …); it is
+	// opaque to storage.
 	Kind     string
 	CanWrite bool
 }

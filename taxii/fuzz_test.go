@@ -205,14 +205,14 @@ func exactCaseTLP(m map[string]json.RawMessage) int {
 	var refs []string
 	json.Unmarshal(m["object_marking_refs"], &refs)
 	for _, r := range refs {
-		level = tlp.Max(level, tlpMarkings[r])
+		level = tlp.Max(level, markingTLP(r))
 	}
 	var gms []map[string]json.RawMessage
 	json.Unmarshal(m["granular_markings"], &gms)
 	for _, g := range gms {
 		var r string
 		json.Unmarshal(g["marking_ref"], &r)
-		level = tlp.Max(level, tlpMarkings[r])
+		level = tlp.Max(level, markingTLP(r))
 	}
 	return int(level)
 }

@@ -279,18 +279,11 @@ var scoTypes = map[string]bool{
 	"windows-registry-key": true, "x509-certificate": true,
 }
 
-// tlpMarkings maps the TLP 1.0 and 2.0 marking-definition ids to levels
-// (stix-mapping.md §4.5).
-var tlpMarkings = map[string]tlp.Level{
-	"marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": tlp.Clear,
-	"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": tlp.Green,
-	"marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": tlp.Amber,
-	"marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": tlp.Red,
-	"marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": tlp.Clear,
-	"marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": tlp.Green,
-	"marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": tlp.Amber,
-	"marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": tlp.AmberStrict,
-	"marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": tlp.Red,
+// markingTLP is the TLP level of a marking-definition id: its TLP 1.0 or
+// 2.0 level, or tlp.None for any other marking.
+func markingTLP(id string) tlp.Level {
+	l, _ := tlp.FromMarking(id)
+	return l
 }
 
 var typePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$`)
@@ -479,7 +472,7 @@ func markingLevel(props map[string][]byte) (tlp.Level, error) {
 			if len(r) == 0 || r[0] != '"' || json.Unmarshal(r, &id) != nil || !markingRefPattern.MatchString(id) {
 				return level, errors.New("object_marking_refs must hold marking-definition ids")
 			}
-			level = tlp.Max(level, tlpMarkings[id])
+			level = tlp.Max(level, markingTLP(id))
 		}
 	}
 	if v, ok := props["granular_markings"]; ok {
@@ -502,7 +495,7 @@ func markingLevel(props map[string][]byte) (tlp.Level, error) {
 			if len(r) == 0 || r[0] != '"' || json.Unmarshal(r, &id) != nil || !markingRefPattern.MatchString(id) {
 				return level, errors.New("granular_markings marking_ref must be a marking-definition id")
 			}
-			level = tlp.Max(level, tlpMarkings[id])
+			level = tlp.Max(level, markingTLP(id))
 		}
 	}
 	return level, nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
 )
@@ -174,10 +174,6 @@ const (
 	prefetchTTL   = 10 * time.Second
 )
 
-// apiRootPattern is what an API root segment may look like: a simple slug,
-// so clients that name the root by its last path segment work (taxii21.md C-12).
-var apiRootPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // New builds the server. It checks the configuration (API root shape, bcrypt
 // hashes, API key digests, cursor secret) and returns an error naming the
 // first problem.
@@ -191,8 +187,8 @@ func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.APIRoot == "" {
 		cfg.APIRoot = "threatconnect"
 	}
-	if !apiRootPattern.MatchString(cfg.APIRoot) || cfg.APIRoot == "taxii2" || cfg.APIRoot == "healthz" || cfg.APIRoot == "readyz" {
-		return nil, fmt.Errorf("taxii: api root %q: want a simple path segment of letters, digits, '.', '_' or '-' other than taxii2, healthz and readyz", cfg.APIRoot)
+	if err := config.CheckAPIRoot(cfg.APIRoot); err != nil {
+		return nil, fmt.Errorf("taxii: %w", err)
 	}
 	if cfg.Title == "" {
 		cfg.Title = "TAXII 2.1 server"
@@ -218,8 +214,8 @@ func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.StatusRetention <= 0 {
 		cfg.StatusRetention = 7 * 24 * time.Hour
 	}
-	if len(cfg.CursorSecret) < 16 {
-		return nil, fmt.Errorf("taxii: cursor secret is %d bytes, want at least 16", len(cfg.CursorSecret))
+	if len(cfg.CursorSecret) < config.MinCursorSecret {
+		return nil, fmt.Errorf("taxii: cursor secret is %d bytes, want at least %d", len(cfg.CursorSecret), config.MinCursorSecret)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -106,7 +106,7 @@ func checkGraph(t *testing.T, f *fixture, store *storage.Store, when string) {
 func markingLevel(refs []string) tlp.Level {
 	l := tlp.None
 	for _, r := range refs {
-		if v, ok := stixmap.MarkingLevel(r); ok {
+		if v, ok := tlp.FromMarking(r); ok {
 			l = tlp.Max(l, v)
 		}
 	}

@@ -342,7 +342,7 @@ func (w *Worker) runOnce(ctx context.Context, start time.Time, sum *Summary) err
 		return fmt.Errorf("list collections: %w", err)
 	}
 	for _, c := range cols {
-		if c.Kind == "owner" {
+		if c.Kind == config.KindOwner {
 			w.ownerKind[c.ID] = true
 		}
 	}
@@ -377,10 +377,10 @@ func (w *Worker) ensureFilterCollections(ctx context.Context) error {
 		return nil
 	}
 	for _, c := range w.opt.Collections {
-		if c.Writable {
+		if c.Kind() != config.KindFilter {
 			continue
 		}
-		col, err := w.store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: c.Title, Description: c.Description, Kind: "filter"})
+		col, err := w.store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: c.DisplayTitle(), Description: c.Description, Kind: c.Kind()})
 		if err != nil {
 			return fmt.Errorf("create collection %s: %w", c.Alias, err)
 		}
@@ -432,7 +432,7 @@ func (w *Worker) ownerCollection(ctx context.Context, owner string) (string, err
 	if id, ok := w.ownerCols[owner]; ok {
 		return id, nil
 	}
-	c := storage.Collection{Alias: "threatconnect", Title: "ThreatConnect", Kind: "owner",
+	c := storage.Collection{Alias: "threatconnect", Title: "ThreatConnect", Kind: config.KindOwner,
 		Description: "Everything synced from ThreatConnect"}
 	if owner != "" {
 		c = storage.Collection{
@@ -441,7 +441,7 @@ func (w *Worker) ownerCollection(ctx context.Context, owner string) (string, err
 			}),
 			Title:       owner,
 			Description: "Intelligence of the ThreatConnect owner " + owner,
-			Kind:        "owner",
+			Kind:        config.KindOwner,
 		}
 	}
 	col, err := w.store.EnsureCollection(ctx, c)

@@ -439,7 +439,7 @@ func TestWorker_Incremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range cols {
-		if c.Kind != "owner" {
+		if c.Kind != config.KindOwner {
 			continue
 		}
 		q := storage.Query{CollectionID: c.ID, AddedAfter: mark.UnixMicro(), Versions: storage.VersionFilter{All: true}, MaxTLP: 5, Limit: 1000}

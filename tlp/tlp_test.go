@@ -55,3 +55,24 @@ func TestOrderAndLabels(t *testing.T) {
 		t.Errorf("Red.Label() = %q", got)
 	}
 }
+
+func TestFromMarking(t *testing.T) {
+	tests := []struct {
+		id   string
+		want tlp.Level
+	}{
+		{tlp.MarkingV1White, tlp.Clear}, {tlp.MarkingV1Green, tlp.Green}, {tlp.MarkingV1Amber, tlp.Amber},
+		{tlp.MarkingV1Red, tlp.Red}, {tlp.MarkingV2Clear, tlp.Clear}, {tlp.MarkingV2Green, tlp.Green},
+		{tlp.MarkingV2Amber, tlp.Amber}, {tlp.MarkingV2AmberStrict, tlp.AmberStrict}, {tlp.MarkingV2Red, tlp.Red},
+	}
+	for _, tt := range tests {
+		if got, ok := tlp.FromMarking(tt.id); !ok || got != tt.want {
+			t.Errorf("FromMarking(%s) = %v, %v; want %v, true", tt.id, got, ok, tt.want)
+		}
+	}
+	for _, id := range []string{"", "marking-definition--00000000-0000-4000-8000-000000000000", "TLP:RED"} {
+		if got, ok := tlp.FromMarking(id); ok {
+			t.Errorf("FromMarking(%q) = %v, true; want false", id, got)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/taxii-bridge/taxii-bridge/stixmap"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
 )
@@ -105,25 +103,20 @@ func runExport(ctx context.Context, e *env, args []string) error {
 }
 
 // writeBundle streams the latest version of every object of a collection
-// marked at most maxTLP as
-// one STIX 2.1 bundle, page by page, copying the stored bytes as they are.
+// marked at most maxTLP as one STIX 2.1 bundle (stixmap.BundleWriter), page
+// by page, copying the stored bytes as they are.
 func writeBundle(ctx context.Context, w io.Writer, store *storage.Store, colID string, addedAfter int64, maxTLP tlp.Level) (int, error) {
-	bw := bufio.NewWriterSize(w, 256<<10)
-	fmt.Fprintf(bw, `{"type":"bundle","id":"bundle--%s","objects":[`, uuid.New())
+	bw := stixmap.NewBundleWriter(w, stixmap.NewBundleID())
 	q := storage.Query{CollectionID: colID, AddedAfter: addedAfter, MaxTLP: int(maxTLP), Limit: 1000}
-	n := 0
 	for {
 		page, err := store.Objects(ctx, q)
 		if err != nil {
-			return n, fmt.Errorf("read collection: %w", err)
+			return bw.Count(), fmt.Errorf("read collection: %w", err)
 		}
 		for _, it := range page.Items {
-			if n > 0 {
-				bw.WriteByte(',')
+			if err := bw.Write(it.JSON); err != nil {
+				return bw.Count(), err
 			}
-			bw.WriteString("\n")
-			bw.Write(it.JSON)
-			n++
 		}
 		if !page.More || len(page.Items) == 0 {
 			break
@@ -131,6 +124,5 @@ func writeBundle(ctx context.Context, w io.Writer, store *storage.Store, colID s
 		last := page.Items[len(page.Items)-1].Key
 		q.After = &last
 	}
-	bw.WriteString("\n]}\n")
-	return n, bw.Flush()
+	return bw.Count(), bw.Close()
 }

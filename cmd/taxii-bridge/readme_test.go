@@ -94,9 +94,13 @@ func TestREADMESeedTable(t *testing.T) {
 	}
 	// With the seed's documentation at hand, every parameter name above is
 	// checked against it, so a typo cannot hide a missing mapping.
-	seedDoc := filepath.Join("..", "..", "..", "shared", "seed", "threatconnect-feed.txt")
+	shared := filepath.Join("..", "..", "..", "shared")
+	if d := os.Getenv("TB_SHARED"); d != "" {
+		shared = d // worktrees keep ../shared elsewhere
+	}
+	seedDoc := filepath.Join(shared, "seed", "threatconnect-feed.txt")
 	if d := os.Getenv("SEED_DOC"); d != "" {
-		seedDoc = d // worktrees keep ../shared elsewhere
+		seedDoc = d
 	}
 	seed, err := os.ReadFile(seedDoc)
 	if err != nil {

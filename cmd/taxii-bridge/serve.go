@@ -120,15 +120,7 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 		o = newOps(e, &config.Config{Storage: cfg.Storage}, store)
 	}
 	for i, c := range cfg.TAXII.Collections {
-		kind := "filter"
-		if c.Writable {
-			kind = "local"
-		}
-		title := c.Title
-		if title == "" {
-			title = c.Alias
-		}
-		_, err := store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: title, Description: c.Description, Kind: kind, CanWrite: c.Writable})
+		_, err := store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: c.DisplayTitle(), Description: c.Description, Kind: c.Kind(), CanWrite: c.Writable})
 		if err != nil {
 			return nil, fmt.Errorf("taxii.collections[%d] %q: %w", i, c.Alias, err)
 		}
@@ -184,8 +176,8 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 // cursors stay valid across restarts (taxii21.md D-8, C-7).
 func cursorSecret(ctx context.Context, cfg *config.Config, store *storage.Store) ([]byte, error) {
 	if s := cfg.TAXII.CursorSecret.Reveal(); s != "" {
-		if len(s) < 16 {
-			return nil, usageErrorf("taxii.cursor_secret: %d bytes, want at least 16", len(s))
+		if len(s) < config.MinCursorSecret {
+			return nil, usageErrorf("taxii.cursor_secret: %d bytes, want at least %d", len(s), config.MinCursorSecret)
 		}
 		return []byte(s), nil
 	}
@@ -195,7 +187,7 @@ func cursorSecret(ctx context.Context, cfg *config.Config, store *storage.Store)
 		if err != nil {
 			return err
 		}
-		if ok && len(v) >= 16 {
+		if ok && len(v) >= config.MinCursorSecret {
 			secret = v
 			return nil
 		}

@@ -3,31 +3,28 @@ package main
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
+	"io"
 
-	"github.com/google/uuid"
 	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 )
 
-func init() { stixBundleFunc = stixBundle }
-
 // maxListedErrors caps how many unmappable indicators one error names.
 const maxListedErrors = 10
 
-// stixBundle renders fetched indicators as one STIX 2.1 bundle for
-// tc-get-indicators -format stix: the marking definitions of the configured
-// TLP mode, the bridge identity, one identity per owner, then every object
-// the indicators map to (stix-mapping.md §4.1), each once. The bundle id is
-// a UUIDv5 of the object ids, so the same indicators give the same bytes.
-// Indicators that cannot be mapped make it fail with an error naming them
-// (nothing is dropped silently); Hashtags map to nothing by design.
-func stixBundle(cfg *config.Config, inds []tcapi.Indicator) ([]byte, error) {
+// writeIndicatorBundle writes fetched indicators to w as one STIX 2.1
+// bundle for tc-get-indicators -format stix: the marking definitions of the
+// configured TLP mode, the bridge identity, one identity per owner, then
+// every object the indicators map to (stix-mapping.md §4.1), each once. The
+// bundle id is determined by the object ids (stixmap.BundleID), so the same
+// indicators give the same bytes. Indicators that cannot be mapped make it
+// fail, before anything is written, with an error naming them (nothing is
+// dropped silently); Hashtags map to nothing by design.
+func writeIndicatorBundle(w io.Writer, cfg *config.Config, inds []tcapi.Indicator) error {
 	m, err := newMapper(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var objs []stixmap.Object
 	seen := map[string]bool{}
@@ -61,29 +58,8 @@ func stixBundle(cfg *config.Config, inds []tcapi.Indicator) ([]byte, error) {
 		if failed > maxListedErrors {
 			errs = append(errs, fmt.Errorf("and %d more", failed-maxListedErrors))
 		}
-		return nil, fmt.Errorf("%d of %d indicators cannot be mapped to STIX (use -format json to inspect them): %w",
+		return fmt.Errorf("%d of %d indicators cannot be mapped to STIX (use -format json to inspect them): %w",
 			failed, len(inds), errors.Join(errs...))
 	}
-	ids := make([]string, len(objs))
-	for i, o := range objs {
-		ids[i] = o.ID
-	}
-	slices.Sort(ids)
-	bundleID := "bundle--" + uuid.NewSHA1(uuid.NameSpaceURL, []byte("taxii-bridge:bundle:"+strings.Join(ids, ","))).String()
-	n := 64
-	for _, o := range objs {
-		n += len(o.JSON) + 1
-	}
-	out := make([]byte, 0, n)
-	out = append(out, `{"id":"`...)
-	out = append(out, bundleID...)
-	out = append(out, `","objects":[`...)
-	for i, o := range objs {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, o.JSON...)
-	}
-	out = append(out, `],"type":"bundle"}`...)
-	return out, nil
+	return stixmap.WriteBundle(w, objs)
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,15 +78,18 @@ func TestSTIXBundleErrors(t *testing.T) {
 	day := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)
 	good := tcapi.Indicator{ID: 1, OwnerName: "o", Type: tcapi.TypeHost, HostName: "a.example", DateAdded: day}
 	bad := tcapi.Indicator{ID: 2, OwnerName: "o", Type: tcapi.TypeAddress, IP: " ", DateAdded: day}
-	if _, err := stixBundle(&cfg, []tcapi.Indicator{good, bad}); err == nil || !strings.Contains(err.Error(), "indicator 2") || !strings.Contains(err.Error(), `"ip"`) {
+	var buf bytes.Buffer
+	if err := writeIndicatorBundle(&buf, &cfg, []tcapi.Indicator{good, bad}); err == nil || !strings.Contains(err.Error(), "indicator 2") || !strings.Contains(err.Error(), `"ip"`) {
 		t.Errorf("bundle with an unmappable indicator: error %v, want one naming indicator 2 and field ip", err)
 	}
-	b, err := stixBundle(&cfg, []tcapi.Indicator{good})
-	if err != nil || !json.Valid(b) {
-		t.Fatalf("stixBundle = %s, %v", b, err)
+	if buf.Len() != 0 {
+		t.Errorf("a failed bundle wrote %d bytes; want none", buf.Len())
+	}
+	if err := writeIndicatorBundle(&buf, &cfg, []tcapi.Indicator{good}); err != nil || !json.Valid(buf.Bytes()) {
+		t.Fatalf("writeIndicatorBundle = %s, %v", buf.Bytes(), err)
 	}
 	cfg.STIX.TLPMode = "tlp3"
-	if _, err := stixBundle(&cfg, nil); err == nil || !strings.Contains(err.Error(), "tlp3") {
+	if err := writeIndicatorBundle(io.Discard, &cfg, nil); err == nil || !strings.Contains(err.Error(), "tlp3") {
 		t.Errorf("bad tlp_mode: error %v", err)
 	}
 }

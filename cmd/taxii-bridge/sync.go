@@ -40,8 +40,14 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	}
 	defer store.Close()
 
-	var progress func(tcsync.Progress)
-	if (*once || *reconcile) && isTerminal(e.Stderr) {
+	// Every committed batch is progress: a line that rewrites itself on a
+	// terminal for a one-off run, a debug log line otherwise (which the
+	// kill -9 test waits for).
+	progress := func(p tcsync.Progress) {
+		e.Log.Debug("sync progress", "stream", p.Stream, "items", p.Items, "elapsed", p.Elapsed)
+	}
+	terminal := (*once || *reconcile) && isTerminal(e.Stderr)
+	if terminal {
 		progress = func(p tcsync.Progress) {
 			rate := float64(p.Items) / max(p.Elapsed.Seconds(), 0.001)
 			fmt.Fprintf(e.Stderr, "\r%-10s %9d items  %8.0f/s  %s   ", p.Stream, p.Items, rate, p.Elapsed.Round(time.Second))
@@ -67,7 +73,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		run = w.Reconcile
 	}
 	sum, err := run(ctx)
-	if progress != nil {
+	if terminal {
 		fmt.Fprintln(e.Stderr)
 	}
 	if err != nil {

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
@@ -128,8 +133,14 @@ func TestSyncOnceAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), `{"type":"bundle","id":"bundle--`) || !strings.Contains(string(b), `"type":"indicator"`) {
-		t.Errorf("export is not a bundle of indicators: %.300s", b)
+	var exported struct {
+		Type    string
+		ID      string
+		Objects []struct{ Type string }
+	}
+	if err := json.Unmarshal(b, &exported); err != nil || exported.Type != "bundle" || !strings.HasPrefix(exported.ID, "bundle--") ||
+		!slices.ContainsFunc(exported.Objects, func(o struct{ Type string }) bool { return o.Type == "indicator" }) {
+		t.Errorf("export is not a bundle of indicators (%v): %.300s", err, b)
 	}
 	if strings.Contains(string(b), "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed\"]") {
 		t.Error("the TLP:GREEN collection export holds RED-marked objects")
@@ -142,8 +153,74 @@ func TestSyncOnceAndExport(t *testing.T) {
 	}
 }
 
-// A real kill -9 of `sync -once` at a random point, then a second run,
-// converges to the store an uninterrupted run produces (issue 5).
+// gatedSim serves a simulator of n indicators (the one simServer serves)
+// whose list requests (pages of indicators and groups) can be held: after
+// hold(allow), requests past the first allow wait until release is called
+// or the client goes away, so a sync cannot finish before the test lets it.
+type gatedSim struct {
+	URL   string
+	mu    sync.Mutex
+	pages int
+	allow int // -1: no gate
+	gate  chan struct{}
+}
+
+func newGatedSim(t *testing.T, n int) *gatedSim {
+	t.Helper()
+	sim, err := tcsim.New(tcsim.Options{Seed: 3, Indicators: n, Groups: n / 10, AccessID: "cmd-test", SecretKey: "cmd-test-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedSim{allow: -1}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/api/v3/indicators") || strings.HasPrefix(r.URL.Path, "/api/v3/groups")) {
+			if gate := g.admit(); gate != nil {
+				select {
+				case <-gate:
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(g.release) // runs before srv.Close
+	g.URL = srv.URL
+	return g
+}
+
+// admit counts a list request and returns the gate it must wait for, or nil.
+func (g *gatedSim) admit() chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pages++
+	if g.allow < 0 || g.pages <= g.allow {
+		return nil
+	}
+	return g.gate
+}
+
+func (g *gatedSim) hold(allow int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pages, g.allow, g.gate = 0, allow, make(chan struct{})
+}
+
+func (g *gatedSim) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.allow >= 0 {
+		close(g.gate)
+		g.allow = -1
+	}
+}
+
+// A real kill -9 of `sync -once` after its k-th committed batch (its k-th
+// "sync progress" line), then a second run, converges to the store an
+// uninterrupted run produces (issue 5). The simulator holds every page past
+// k+2, so the kill lands mid-sync whatever the machine's speed: somewhere
+// in committing batches k..k+2 or waiting for the next page.
 func TestSyncKill9Converges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -155,8 +232,8 @@ func TestSyncKill9Converges(t *testing.T) {
 	}
 	env := append(os.Environ(), "TC_SECRET_KEY=cmd-test-secret")
 
-	url := simServer(t, 2000)
-	refCfg, refDB := syncTestConfig(t, t.TempDir(), url)
+	sim := newGatedSim(t, 2000)
+	refCfg, refDB := syncTestConfig(t, t.TempDir(), sim.URL)
 	cmd := exec.Command(bin, "sync", "-once", "-config", refCfg)
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -164,34 +241,47 @@ func TestSyncKill9Converges(t *testing.T) {
 	}
 	want := storeDigest(t, refDB)
 
-	interrupted := 0
-	for _, delay := range []time.Duration{150 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond} {
-		dir := t.TempDir()
-		cfg, db := syncTestConfig(t, dir, url)
-		cmd := exec.Command(bin, "sync", "-once", "-config", cfg)
+	for _, k := range []int{1, 5, 20} { // of about 45 batches (2,000 indicators and 200 groups, 50 a page)
+		sim.hold(k + 2)
+		cfg, db := syncTestConfig(t, t.TempDir(), sim.URL)
+		cmd := exec.Command(bin, "-log-level", "debug", "-log-format", "json", "sync", "-once", "-config", cfg)
 		cmd.Env = env
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(delay)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-		if _, err := os.Stat(db); err == nil {
-			if partial := storeDigest(t, db); partial != "" && partial != want {
-				interrupted++
+		var log strings.Builder
+		batches := 0
+		sc := bufio.NewScanner(stderr)
+		for batches < k && sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), `"msg":"sync progress"`) {
+				batches++
 			}
 		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_, _ = io.Copy(io.Discard, stderr)
+		werr := cmd.Wait()
+		sim.release()
+		if batches < k {
+			t.Fatalf("sync ended after %d committed batches, before the kill after %d: %v\n%s", batches, k, werr, log.String())
+		}
+		partial := storeDigest(t, db)
+		if partial == "" || partial == want {
+			t.Fatalf("kill -9 after batch %d: the store is empty or complete (%d lines); the test proved nothing", k, strings.Count(partial, "\n"))
+		}
+		t.Logf("kill -9 after batch %d: %d of %d versions stored", k, strings.Count(partial, "\n")+1, strings.Count(want, "\n")+1)
 
 		again := exec.Command(bin, "sync", "-once", "-config", cfg)
 		again.Env = env
 		if out, err := again.CombinedOutput(); err != nil {
-			t.Fatalf("sync after kill -9 at %v: %v\n%s", delay, err, out)
+			t.Fatalf("sync after kill -9 after batch %d: %v\n%s", k, err, out)
 		}
 		if got := storeDigest(t, db); got != want {
-			t.Errorf("kill -9 at %v: the store differs from an uninterrupted run's (%d vs %d versions)", delay, strings.Count(got, "\n"), strings.Count(want, "\n"))
+			t.Errorf("kill -9 after batch %d: the store differs from an uninterrupted run's (%d vs %d versions)", k, strings.Count(got, "\n"), strings.Count(want, "\n"))
 		}
-	}
-	if interrupted == 0 {
-		t.Error("no kill -9 landed mid-sync (every store was empty or complete); the test proved nothing")
 	}
 }

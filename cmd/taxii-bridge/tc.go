@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"unicode"
 
-	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 )
 
@@ -74,9 +73,6 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 	if *format != "table" && *format != "json" && *format != "stix" {
 		return usageErrorf("-format must be table, json or stix, got %q", *format)
 	}
-	if *format == "stix" && stixBundleFunc == nil {
-		return usageErrorf("-format stix is not available yet in this build; use -format json")
-	}
 	cfg, err := e.loadConfig(*path)
 	if err != nil {
 		return err
@@ -89,7 +85,7 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 		UserTQL:              *tql,
 	}
 	for _, t := range f.IndicatorTypes {
-		if !strings.EqualFold(t, "All") && !knownType(t, config.IndicatorTypes) {
+		if !strings.EqualFold(t, "All") && !slices.Contains(tcapi.IndicatorTypes(), t) {
 			e.Log.Warn("unknown indicator type; sending it as given", "type", t)
 		}
 	}
@@ -133,27 +129,12 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 	case "json":
 		return writeJSON(e.Stdout, indicators)
 	case "stix":
-		b, err := stixBundleFunc(cfg, indicators)
-		if err != nil {
+		if err := writeIndicatorBundle(e.Stdout, cfg, indicators); err != nil {
 			return fmt.Errorf("map to stix: %w", err)
 		}
-		_, err = e.Stdout.Write(append(b, '\n'))
-		return err
+		return nil
 	}
 	return writeIndicatorTable(e.Stdout, indicators)
-}
-
-// stixBundleFunc renders indicators as one STIX bundle; it is set by the
-// stixmap helper's stix.go (func stixBundle) when that is part of the build.
-var stixBundleFunc func(cfg *config.Config, indicators []tcapi.Indicator) ([]byte, error)
-
-func knownType(t string, known []string) bool {
-	for _, k := range known {
-		if k == t {
-			return true
-		}
-	}
-	return false
 }
 
 func runTCGetOwners(ctx context.Context, e *env, args []string) error {

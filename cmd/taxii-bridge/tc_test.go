@@ -97,15 +97,13 @@ func TestTCGetIndicators(t *testing.T) {
 		}
 	}
 
-	if stixBundleFunc != nil {
-		code, out, errOut = runCmd(t, "", nil, "tc-get-indicators", "-config", cfg, "-format", "stix", "-limit", "20", "-indicator-type", "Host,URL,File")
-		var bundle struct {
-			Type    string
-			Objects []map[string]any
-		}
-		if code != exitOK || json.Unmarshal([]byte(out), &bundle) != nil || bundle.Type != "bundle" || len(bundle.Objects) < 20 {
-			t.Errorf("-format stix: exit %d, %d objects\n%.300s%s", code, len(bundle.Objects), out, errOut)
-		}
+	code, out, errOut = runCmd(t, "", nil, "tc-get-indicators", "-config", cfg, "-format", "stix", "-limit", "20", "-indicator-type", "Host,URL,File")
+	var bundle struct {
+		Type    string
+		Objects []map[string]any
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &bundle) != nil || bundle.Type != "bundle" || len(bundle.Objects) < 20 {
+		t.Errorf("-format stix: exit %d, %d objects\n%.300s%s", code, len(bundle.Objects), out, errOut)
 	}
 
 	// -tql overrides the other filters; a TQL error is a runtime failure naming it.
@@ -166,12 +164,6 @@ func TestTCGetIndicatorsUsageErrors(t *testing.T) {
 		code, _, errOut := runCmd(t, "", nil, append([]string{"tc-get-indicators", "-config", cfg}, tt.args...)...)
 		if code != exitUsage || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 naming %s", tt.args, code, errOut, tt.want)
-		}
-	}
-	if stixBundleFunc == nil {
-		code, _, errOut := runCmd(t, "", nil, "tc-get-indicators", "-config", cfg, "-format", "stix")
-		if code != exitUsage || !strings.Contains(errOut, "not available yet") {
-			t.Errorf("-format stix: exit %d, stderr %q", code, errOut)
 		}
 	}
 }

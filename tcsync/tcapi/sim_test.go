@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
@@ -364,112 +365,179 @@ func TestTQLParseErrorIsNotRetried(t *testing.T) {
 
 // Issue 4 acceptance: 5xx, 429 with Retry-After, timeouts, truncated JSON and
 // resets are retried up to the limit, then surface a clear error; no partial
-// page is ever handed over.
+// page is ever handed over. Faults that need a connection (a body cut short,
+// a reset) run over loopback; the others run in process on synctest's fake
+// clock, so their backoff and timeouts cost no real time.
 func TestFaultsAreRetried(t *testing.T) {
 	tests := []struct {
-		name  string
-		fault tcsim.Fault
+		name    string
+		fault   tcsim.Fault
+		network bool
 	}{
-		{"503", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 503}},
-		{"500", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 500}},
-		{"502", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 502}},
-		{"429", tcsim.Fault{Kind: tcsim.FaultRateLimit}},
-		{"timeout", tcsim.Fault{Kind: tcsim.FaultSlow, Delay: 2 * time.Second}},
-		{"truncated", tcsim.Fault{Kind: tcsim.FaultTruncate}},
-		{"reset", tcsim.Fault{Kind: tcsim.FaultReset}},
+		{"503", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 503}, false},
+		{"500", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 500}, false},
+		{"502", tcsim.Fault{Kind: tcsim.FaultStatus, Status: 502}, false},
+		{"429", tcsim.Fault{Kind: tcsim.FaultRateLimit}, false},
+		{"timeout", tcsim.Fault{Kind: tcsim.FaultSlow, Delay: 2 * time.Second}, false},
+		{"truncated", tcsim.Fault{Kind: tcsim.FaultTruncate}, true},
+		{"reset", tcsim.Fault{Kind: tcsim.FaultReset}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hc := &http.Client{Timeout: 300 * time.Millisecond}
-			f := newFixture(t, tcsim.Options{Seed: 5, Indicators: 100, IncludeInactiveByDefault: true},
-				tcapi.Options{MaxRetries: 3, HTTPClient: hc})
-			// Let page 1 through, then fail the next three requests (page 2 and its first two retries).
-			pages := 0
-			var ids []int64
-			err := f.client.Indicators(t.Context(), tcapi.Query{PageSize: 30}, func(p []tcapi.Indicator) error {
-				pages++
-				if pages == 1 {
-					f.sim.Fail(3, tt.fault)
-				}
-				if len(p) != 30 && pages < 4 {
-					t.Errorf("page %d has %d items, want 30", pages, len(p))
-				}
-				for _, in := range p {
-					ids = append(ids, in.ID)
-				}
-				return nil
+			simOpts := tcsim.Options{Seed: 5, Indicators: 100, IncludeInactiveByDefault: true}
+			if tt.network {
+				hc := &http.Client{Timeout: 300 * time.Millisecond}
+				checkFaultsRetried(t, newFixture(t, simOpts, tcapi.Options{MaxRetries: 3, HTTPClient: hc}), tt.fault)
+				return
+			}
+			synctest.Test(t, func(t *testing.T) {
+				f := newInProcessFixture(t, simOpts, tcapi.Options{MaxRetries: 3})
+				f.client = f.withTimeout(t, 300*time.Millisecond)
+				checkFaultsRetried(t, f, tt.fault)
 			})
-			if err != nil {
-				t.Fatalf("with 3 faults and 3 retries: %v", err)
-			}
-			if len(ids) != 100 || pages != 4 {
-				t.Errorf("got %d ids in %d pages, want 100 in 4", len(ids), pages)
-			}
-			// Now more faults than retries: a clear error and no page at all.
-			f.sim.Fail(10, tt.fault)
-			called := false
-			err = f.client.Indicators(t.Context(), tcapi.Query{PageSize: 30}, func([]tcapi.Indicator) error { called = true; return nil })
-			if err == nil || !strings.Contains(err.Error(), "giving up after 4 attempts") {
-				t.Fatalf("error = %v, want giving up after 4 attempts", err)
-			}
-			if called {
-				t.Error("callback called although no page was fetched completely")
-			}
-			f.sim.ClearFaults()
 		})
 	}
 }
 
-func TestRetryAfterIsHonoured(t *testing.T) {
-	f := newFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{MaxRetries: 2})
-	f.sim.Fail(1, tcsim.Fault{Kind: tcsim.FaultRateLimit, RetryAfter: time.Second})
-	start := time.Now()
-	if _, err := f.client.Owners(t.Context()); err != nil {
+func checkFaultsRetried(t *testing.T, f *fixture, fault tcsim.Fault) {
+	t.Helper()
+	// Let page 1 through, then fail the next three requests (page 2 and its first two retries).
+	pages := 0
+	var ids []int64
+	err := f.client.Indicators(t.Context(), tcapi.Query{PageSize: 30}, func(p []tcapi.Indicator) error {
+		pages++
+		if pages == 1 {
+			f.sim.Fail(3, fault)
+		}
+		if len(p) != 30 && pages < 4 {
+			t.Errorf("page %d has %d items, want 30", pages, len(p))
+		}
+		for _, in := range p {
+			ids = append(ids, in.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("with 3 faults and 3 retries: %v", err)
+	}
+	if len(ids) != 100 || pages != 4 {
+		t.Errorf("got %d ids in %d pages, want 100 in 4", len(ids), pages)
+	}
+	// Now more faults than retries: a clear error and no page at all.
+	f.sim.Fail(10, fault)
+	called := false
+	err = f.client.Indicators(t.Context(), tcapi.Query{PageSize: 30}, func([]tcapi.Indicator) error { called = true; return nil })
+	if err == nil || !strings.Contains(err.Error(), "giving up after 4 attempts") {
+		t.Fatalf("error = %v, want giving up after 4 attempts", err)
+	}
+	if called {
+		t.Error("callback called although no page was fetched completely")
+	}
+	f.sim.ClearFaults()
+}
+
+// inProcess is an http.RoundTripper that serves every request with h in
+// the calling goroutine, without a network, so that a client and the
+// simulator can run together in a synctest bubble, whose fake clock
+// advances only while every goroutine in it waits on time.
+type inProcess struct{ h http.Handler }
+
+func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	in := r.Clone(r.Context())
+	in.RequestURI = r.URL.RequestURI() // as a server sees the request
+	rec := httptest.NewRecorder()
+	p.h.ServeHTTP(rec, in)
+	return rec.Result(), nil
+}
+
+// newInProcessFixture is newFixture with the simulator served in process.
+// Call it inside the synctest bubble.
+func newInProcessFixture(t *testing.T, simOpts tcsim.Options, clientOpts tcapi.Options) *fixture {
+	t.Helper()
+	simOpts.AccessID, simOpts.SecretKey = accessID, secretKey
+	sim, err := tcsim.New(simOpts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < time.Second {
-		t.Errorf("retried after %v, before the 1s Retry-After", d)
+	clientOpts.BaseURL = "http://tc.test/api"
+	clientOpts.AccessID, clientOpts.SecretKey = accessID, secretKey
+	clientOpts.HTTPClient = &http.Client{Transport: inProcess{sim}}
+	if clientOpts.RetryBaseDelay == 0 {
+		clientOpts.RetryBaseDelay = 5 * time.Millisecond
 	}
-	// An exhausted 429 keeps its type.
-	f.sim.Fail(5, tcsim.Fault{Kind: tcsim.FaultStatus, Status: 429})
-	_, err := f.client.Owners(t.Context())
-	if !errors.Is(err, tcapi.ErrRateLimited) {
-		t.Errorf("error = %v, want ErrRateLimited", err)
+	clientOpts.Log = slog.New(slog.DiscardHandler)
+	c, err := tcapi.New(clientOpts)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return &fixture{sim: sim, client: c}
+}
+
+// withTimeout returns an in-process fixture's client again with an HTTP
+// client timeout.
+func (f *fixture) withTimeout(t *testing.T, d time.Duration) *tcapi.Client {
+	t.Helper()
+	c, err := tcapi.New(tcapi.Options{BaseURL: "http://tc.test/api", AccessID: accessID, SecretKey: secretKey, MaxRetries: 3,
+		RetryBaseDelay: 5 * time.Millisecond, Log: slog.New(slog.DiscardHandler),
+		HTTPClient: &http.Client{Transport: inProcess{f.sim}, Timeout: d}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newInProcessFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{MaxRetries: 2})
+		f.sim.Fail(1, tcsim.Fault{Kind: tcsim.FaultRateLimit, RetryAfter: 3 * time.Second})
+		start := time.Now()
+		if _, err := f.client.Owners(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 3*time.Second {
+			t.Errorf("retried after %v; want the 3s Retry-After", d)
+		}
+		// An exhausted 429 keeps its type.
+		f.sim.Fail(5, tcsim.Fault{Kind: tcsim.FaultStatus, Status: 429})
+		_, err := f.client.Owners(t.Context())
+		if !errors.Is(err, tcapi.ErrRateLimited) {
+			t.Errorf("error = %v, want ErrRateLimited", err)
+		}
+	})
 }
 
 func TestContextCancelStopsBackoff(t *testing.T) {
-	f := newFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{MaxRetries: 5, RetryBaseDelay: 10 * time.Second})
-	f.sim.Fail(10, tcsim.Fault{Kind: tcsim.FaultStatus})
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := f.client.Owners(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("error = %v, want context.DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("cancel took %v", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newInProcessFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{MaxRetries: 5, RetryBaseDelay: 10 * time.Second})
+		f.sim.Fail(10, tcsim.Fault{Kind: tcsim.FaultStatus})
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := f.client.Owners(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error = %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Errorf("gave up after %v; want 200ms, when the context ended (the backoff was 10s)", d)
+		}
+	})
 }
 
+// The client's own rate limit: the burst is the rate, so 31 requests at
+// 20/s take 11 × 50ms after the first 20.
 func TestRateLimit(t *testing.T) {
-	f := newFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{RequestsPerSecond: 20})
-	start := time.Now()
-	for range 11 {
-		if _, err := f.client.Owners(t.Context()); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		f := newInProcessFixture(t, tcsim.Options{Seed: 5, Indicators: 10}, tcapi.Options{RequestsPerSecond: 20})
+		start := time.Now()
+		for range 31 {
+			if _, err := f.client.Owners(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	// Burst 20 allows... the limiter's burst is the rate (20), so use more calls than the burst.
-	for range 20 {
-		if _, err := f.client.Owners(t.Context()); err != nil {
-			t.Fatal(err)
+		if d, want := time.Since(start), 11*50*time.Millisecond; d < want-time.Millisecond || d > want+time.Millisecond {
+			t.Errorf("31 requests at 20/s took %v; want %v", d, want)
 		}
-	}
-	if d := time.Since(start); d < 500*time.Millisecond {
-		t.Errorf("31 requests at 20/s took %v, want ≥ 0.5s", d)
-	}
+	})
 }
 
 func TestTokenAuthAndDeletedIndicators(t *testing.T) {
