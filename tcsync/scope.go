@@ -113,6 +113,17 @@ type item struct {
 // (owner, tags, confidence) decide for all objects of an item together, so an
 // indicator's observable and based-on relationship travel with it; type and
 // TLP are checked per object.
+// itemOf is a ThreatConnect item as the mapper read it: its owner, tags,
+// confidence and TLP are those its primary object carries, so that the
+// sync's thresholds and filters judge exactly what is published.
+func itemOf(u unit) item {
+	p, ok := primaryObject(u)
+	if !ok && len(u.objs) > 0 {
+		p = u.objs[0]
+	}
+	return item{owner: p.Owner, tags: p.Tags, confidence: p.Confidence, tlp: p.TLP}
+}
+
 func filterMatches(f config.Filter, it item, stixType string, objTLP tlp.Level) bool {
 	if len(f.Owners) > 0 && !slices.Contains(f.Owners, it.owner) {
 		return false

@@ -5,7 +5,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/taxii-bridge/taxii-bridge/config"
+	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
 )
 
@@ -88,5 +91,49 @@ func TestWorker_ThresholdsAreMinimums(t *testing.T) {
 	}
 	if below != 0 && has(below) {
 		t.Errorf("indicator %d with confidence %d < confidence_threshold %d was published", below, conf-1, conf)
+	}
+}
+
+// TestWorker_FiltersJudgeWhatIsPublished: a filter collection judges an
+// item by the tags the mapper publishes (cleaned and trimmed), not by
+// ThreatConnect's raw strings: an indicator tagged " APT28 " is published
+// with the label "APT28" and belongs to the collection of tag APT28.
+func TestWorker_FiltersJudgeWhatIsPublished(t *testing.T) {
+	f := newFixture(t, 60, 0)
+	var id int64
+	for i := 1; i <= 60 && id == 0; i++ {
+		in, _ := f.sim.Indicator(tcsim.IndicatorID(i))
+		if !in.PrivateFlag && in.Active && in.Type == "Address" {
+			id = in.ID
+		}
+	}
+	if id == 0 {
+		t.Fatal("no active Address indicator in the simulator data")
+	}
+	if err := f.sim.Modify(id, func(in *tcapi.Indicator) {
+		in.Tags = tcapi.List[tcapi.Tag]{Data: []tcapi.Tag{{Name: " APT28 "}}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute) // the change is in the past of the sync's window
+	store := openStore(t, "filter-mapped.db")
+	apt := config.Collection{Alias: "apt28", Title: "APT28", Filter: config.Filter{Tags: []string{"APT28"}}}
+	sum, err := f.workerWith(store, syncConfig(), []config.Collection{apt}, nil).RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, vs := range takeSnapshot(t, store)[apt.Alias] {
+		for _, v := range vs {
+			if strings.Contains(v, `"x_threatconnect_id":"`+strconv.FormatInt(id, 10)+`"`) && strings.Contains(v, `"type":"indicator"`) {
+				found = true
+				if !strings.Contains(v, `"APT28"`) {
+					t.Errorf("published without the label APT28: %s", v)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("indicator %d published with the tag APT28 is missing from the APT28 collection (%+v)", id, sum)
 	}
 }

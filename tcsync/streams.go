@@ -132,10 +132,14 @@ func (w *Worker) syncIndicators(ctx context.Context, start time.Time, sum *Summa
 func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summary) (unit, bool) {
 	s := w.opt.Sync
 	u := unit{tcID: ind.ID, owner: w.owner(ind.OwnerName, ind.OwnerID), inScope: true}
-	u.it = item{owner: ind.OwnerName, tags: tagNames(ind.Tags), tlp: itemTLP(ind.SecurityLabels)}
-	if ind.Confidence != nil {
-		u.it.confidence = *ind.Confidence
+	objs, err := w.m.Indicator(ind)
+	if err != nil {
+		sum.skip("unmappable")
+		w.opt.Log.Warn("indicator skipped: cannot be mapped to STIX", "tc_id", ind.ID, "type", ind.Type, "err", err)
+		return unit{}, false
 	}
+	u.objs = objs
+	u.it = itemOf(u)
 	reason := ""
 	switch {
 	case ind.PrivateFlag:
@@ -150,13 +154,6 @@ func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summ
 	case s.TQL == "" && len(s.Tags) > 0 && !hasAnyTag(u.it.tags, s.Tags):
 		reason = "tags_not_matched"
 	}
-	objs, err := w.m.Indicator(ind)
-	if err != nil {
-		sum.skip("unmappable")
-		w.opt.Log.Warn("indicator skipped: cannot be mapped to STIX", "tc_id", ind.ID, "type", ind.Type, "err", err)
-		return unit{}, false
-	}
-	u.objs = objs
 	if reason != "" {
 		sum.skip(reason)
 		u.inScope = false
@@ -303,7 +300,6 @@ func (w *Worker) revokeUnseen(ctx context.Context, stream string, start time.Tim
 
 func (w *Worker) prepareGroup(g tcapi.Group, st streamState, sum *Summary) (unit, bool) {
 	u := unit{tcID: g.ID, owner: w.owner(g.OwnerName, g.OwnerID), inScope: true}
-	u.it = item{owner: g.OwnerName, tags: tagNames(g.Tags), tlp: itemTLP(g.SecurityLabels)}
 	objs, err := w.m.Group(g)
 	if err != nil {
 		sum.skip("unmappable")
@@ -311,6 +307,7 @@ func (w *Worker) prepareGroup(g tcapi.Group, st streamState, sum *Summary) (unit
 		return unit{}, false
 	}
 	u.objs = objs
+	u.it = itemOf(u)
 	if w.opt.Sync.GroupTQL == "" && len(w.opt.Sync.Tags) > 0 && !hasAnyTag(u.it.tags, w.opt.Sync.Tags) {
 		sum.skip("tags_not_matched")
 		u.inScope = false

@@ -18,7 +18,6 @@ import (
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
-	"github.com/taxii-bridge/taxii-bridge/tlp"
 )
 
 // Source is what the worker needs of ThreatConnect; *tcapi.Client is one.
@@ -546,23 +545,4 @@ func (w *Worker) openWindow(st *streamState, start time.Time) {
 		st.Origin = win.Since
 	}
 	st.Window = win
-}
-
-// itemTLP is the most restrictive TLP label on a TC item.
-func itemTLP(labels tcapi.List[tcapi.SecurityLabel]) tlp.Level {
-	l := tlp.None
-	for _, s := range labels.Data {
-		if v, ok := tlp.FromLabel(s.Name); ok {
-			l = tlp.Max(l, v)
-		}
-	}
-	return l
-}
-
-func tagNames(tags tcapi.List[tcapi.Tag]) []string {
-	out := make([]string, 0, len(tags.Data))
-	for _, t := range tags.Data {
-		out = append(out, t.Name)
-	}
-	return out
 }
