@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -39,18 +40,37 @@ func BenchmarkInitialSync(b *testing.B) {
 		s := config.Default().Sync
 		s.FirstFetch = config.Dur(0)
 		s.PageSize = 10000
+		if v, err := strconv.Atoi(os.Getenv("TB_BENCH_PAGE")); err == nil && v > 0 {
+			s.PageSize = v
+		}
 		s.Owners = []string{"*"}
 		var cols []config.Collection
 		if os.Getenv("TB_BENCH_FILTER") == "1" {
 			cols = []config.Collection{greenFilter}
 		}
 		w := f.workerWith(store, s, cols, nil)
+		// The baseline: the same reads with nothing mapped or stored.
 		start := time.Now()
+		if _, err := w.BareFetch(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		bare := time.Since(start)
+		if p := os.Getenv("TB_BENCH_PROFILE_INITIAL"); p != "" { // a CPU profile of the initial sync alone
+			pf, err := os.Create(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		start = time.Now()
 		sum, err := w.RunOnce(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
 		initial := time.Since(start)
+		pprof.StopCPUProfile()
 		// A no-change resync: the next incremental window, then a full
 		// re-read of everything (a scope change restarts the streams).
 		f.clock.Advance(time.Hour)
@@ -97,6 +117,9 @@ func BenchmarkInitialSync(b *testing.B) {
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		b.ReportMetric(float64(n)/initial.Seconds(), "indicators/s")
 		b.ReportMetric(initial.Seconds(), "initial_s")
+		b.ReportMetric(bare.Seconds(), "bare_fetch_s")
+		b.ReportMetric(initial.Seconds()/bare.Seconds(), "initial/bare")
+		b.ReportMetric(reread.Seconds()/initial.Seconds(), "reread/initial")
 		b.ReportMetric(resync.Seconds(), "resync_s")
 		b.ReportMetric(float64(re.NewVersions), "resync_versions")
 		b.ReportMetric(reconcile.Seconds(), "reconcile_s")
