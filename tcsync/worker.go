@@ -28,6 +28,20 @@ type Source interface {
 	DeletedIndicators(ctx context.Context, since time.Time, owner string, fn func(page []tcapi.DeletedIndicator) error) error
 }
 
+// Store is what the worker needs of storage: the store's state table that
+// keeps each stream's windows and cursors, the collections it writes
+// (owner collections it makes on first use, the configured filter
+// collections), one transaction per batch in which a page's versions and
+// its stream position commit together, and the maintenance that follows a
+// run. *storage.Store is one.
+type Store interface {
+	Update(ctx context.Context, fn func(tx *storage.Tx) error) error
+	Collections(ctx context.Context) ([]storage.Collection, error)
+	EnsureCollection(ctx context.Context, c storage.Collection) (storage.Collection, error)
+	State(ctx context.Context, key string) ([]byte, bool, error)
+	Maintain(ctx context.Context) error
+}
+
 // Overlap is how far each incremental window reaches back before the previous
 // window's end, to catch items whose lastModified was stamped by a ThreatConnect
 // clock behind ours or committed late. Re-fetched unchanged items write nothing.
@@ -90,7 +104,7 @@ func (s Summary) SkippedTotal() int {
 // called concurrently on one Worker.
 type Worker struct {
 	src     Source
-	store   *storage.Store
+	store   Store
 	opt     Options
 	m       *stixmap.Mapper
 	excl    exclusions
@@ -122,7 +136,7 @@ type Health struct {
 }
 
 // New returns a worker that reads src and writes store.
-func New(src Source, store *storage.Store, opt Options) (*Worker, error) {
+func New(src Source, store Store, opt Options) (*Worker, error) {
 	if opt.Mapper == nil {
 		return nil, errors.New("tcsync: Options.Mapper is required")
 	}

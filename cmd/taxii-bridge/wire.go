@@ -99,6 +99,9 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 	})
 }
 
+// The store is what the worker needs of it.
+var _ tcsync.Store = (*storage.Store)(nil)
+
 // preflightTimeout bounds the start-up TQL check.
 const preflightTimeout = 15 * time.Second
 
