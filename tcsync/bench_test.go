@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tcsync"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 )
 
@@ -37,16 +37,16 @@ func BenchmarkInitialSync(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s := config.Default().Sync
-		s.FirstFetch = config.Dur(0)
+		s := tcsync.DefaultSync()
+		s.FirstFetch = 0
 		s.PageSize = 10000
 		if v, err := strconv.Atoi(os.Getenv("TB_BENCH_PAGE")); err == nil && v > 0 {
 			s.PageSize = v
 		}
 		s.Owners = []string{"*"}
-		var cols []config.Collection
+		var cols []tcsync.Collection
 		if os.Getenv("TB_BENCH_FILTER") == "1" {
-			cols = []config.Collection{greenFilter}
+			cols = []tcsync.Collection{greenFilter}
 		}
 		w := f.workerWith(store, s, cols, nil)
 		// The baseline: the same reads with nothing mapped or stored.

@@ -2,6 +2,11 @@
 // groups and deletions through tcapi, maps them with stixmap and writes STIX
 // versions into storage, incrementally and crash-safely.
 //
+// It depends on what it uses and no more: a Source for ThreatConnect
+// (*tcapi.Client is one) and a Store for storage (*storage.Store is one),
+// both declared here, and its own Options, which cmd translates from the
+// configuration.
+//
 // # Windows and cursors
 //
 // Each stream ("indicators", "groups", "deleted") keeps its position in the

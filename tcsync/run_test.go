@@ -9,7 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tcsync"
@@ -61,10 +60,7 @@ func TestRunRetriesWithBackoffThenKeepsTheInterval(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sc config.Sync
-		if err := sc.Interval.UnmarshalText([]byte("100s")); err != nil {
-			t.Fatal(err)
-		}
+		sc := tcsync.Sync{Interval: 100 * time.Second}
 		start := time.Now()
 		var runs []time.Duration
 		var errs []bool

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
 )
@@ -18,7 +17,7 @@ type exclusions struct {
 	domains []string // lower-cased, without a leading dot
 }
 
-func newExclusions(e config.Exclusions) exclusions {
+func newExclusions(e Exclusions) exclusions {
 	x := exclusions{values: make(map[string]bool, len(e.Values))}
 	for _, v := range e.Values {
 		x.values[strings.ToLower(strings.TrimSpace(v))] = true
@@ -124,11 +123,11 @@ func itemOf(u unit) item {
 	return item{owner: p.Owner, tags: p.Tags, confidence: p.Confidence, tlp: p.TLP}
 }
 
-func filterMatches(f config.Filter, it item, stixType string, objTLP tlp.Level) bool {
+func filterMatches(f Filter, it item, stixType string, objTLP tlp.Level) bool {
 	if len(f.Owners) > 0 && !slices.Contains(f.Owners, it.owner) {
 		return false
 	}
-	if f.MaxTLP.Level != tlp.None && (objTLP > f.MaxTLP.Level || it.tlp > f.MaxTLP.Level) {
+	if f.MaxTLP != tlp.None && (objTLP > f.MaxTLP || it.tlp > f.MaxTLP) {
 		return false
 	}
 	if len(f.STIXTypes) > 0 && !slices.Contains(f.STIXTypes, stixType) {

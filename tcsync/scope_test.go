@@ -3,13 +3,12 @@ package tcsync
 import (
 	"testing"
 
-	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
 )
 
 func TestExclusions(t *testing.T) {
-	x := newExclusions(config.Exclusions{
+	x := newExclusions(Exclusions{
 		Values:  []string{"8.8.8.8", "Evil-Mutex"},
 		CIDRs:   []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.7"},
 		Domains: []string{"example.com", ".corp.internal"},
@@ -42,13 +41,13 @@ func TestExclusions(t *testing.T) {
 			t.Errorf("excluded(%s %q) = %v; want %v", tt.ind.Type, tt.ind.Value(), got, tt.want)
 		}
 	}
-	if newExclusions(config.Exclusions{}).excluded(tcapi.Indicator{Type: tcapi.TypeAddress, IP: "8.8.8.8"}) {
+	if newExclusions(Exclusions{}).excluded(tcapi.Indicator{Type: tcapi.TypeAddress, IP: "8.8.8.8"}) {
 		t.Error("an empty list excluded something")
 	}
 }
 
 func TestFilterMatches(t *testing.T) {
-	f := config.Filter{Owners: []string{"Org"}, MaxTLP: config.TLP{Level: tlp.Amber}, STIXTypes: []string{"indicator"},
+	f := Filter{Owners: []string{"Org"}, MaxTLP: tlp.Amber, STIXTypes: []string{"indicator"},
 		Tags: []string{"apt28"}, MinConfidence: 50}
 	base := item{owner: "Org", tags: []string{"APT28", "x"}, confidence: 60, tlp: tlp.Green}
 	tests := []struct {
@@ -71,7 +70,7 @@ func TestFilterMatches(t *testing.T) {
 			t.Errorf("%s: filterMatches = %v; want %v", tt.name, got, tt.want)
 		}
 	}
-	if !filterMatches(config.Filter{}, item{tlp: tlp.Red}, "anything", tlp.Red) {
+	if !filterMatches(Filter{}, item{tlp: tlp.Red}, "anything", tlp.Red) {
 		t.Error("an empty filter must match everything")
 	}
 }

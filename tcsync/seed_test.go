@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taxii-bridge/taxii-bridge/config"
+	"github.com/taxii-bridge/taxii-bridge/tcsync"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
 )
@@ -117,8 +117,8 @@ func TestWorker_FiltersJudgeWhatIsPublished(t *testing.T) {
 	}
 	f.clock.Advance(time.Minute) // the change is in the past of the sync's window
 	store := openStore(t, "filter-mapped.db")
-	apt := config.Collection{Alias: "apt28", Title: "APT28", Filter: config.Filter{Tags: []string{"APT28"}}}
-	sum, err := f.workerWith(store, syncConfig(), []config.Collection{apt}, nil).RunOnce(context.Background())
+	apt := tcsync.Collection{Alias: "apt28", Title: "APT28", Kind: tcsync.KindFilter, Filter: tcsync.Filter{Tags: []string{"APT28"}}}
+	sum, err := f.workerWith(store, syncConfig(), []tcsync.Collection{apt}, nil).RunOnce(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
@@ -28,35 +27,24 @@ type Source interface {
 	DeletedIndicators(ctx context.Context, since time.Time, owner string, fn func(page []tcapi.DeletedIndicator) error) error
 }
 
+// Store is what the worker needs of storage: the store's state table that
+// keeps each stream's windows and cursors, the collections it writes
+// (owner collections it makes on first use, the configured filter
+// collections), one transaction per batch in which a page's versions and
+// its stream position commit together, and the maintenance that follows a
+// run. *storage.Store is one.
+type Store interface {
+	Update(ctx context.Context, fn func(tx *storage.Tx) error) error
+	Collections(ctx context.Context) ([]storage.Collection, error)
+	EnsureCollection(ctx context.Context, c storage.Collection) (storage.Collection, error)
+	State(ctx context.Context, key string) ([]byte, bool, error)
+	Maintain(ctx context.Context) error
+}
+
 // Overlap is how far each incremental window reaches back before the previous
 // window's end, to catch items whose lastModified was stamped by a ThreatConnect
 // clock behind ours or committed late. Re-fetched unchanged items write nothing.
 const Overlap = 10 * time.Minute
-
-// Options configure a Worker.
-type Options struct {
-	Sync config.Sync
-	// Collections are the configured extra collections; writable ones are not fed.
-	Collections []config.Collection
-	// PerOwnerCollections gives every ThreatConnect owner its own collection;
-	// otherwise everything goes to one collection with alias "threatconnect".
-	PerOwnerCollections bool
-	Mapper              *stixmap.Mapper
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-	Log *slog.Logger
-	// Progress, when set, is called after every committed batch.
-	Progress func(Progress)
-	// ReconcileInterval is how often RunScheduled reconciles (see
-	// Reconcile); zero never does.
-	ReconcileInterval time.Duration
-	// VersionRetention, when positive, makes RunScheduled drop non-latest
-	// versions added longer ago than this after each reconciliation.
-	VersionRetention time.Duration
-	// OnRun, when set, is called after every run (incremental or
-	// reconciliation) with its start, summary and error: metrics, history.
-	OnRun func(started time.Time, sum Summary, err error)
-}
 
 // Progress reports a run in flight.
 type Progress struct {
@@ -90,7 +78,7 @@ func (s Summary) SkippedTotal() int {
 // called concurrently on one Worker.
 type Worker struct {
 	src     Source
-	store   *storage.Store
+	store   Store
 	opt     Options
 	m       *stixmap.Mapper
 	excl    exclusions
@@ -111,7 +99,7 @@ type Worker struct {
 
 type filterCollection struct {
 	id  string
-	cfg config.Collection
+	cfg Collection
 }
 
 // Health is what /readyz reports about the worker.
@@ -122,7 +110,7 @@ type Health struct {
 }
 
 // New returns a worker that reads src and writes store.
-func New(src Source, store *storage.Store, opt Options) (*Worker, error) {
+func New(src Source, store Store, opt Options) (*Worker, error) {
 	if opt.Mapper == nil {
 		return nil, errors.New("tcsync: Options.Mapper is required")
 	}
@@ -154,7 +142,7 @@ func (w *Worker) Health() Health {
 // interval); it never ends the loop, so the TAXII server keeps serving what
 // is stored. Run returns nil when ctx is cancelled.
 func (w *Worker) Run(ctx context.Context) error {
-	interval := w.opt.Sync.Interval.D()
+	interval := w.opt.Sync.Interval
 	if interval <= 0 {
 		interval = 15 * time.Minute
 	}
@@ -341,7 +329,7 @@ func (w *Worker) runOnce(ctx context.Context, start time.Time, sum *Summary) err
 		return fmt.Errorf("list collections: %w", err)
 	}
 	for _, c := range cols {
-		if c.Kind == config.KindOwner {
+		if c.Kind == KindOwner {
 			w.ownerKind[c.ID] = true
 		}
 	}
@@ -376,10 +364,10 @@ func (w *Worker) ensureFilterCollections(ctx context.Context) error {
 		return nil
 	}
 	for _, c := range w.opt.Collections {
-		if c.Kind() != config.KindFilter {
+		if c.Kind != KindFilter {
 			continue
 		}
-		col, err := w.store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: c.DisplayTitle(), Description: c.Description, Kind: c.Kind()})
+		col, err := w.store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: c.Title, Description: c.Description, Kind: c.Kind})
 		if err != nil {
 			return fmt.Errorf("create collection %s: %w", c.Alias, err)
 		}
@@ -431,16 +419,16 @@ func (w *Worker) ownerCollection(ctx context.Context, owner string) (string, err
 	if id, ok := w.ownerCols[owner]; ok {
 		return id, nil
 	}
-	c := storage.Collection{Alias: "threatconnect", Title: "ThreatConnect", Kind: config.KindOwner,
+	c := storage.Collection{Alias: "threatconnect", Title: "ThreatConnect", Kind: KindOwner,
 		Description: "Everything synced from ThreatConnect"}
 	if owner != "" {
 		c = storage.Collection{
 			Alias: OwnerAlias(owner, func(a string) bool {
-				return slices.ContainsFunc(w.opt.Collections, func(cc config.Collection) bool { return cc.Alias == a })
+				return slices.ContainsFunc(w.opt.Collections, func(cc Collection) bool { return cc.Alias == a })
 			}),
 			Title:       owner,
 			Description: "Intelligence of the ThreatConnect owner " + owner,
-			Kind:        config.KindOwner,
+			Kind:        KindOwner,
 		}
 	}
 	col, err := w.store.EnsureCollection(ctx, c)
@@ -540,8 +528,8 @@ func (w *Worker) openWindow(st *streamState, start time.Time) {
 		st.Reconciling = true
 	case !st.Watermark.IsZero():
 		win.Since = st.Watermark.Add(-Overlap)
-	case w.opt.Sync.FirstFetch.D() > 0:
-		win.Since = start.Add(-w.opt.Sync.FirstFetch.D()).UTC().Truncate(time.Second)
+	case w.opt.Sync.FirstFetch > 0:
+		win.Since = start.Add(-w.opt.Sync.FirstFetch).UTC().Truncate(time.Second)
 		st.Origin = win.Since
 	}
 	st.Window = win

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tcsync"
@@ -80,22 +79,22 @@ func newFixture(t testing.TB, nInd, nGrp int) *fixture {
 	return &fixture{t: t, clock: clk, sim: sim, client: client, mapper: m, base: base, nInd: nInd, nGrp: nGrp}
 }
 
-func syncConfig() config.Sync {
-	s := config.Default().Sync
-	s.FirstFetch = config.Dur(0)
+func syncConfig() tcsync.Sync {
+	s := tcsync.DefaultSync()
+	s.FirstFetch = 0
 	s.PageSize = 97
 	s.Owners = []string{tcapi.AllOwners} // every simulator owner, not only the organization
 	return s
 }
 
-var greenFilter = config.Collection{Alias: "tlp-green", Title: "green", Filter: config.Filter{MaxTLP: config.TLP{Level: tlp.Green}}}
+var greenFilter = tcsync.Collection{Alias: "tlp-green", Title: "green", Kind: tcsync.KindFilter, Filter: tcsync.Filter{MaxTLP: tlp.Green}}
 
-func (f *fixture) worker(store *storage.Store, s config.Sync, progress func(tcsync.Progress)) *tcsync.Worker {
+func (f *fixture) worker(store *storage.Store, s tcsync.Sync, progress func(tcsync.Progress)) *tcsync.Worker {
 	f.t.Helper()
-	return f.workerWith(store, s, []config.Collection{greenFilter}, progress)
+	return f.workerWith(store, s, []tcsync.Collection{greenFilter}, progress)
 }
 
-func (f *fixture) workerWith(store *storage.Store, s config.Sync, cols []config.Collection, progress func(tcsync.Progress)) *tcsync.Worker {
+func (f *fixture) workerWith(store *storage.Store, s tcsync.Sync, cols []tcsync.Collection, progress func(tcsync.Progress)) *tcsync.Worker {
 	f.t.Helper()
 	w, err := tcsync.New(f.client, store, tcsync.Options{Sync: s, Collections: cols,
 		PerOwnerCollections: true, Mapper: f.mapper, Now: f.clock.Now, Progress: progress})
@@ -439,7 +438,7 @@ func TestWorker_Incremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range cols {
-		if c.Kind != config.KindOwner {
+		if c.Kind != tcsync.KindOwner {
 			continue
 		}
 		q := storage.Query{CollectionID: c.ID, AddedAfter: mark.UnixMicro(), Versions: storage.VersionFilter{All: true}, MaxTLP: 5, Limit: 1000}
@@ -663,9 +662,9 @@ func TestWorker_FilterCollectionAndExclusions(t *testing.T) {
 	}
 	s := syncConfig()
 	s.Exclusions.Values = []string{excluded.HostName}
-	apt := config.Collection{Alias: "apt28-org", Filter: config.Filter{Owners: []string{"Demo Organization"},
+	apt := tcsync.Collection{Alias: "apt28-org", Title: "apt28-org", Kind: tcsync.KindFilter, Filter: tcsync.Filter{Owners: []string{"Demo Organization"},
 		Tags: []string{"apt28"}, MinConfidence: 30, STIXTypes: []string{"indicator"}}}
-	w := f.workerWith(store, s, []config.Collection{apt}, nil)
+	w := f.workerWith(store, s, []tcsync.Collection{apt}, nil)
 	sum, err := w.RunOnce(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -86,18 +86,68 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 	if err := preflightTQL(ctx, e, client, cfg); err != nil {
 		return nil, err
 	}
-	return tcsync.New(src, store, tcsync.Options{
-		Sync:                cfg.Sync,
-		Collections:         cfg.TAXII.Collections,
-		PerOwnerCollections: cfg.TAXII.PerOwnerCollections,
-		Mapper:              m,
-		Log:                 e.Log,
-		Progress:            progress,
-		ReconcileInterval:   cfg.Sync.ReconcileInterval.D(),
-		VersionRetention:    cfg.Storage.VersionRetention.D(),
-		OnRun:               o.recordRun,
-	})
+	opt := syncOptions(cfg)
+	opt.Mapper = m
+	opt.Log = e.Log
+	opt.Progress = progress
+	opt.OnRun = o.recordRun
+	return tcsync.New(src, store, opt)
 }
+
+// syncOptions translates the configuration into the worker's options: the
+// sync section, the configured collections with their served title and kind
+// decided, and the settings of other sections the worker reads. The caller
+// adds the mapper, the log and the callbacks.
+func syncOptions(cfg *config.Config) tcsync.Options {
+	s := cfg.Sync
+	var cols []tcsync.Collection
+	for _, c := range cfg.TAXII.Collections {
+		f := c.Filter
+		cols = append(cols, tcsync.Collection{
+			Alias:       c.Alias,
+			Title:       c.DisplayTitle(),
+			Description: c.Description,
+			Kind:        c.Kind(),
+			Filter: tcsync.Filter{
+				Owners:        f.Owners,
+				MaxTLP:        f.MaxTLP.Level,
+				STIXTypes:     f.STIXTypes,
+				Tags:          f.Tags,
+				MinConfidence: f.MinConfidence,
+			},
+		})
+	}
+	return tcsync.Options{
+		Sync: tcsync.Sync{
+			Interval:                   s.Interval.D(),
+			FirstFetch:                 s.FirstFetch.D(),
+			Owners:                     s.Owners,
+			Tags:                       s.Tags,
+			IndicatorTypes:             s.IndicatorTypes,
+			GroupTypes:                 s.GroupTypes,
+			ActiveOnly:                 s.ActiveOnly,
+			CreateRelationships:        s.CreateRelationships,
+			TQL:                        s.TQL,
+			GroupTQL:                   s.GroupTQL,
+			ConfidenceThreshold:        s.ConfidenceThreshold,
+			ThreatAssessScoreThreshold: s.ThreatAssessScoreThreshold,
+			PageSize:                   s.PageSize,
+			Exclusions: tcsync.Exclusions{
+				Values:  s.Exclusions.Values,
+				CIDRs:   s.Exclusions.CIDRs,
+				Domains: s.Exclusions.Domains,
+			},
+			BypassExclusionList: s.BypassExclusionList,
+		},
+		Collections:         cols,
+		PerOwnerCollections: cfg.TAXII.PerOwnerCollections,
+		ReconcileInterval:   s.ReconcileInterval.D(),
+		VersionRetention:    cfg.Storage.VersionRetention.D(),
+	}
+}
+
+// The store is what the worker needs of it.
+var _ tcsync.Store = (*storage.Store)(nil)
 
 // preflightTimeout bounds the start-up TQL check.
 const preflightTimeout = 15 * time.Second
