@@ -14,6 +14,7 @@
 package config
 
 import (
+	"github.com/taxii-bridge/taxii-bridge/kind"
 	"strings"
 	"time"
 
@@ -140,14 +141,6 @@ type TAXII struct {
 	Gzip             bool      `yaml:"gzip"`               // compress responses for clients that accept it
 }
 
-// Collection kinds, as each collection is stored (storage.Collection.Kind):
-// this is their one definition.
-const (
-	KindOwner  = "owner"  // a ThreatConnect owner's collection (or the one for all owners), made by the sync
-	KindFilter = "filter" // a configured collection over the synced data
-	KindLocal  = "local"  // a configured writable collection that clients POST to
-)
-
 // Collection is an extra collection: a filter over the synced data, or a
 // local writable collection (Writable) that clients POST to and TC never feeds.
 type Collection struct {
@@ -158,13 +151,13 @@ type Collection struct {
 	Filter      Filter `yaml:"filter"`
 }
 
-// Kind is the kind of a configured collection: KindLocal when it is
-// writable, KindFilter otherwise.
+// Kind is the kind of a configured collection: kind.Local when it is
+// writable, kind.Filter otherwise.
 func (c Collection) Kind() string {
 	if c.Writable {
-		return KindLocal
+		return kind.Local
 	}
-	return KindFilter
+	return kind.Filter
 }
 
 // DisplayTitle is the title the collection is served with: the configured

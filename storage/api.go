@@ -29,7 +29,7 @@ type Collection struct {
 	Alias       string
 	Title       string
 	Description string
-	// Kind is "owner", "filter" or "local" (config.KindOwner, …); it is
+	// Kind is "owner", "filter" or "local" (kind.Owner, …); it is
 	// opaque to storage.
 	Kind     string
 	CanWrite bool

@@ -12,7 +12,7 @@ import (
 type Options struct {
 	Sync Sync
 	// Collections are the configured extra collections: those of kind
-	// KindFilter are fed, the others only keep their alias from owner
+	// kind.Filter are fed, the others only keep their alias from owner
 	// collections.
 	Collections []Collection
 	// PerOwnerCollections gives every ThreatConnect owner its own collection;
@@ -87,21 +87,13 @@ type Exclusions struct {
 	Domains []string // a host, URL host or e-mail domain equal to or below one is excluded
 }
 
-// The collection kinds the worker writes into and reads from
-// storage.Collection.Kind; they are config.KindOwner and config.KindFilter,
-// which cmd checks they agree with.
-const (
-	KindOwner  = "owner"  // a ThreatConnect owner's collection (or the one for all owners)
-	KindFilter = "filter" // a configured collection over the synced data
-)
-
 // Collection is a configured collection as the worker sees it, its title
 // and kind already decided.
 type Collection struct {
 	Alias       string
 	Title       string // as served
 	Description string
-	Kind        string // KindFilter for a collection the worker feeds
+	Kind        string // kind.Filter for a collection the worker feeds
 	Filter      Filter
 }
 

@@ -2,6 +2,7 @@ package tcsync_test
 
 import (
 	"context"
+	"github.com/taxii-bridge/taxii-bridge/kind"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,7 +118,7 @@ func TestWorker_FiltersJudgeWhatIsPublished(t *testing.T) {
 	}
 	f.clock.Advance(time.Minute) // the change is in the past of the sync's window
 	store := openStore(t, "filter-mapped.db")
-	apt := tcsync.Collection{Alias: "apt28", Title: "APT28", Kind: tcsync.KindFilter, Filter: tcsync.Filter{Tags: []string{"APT28"}}}
+	apt := tcsync.Collection{Alias: "apt28", Title: "APT28", Kind: kind.Filter, Filter: tcsync.Filter{Tags: []string{"APT28"}}}
 	sum, err := f.workerWith(store, syncConfig(), []tcsync.Collection{apt}, nil).RunOnce(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/taxii-bridge/taxii-bridge/kind"
 	"log/slog"
 	"maps"
 	"slices"
@@ -329,7 +330,7 @@ func (w *Worker) runOnce(ctx context.Context, start time.Time, sum *Summary) err
 		return fmt.Errorf("list collections: %w", err)
 	}
 	for _, c := range cols {
-		if c.Kind == KindOwner {
+		if c.Kind == kind.Owner {
 			w.ownerKind[c.ID] = true
 		}
 	}
@@ -364,7 +365,7 @@ func (w *Worker) ensureFilterCollections(ctx context.Context) error {
 		return nil
 	}
 	for _, c := range w.opt.Collections {
-		if c.Kind != KindFilter {
+		if c.Kind != kind.Filter {
 			continue
 		}
 		col, err := w.store.EnsureCollection(ctx, storage.Collection{Alias: c.Alias, Title: c.Title, Description: c.Description, Kind: c.Kind})
@@ -419,7 +420,7 @@ func (w *Worker) ownerCollection(ctx context.Context, owner string) (string, err
 	if id, ok := w.ownerCols[owner]; ok {
 		return id, nil
 	}
-	c := storage.Collection{Alias: "threatconnect", Title: "ThreatConnect", Kind: KindOwner,
+	c := storage.Collection{Alias: "threatconnect", Title: "ThreatConnect", Kind: kind.Owner,
 		Description: "Everything synced from ThreatConnect"}
 	if owner != "" {
 		c = storage.Collection{
@@ -428,7 +429,7 @@ func (w *Worker) ownerCollection(ctx context.Context, owner string) (string, err
 			}),
 			Title:       owner,
 			Description: "Intelligence of the ThreatConnect owner " + owner,
-			Kind:        KindOwner,
+			Kind:        kind.Owner,
 		}
 	}
 	col, err := w.store.EnsureCollection(ctx, c)

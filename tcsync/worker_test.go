@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/taxii-bridge/taxii-bridge/kind"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -87,7 +88,7 @@ func syncConfig() tcsync.Sync {
 	return s
 }
 
-var greenFilter = tcsync.Collection{Alias: "tlp-green", Title: "green", Kind: tcsync.KindFilter, Filter: tcsync.Filter{MaxTLP: tlp.Green}}
+var greenFilter = tcsync.Collection{Alias: "tlp-green", Title: "green", Kind: kind.Filter, Filter: tcsync.Filter{MaxTLP: tlp.Green}}
 
 func (f *fixture) worker(store *storage.Store, s tcsync.Sync, progress func(tcsync.Progress)) *tcsync.Worker {
 	f.t.Helper()
@@ -438,7 +439,7 @@ func TestWorker_Incremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range cols {
-		if c.Kind != tcsync.KindOwner {
+		if c.Kind != kind.Owner {
 			continue
 		}
 		q := storage.Query{CollectionID: c.ID, AddedAfter: mark.UnixMicro(), Versions: storage.VersionFilter{All: true}, MaxTLP: 5, Limit: 1000}
@@ -662,7 +663,7 @@ func TestWorker_FilterCollectionAndExclusions(t *testing.T) {
 	}
 	s := syncConfig()
 	s.Exclusions.Values = []string{excluded.HostName}
-	apt := tcsync.Collection{Alias: "apt28-org", Title: "apt28-org", Kind: tcsync.KindFilter, Filter: tcsync.Filter{Owners: []string{"Demo Organization"},
+	apt := tcsync.Collection{Alias: "apt28-org", Title: "apt28-org", Kind: kind.Filter, Filter: tcsync.Filter{Owners: []string{"Demo Organization"},
 		Tags: []string{"apt28"}, MinConfidence: 30, STIXTypes: []string{"indicator"}}}
 	w := f.workerWith(store, s, []tcsync.Collection{apt}, nil)
 	sum, err := w.RunOnce(context.Background())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/taxii-bridge/taxii-bridge/kind"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -21,9 +22,9 @@ func TestFilterCollectionKeepsItsTitle(t *testing.T) {
 		config.Collection{Alias: "amber", Title: "Up to AMBER"},
 		config.Collection{Alias: "inbox", Writable: true})
 	want := map[string]struct{ title, kind string }{
-		"tlp-green": {"tlp-green", config.KindFilter}, // no title configured: the alias
-		"amber":     {"Up to AMBER", config.KindFilter},
-		"inbox":     {"inbox", config.KindLocal},
+		"tlp-green": {"tlp-green", kind.Filter}, // no title configured: the alias
+		"amber":     {"Up to AMBER", kind.Filter},
+		"inbox":     {"inbox", kind.Local},
 	}
 	check := func(when string, store *storage.Store) {
 		t.Helper()
@@ -35,7 +36,7 @@ func TestFilterCollectionKeepsItsTitle(t *testing.T) {
 		for _, c := range cols {
 			w, ok := want[c.Alias]
 			if !ok {
-				if c.Kind != config.KindOwner || c.Title == "" {
+				if c.Kind != kind.Owner || c.Title == "" {
 					t.Errorf("%s: collection %q: kind %q title %q, want an owner collection with a title", when, c.Alias, c.Kind, c.Title)
 				}
 				continue

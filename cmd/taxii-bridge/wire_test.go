@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/taxii-bridge/taxii-bridge/kind"
 	"reflect"
 	"slices"
 	"testing"
@@ -82,10 +83,10 @@ func TestSyncOptions(t *testing.T) {
 	}
 	opt := syncOptions(&cfg)
 	want := []tcsync.Collection{
-		{Alias: "tlp-green", Title: "tlp-green", Kind: tcsync.KindFilter, Filter: tcsync.Filter{MaxTLP: tlp.Green}},
-		{Alias: "apt", Title: "APT28", Description: "d", Kind: tcsync.KindFilter, Filter: tcsync.Filter{Owners: []string{"Org"},
+		{Alias: "tlp-green", Title: "tlp-green", Kind: kind.Filter, Filter: tcsync.Filter{MaxTLP: tlp.Green}},
+		{Alias: "apt", Title: "APT28", Description: "d", Kind: kind.Filter, Filter: tcsync.Filter{Owners: []string{"Org"},
 			STIXTypes: []string{"indicator"}, Tags: []string{"apt28"}, MinConfidence: 30}},
-		{Alias: "inbox", Title: "Inbox", Kind: config.KindLocal},
+		{Alias: "inbox", Title: "Inbox", Kind: kind.Local},
 	}
 	if !reflect.DeepEqual(opt.Collections, want) {
 		t.Errorf("Collections = %+v; want %+v", opt.Collections, want)
@@ -101,14 +102,11 @@ func TestSyncOptions(t *testing.T) {
 	}
 }
 
-// The worker's defaults and kinds are the configuration's.
+// The worker's defaults are the configuration's.
 func TestSyncOptions_AgreeWithConfig(t *testing.T) {
 	cfg := config.Default()
 	if got, want := syncOptions(&cfg).Sync, tcsync.DefaultSync(); !reflect.DeepEqual(got, want) {
 		t.Errorf("the default configuration's sync options = %+v; tcsync.DefaultSync() = %+v", got, want)
-	}
-	if tcsync.KindOwner != config.KindOwner || tcsync.KindFilter != config.KindFilter {
-		t.Errorf("tcsync kinds %q, %q; config kinds %q, %q", tcsync.KindOwner, tcsync.KindFilter, config.KindOwner, config.KindFilter)
 	}
 }
 
