@@ -218,6 +218,7 @@ func (b *putBatch) newOID(id string) int64 {
 	b.nextOID++
 	b.oids[id] = oid
 	b.objArgs = append(b.objArgs, oid, id)
+	b.tx.s.known.add(id)
 	return oid
 }
 

@@ -299,7 +299,7 @@ func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
 		if oid, err = r.LastInsertId(); err != nil {
 			return 0, false, fmt.Errorf("insert object: %w", err)
 		}
-		tx.cache.learn(id, oid)
+		tx.learn(id, oid)
 		return oid, false, nil
 	case err != nil:
 		return 0, false, fmt.Errorf("look up object: %w", err)

@@ -36,8 +36,12 @@ type Store struct {
 	r   *sql.DB // read-only pool
 	now func() time.Time
 
-	wmu sync.Mutex // serialises Update; guards hw
-	hw  int64      // greatest date_added handed out, µs
+	wmu   sync.Mutex // serialises Update; guards hw and known
+	hw    int64      // greatest date_added handed out, µs
+	known *knownIDs  // nil until a transaction builds it (known.go)
+	// dataVersion is the writer connection's PRAGMA data_version when
+	// known was last valid: it moves when another connection commits.
+	dataVersion int64
 
 	cmu  sync.RWMutex
 	cids map[string]int64 // collection id -> cid, filled lazily
@@ -336,6 +340,18 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin write transaction: %w", err)
 	}
 	tx := &Tx{ctx: ctx, tx: sqlTx, s: s}
+	// Another process that wrote to the file since our last transaction
+	// (a `sync -once` beside `serve`) may have added ids the filter has
+	// not seen. The transaction holds the write lock from its start, so
+	// nothing else commits until it ends.
+	var dv int64
+	if err := sqlTx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&dv); err != nil {
+		sqlTx.Rollback()
+		return fmt.Errorf("read data version: %w", err)
+	}
+	if dv != s.dataVersion {
+		s.known, s.dataVersion = nil, dv
+	}
 	if err := fn(tx); err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back: %w", rerr))

@@ -65,7 +65,9 @@ func (tx *Tx) resolve(ids []string) (map[string]int64, error) {
 			out[id] = oid
 		} else if !tx.cache.missing[id] {
 			tx.cache.missing[id] = true // until the query finds it; asked once
-			ask = append(ask, id)
+			if tx.s.known.mayHold(id) {
+				ask = append(ask, id)
+			}
 		}
 	}
 	if len(ask) == 0 {
@@ -80,6 +82,7 @@ func (tx *Tx) resolve(ids []string) (map[string]int64, error) {
 		return nil, fmt.Errorf("look up object keys: %w", err)
 	}
 	defer rows.Close()
+	found := 0
 	for rows.Next() {
 		var id string
 		var oid int64
@@ -88,14 +91,26 @@ func (tx *Tx) resolve(ids []string) (map[string]int64, error) {
 		}
 		out[id] = oid
 		tx.cache.learn(id, oid)
+		found++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("look up object keys: %w", err)
+	}
+	if (tx.s.known == nil && len(ask) >= knownBuildAsk && found < len(ask)/2) || tx.s.known.full() {
+		rows.Close()
+		if err := tx.buildKnown(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
 // learn records the key of an id just written.
+func (tx *Tx) learn(id string, oid int64) {
+	tx.cache.learn(id, oid)
+	tx.s.known.add(id)
+}
+
 func (c *txCache) learn(id string, oid int64) {
 	c.init()
 	c.oid[id] = oid

@@ -1,0 +1,52 @@
+package storage
+
+import (
+	"context"
+	"testing"
+)
+
+// TestKnownIDsNeverHideAnotherWritersRows: the filter of ids the objects
+// table may hold is built when a large lookup finds ids absent; when another
+// process writes to the file afterwards, its ids must not be taken for
+// absent (a duplicate objects row would fail every later write).
+func TestKnownIDsNeverHideAnotherWritersRows(t *testing.T) {
+	ctx := context.Background()
+	a, path := openTest(t)
+	ca, cb := ensure(t, a, "a"), ensure(t, a, "b")
+	var ids []string
+	var batch []Object
+	for i := range 2 * knownBuildAsk {
+		o := obj("indicator", i, t0, t0, 0, "x")
+		ids, batch = append(ids, o.ID), append(batch, o)
+	}
+	err := a.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.Meta(ca.ID, ids); err != nil { // all absent: the filter is built
+			return err
+		}
+		_, err := tx.Put(ca.ID, batch)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.known == nil {
+		t.Fatal("a lookup of 1,024 absent ids did not build the filter")
+	}
+
+	other, err := Open(ctx, path) // another process on the same file
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := obj("indicator", 5000, t0, t0, 0, "written by the other process")
+	put(t, other, ca.ID, late)
+	other.Close()
+
+	if res := put(t, a, cb.ID, late); res.New != 1 {
+		t.Errorf("Put of an id another process stored = %+v, want it new in this collection", res)
+	}
+	var m map[string]Meta
+	err = a.Update(ctx, func(tx *Tx) error { m, err = tx.Meta(ca.ID, []string{late.ID}); return err })
+	if err != nil || m[late.ID].Hash != late.Hash {
+		t.Errorf("Meta after another process wrote = %v, %v; want its version", m, err)
+	}
+}
