@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -99,7 +100,15 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		// visibility (its latest version's rank, or a hidden state above
 		// every rank) are both within the cap: an object whose latest
 		// version a reader may not see is absent in every mode.
-		where = []string{"m.cid = ?", "m.tlp <= ?", "m.vis <= ?"}
+		// The unary plus on a bound integer compared with = is on purpose
+		// (here and in every read statement whose value may be 0 or 1, as
+		// the first collection's cid is): SQLite's planner inspects such a
+		// value and re-prepares the statement on every later bind of a new
+		// value while the old one was 0 or 1 (sqlite3ExprIsInteger with
+		// bRSI in whereLoopOutputAdjust), so every GET of the first
+		// collection was parsed and planned again. +? keeps the index use
+		// and hides the value from the planner.
+		where = []string{"m.cid = +?", "m.tlp <= ?", "m.vis <= ?"}
 		args  = []any{cid, min(q.MaxTLP, TLPRed), min(q.MaxTLP, TLPRed)}
 		// Plans are pinned: the keyset scan walks the (cid, date_added)
 		// primary key; match[id] goes through members_by_object.
@@ -177,8 +186,7 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		args = append(args, q.CurrentAt)
 	}
 	query := "SELECT " + cols + " FROM " + from + join + " WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY m.date_added LIMIT ?"
-	args = append(args, q.Limit+1)
+		" ORDER BY m.date_added LIMIT " + strconv.Itoa(limitBucket(q.Limit+1))
 
 	st, err := s.readStmt(ctx, query)
 	if err != nil {
@@ -239,6 +247,20 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return page, nil
+}
+
+// limitBucket is the LIMIT written into a listing's SQL text: the least
+// power of two not below n. The limit is a literal, not a bound parameter,
+// because SQLite (3.54) compiles a bound LIMIT as a constant and re-prepares
+// the statement on every bind of it, which parsed and planned every listing
+// again (a third of a single-object GET's CPU). Rounding up keeps the
+// number of statement texts small; list stops reading at q.Limit+1 rows.
+func limitBucket(n int) int {
+	b := 1
+	for b < n {
+		b <<= 1
+	}
+	return b
 }
 
 // readStmt returns a prepared statement for query on the read pool, cached
