@@ -81,9 +81,7 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	if q.Limit <= 0 {
 		return Page{}, fmt.Errorf("%s: limit %d is not positive", what, q.Limit)
 	}
-	if q.Limit > maxLimit {
-		q.Limit = maxLimit
-	}
+	q.Limit = min(q.Limit, maxLimit)
 	select {
 	case s.rsem <- struct{}{}:
 		defer func() { <-s.rsem }()
@@ -94,100 +92,16 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
-
-	var (
-		// A row is served when its own marking and the object's
-		// visibility (its latest version's rank, or a hidden state above
-		// every rank) are both within the cap: an object whose latest
-		// version a reader may not see is absent in every mode.
-		// The unary plus on a bound integer compared with = is on purpose
-		// (here and in every read statement whose value may be 0 or 1, as
-		// the first collection's cid is): SQLite's planner inspects such a
-		// value and re-prepares the statement on every later bind of a new
-		// value while the old one was 0 or 1 (sqlite3ExprIsInteger with
-		// bRSI in whereLoopOutputAdjust), so every GET of the first
-		// collection was parsed and planned again. +? keeps the index use
-		// and hides the value from the planner.
-		where = []string{"m.cid = +?", "m.tlp <= ?", "m.vis <= ?"}
-		args  = []any{cid, min(q.MaxTLP, TLPRed), min(q.MaxTLP, TLPRed)}
-		// Plans are pinned: the keyset scan walks the (cid, date_added)
-		// primary key; match[id] goes through members_by_object.
-		from = "members m NOT INDEXED"
-	)
-	after := q.AddedAfter
-	if q.After != nil && q.After.DateAdded > after {
-		// date_added is unique in the database (D-1), so it alone is a total
-		// position; RowID needs no comparison.
-		after = q.After.DateAdded
-	}
-	if after > 0 {
-		where = append(where, "m.date_added > ?")
-		args = append(args, after)
-	}
-	switch {
-	case len(q.IDs) == 1:
-		// The object and versions endpoints: one statement, the id resolved
-		// by a scalar subquery.
-		from = "members m INDEXED BY members_by_object"
-		where = append(where, "m.oid = (SELECT oid FROM objects WHERE stix_id = ?)")
-		args = append(args, q.IDs[0])
-	case len(q.IDs) > 1:
-		oids, err := s.resolveIDs(ctx, q.IDs)
-		if err != nil {
+	b := listSQL{cid: cid, mode: mode, from: "members m NOT INDEXED"}
+	for _, f := range listFilters {
+		if err := f(ctx, s, &b, &q); err != nil {
 			return Page{}, fmt.Errorf("%s: %w", what, err)
 		}
-		if len(oids) == 0 {
-			return Page{}, nil
-		}
-		from = "members m INDEXED BY members_by_object"
-		where = append(where, "m.oid IN (SELECT value FROM json_each(?))")
-		args = append(args, jsonList(oids))
 	}
-	if len(q.Types) > 0 {
-		where = append(where, "m.type IN (SELECT value FROM json_each(?))")
-		args = append(args, jsonList(q.Types))
+	if b.none {
+		return Page{}, nil
 	}
-	if len(q.SpecVersions) > 0 {
-		where = append(where, "m.spec_version IN (SELECT value FROM json_each(?))")
-		args = append(args, jsonList(q.SpecVersions))
-	}
-	vf := q.Versions
-	if !vf.All {
-		var or []string
-		if vf.Last || (!vf.First && len(vf.At) == 0) {
-			or = append(or, "m.latest = 1")
-		}
-		if vf.First {
-			or = append(or, "m.first = 1")
-		}
-		if len(vf.At) > 0 {
-			at := make([]int64, len(vf.At))
-			for i, t := range vf.At {
-				at[i] = t.UnixMicro()
-			}
-			or = append(or, "m.ver IN (SELECT value FROM json_each(?))")
-			args = append(args, jsonList(at))
-		}
-		where = append(where, "("+strings.Join(or, " OR ")+")")
-	}
-
-	cols := "m.date_added, m.vid, m.ver, m.versioned, m.created, m.type, m.spec_version, o.stix_id"
-	// CROSS JOIN fixes the loop order: members drives, the rest are lookups
-	// by primary key.
-	join := " CROSS JOIN objects o ON o.oid = m.oid"
-	if mode == modeObjects || q.CurrentAt != 0 {
-		join += " CROSS JOIN versions v ON v.vid = m.vid"
-	}
-	if mode == modeObjects {
-		cols += ", v.codec, v.json"
-	}
-	if q.CurrentAt != 0 {
-		where = append(where, "v.revoked = 0", "(v.valid_until = 0 OR v.valid_until > ?)")
-		args = append(args, q.CurrentAt)
-	}
-	query := "SELECT " + cols + " FROM " + from + join + " WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY m.date_added LIMIT " + strconv.Itoa(limitBucket(q.Limit+1))
-
+	query, args := b.sql(&q)
 	st, err := s.readStmt(ctx, query)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
@@ -197,6 +111,170 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
+	page, err := scanPage(rows, &b, &q)
+	if err != nil {
+		return Page{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return page, nil
+}
+
+// listSQL is a listing statement being built: each entry of listFilters
+// adds what one Query field asks for. The statement text depends only on
+// which filters are set, never on their values (those are bound), so the
+// prepared-statement cache stays small (see readStmt).
+type listSQL struct {
+	cid  int64
+	mode listMode
+	// from is members and the index its scan walks: the keyset scan walks
+	// the (cid, date_added) primary key, match[id] members_by_object.
+	from  string
+	where []string
+	args  []any
+	// oneID is the id of a single-id listing (the object and versions
+	// endpoints): the objects table is then not joined for it.
+	oneID string
+	// versions: the versions row is joined (for its JSON or columns).
+	versions bool
+	// none: a filter can match nothing (no requested id is known).
+	none bool
+}
+
+func (b *listSQL) add(cond string, args ...any) {
+	b.where = append(b.where, cond)
+	b.args = append(b.args, args...)
+}
+
+// listFilters apply, in this order, every filter of a Query to a listing.
+var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query) error{
+	// The collection, and the reader's cap: a row is served when its own
+	// marking and the object's visibility (its latest version's rank, or
+	// a hidden state above every rank) are both within the cap, so an
+	// object whose latest version a reader may not see is absent in
+	// every mode. The unary plus on cid is on purpose (here and in every
+	// read statement that binds a value that may be 0 or 1, as the first
+	// collection's cid is): SQLite's planner inspects such a value and
+	// re-prepares the statement on every later bind while the old value
+	// was 0 or 1 (sqlite3ExprIsInteger with bRSI in whereLoopOutputAdjust),
+	// which parsed and planned every GET of the first collection again.
+	// +? keeps the index use and hides the value from the planner.
+	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
+		rank := min(q.MaxTLP, TLPRed)
+		b.add("m.cid = +? AND m.tlp <= ? AND m.vis <= ?", b.cid, rank, rank)
+		return nil
+	},
+	// added_after and the next cursor: date_added is unique in the
+	// database (D-1), so it alone is a total position; RowID needs no
+	// comparison.
+	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
+		after := q.AddedAfter
+		if q.After != nil {
+			after = max(after, q.After.DateAdded)
+		}
+		if after > 0 {
+			b.add("m.date_added > ?", after)
+		}
+		return nil
+	},
+	// match[id]: one id (the object and versions endpoints) is resolved by
+	// a scalar subquery in the statement itself; several are resolved
+	// first and bound as a list.
+	func(ctx context.Context, s *Store, b *listSQL, q *Query) error {
+		switch {
+		case len(q.IDs) == 1:
+			b.from = "members m INDEXED BY members_by_object"
+			b.oneID = q.IDs[0]
+			b.add("m.oid = (SELECT oid FROM objects WHERE stix_id = ?)", q.IDs[0])
+		case len(q.IDs) > 1:
+			oids, err := s.resolveIDs(ctx, q.IDs)
+			if err != nil {
+				return err
+			}
+			b.none = len(oids) == 0
+			b.from = "members m INDEXED BY members_by_object"
+			b.add("m.oid IN (SELECT value FROM json_each(?))", jsonList(oids))
+		}
+		return nil
+	},
+	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
+		if len(q.Types) > 0 {
+			b.add("m.type IN (SELECT value FROM json_each(?))", jsonList(q.Types))
+		}
+		return nil
+	},
+	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
+		if len(q.SpecVersions) > 0 {
+			b.add("m.spec_version IN (SELECT value FROM json_each(?))", jsonList(q.SpecVersions))
+		}
+		return nil
+	},
+	// match[version]: the union of the selected versions; none given
+	// means last (S-7.13).
+	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
+		vf := q.Versions
+		if vf.All {
+			return nil
+		}
+		var or []string
+		if vf.Last || (!vf.First && len(vf.At) == 0) {
+			or = append(or, "m.latest = 1")
+		}
+		if vf.First {
+			or = append(or, "m.first = 1")
+		}
+		var args []any
+		if len(vf.At) > 0 {
+			at := make([]int64, len(vf.At))
+			for i, t := range vf.At {
+				at[i] = t.UnixMicro()
+			}
+			or = append(or, "m.ver IN (SELECT value FROM json_each(?))")
+			args = append(args, jsonList(at))
+		}
+		b.add("("+strings.Join(or, " OR ")+")", args...)
+		return nil
+	},
+	// The bootstrap view: only versions current at that instant.
+	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
+		if q.CurrentAt != 0 {
+			b.versions = true
+			b.add("v.revoked = 0 AND (v.valid_until = 0 OR v.valid_until > ?)", q.CurrentAt)
+		}
+		return nil
+	},
+}
+
+// sql is the statement text and its arguments. CROSS JOIN fixes the loop
+// order: members drives, the rest are lookups by primary key.
+func (b *listSQL) sql(q *Query) (string, []any) {
+	cols := "m.date_added, m.vid, m.ver, m.versioned, m.created, m.type, m.spec_version"
+	join := ""
+	if b.oneID == "" {
+		cols += ", o.stix_id"
+		join = " CROSS JOIN objects o ON o.oid = m.oid"
+	}
+	if b.mode == modeObjects {
+		b.versions = true
+		cols += ", v.codec, v.json"
+	}
+	if b.versions {
+		join += " CROSS JOIN versions v ON v.vid = m.vid"
+	}
+	var args []any
+	if q.WithNewest {
+		// Uncorrelated, so evaluated once for the statement, in the same
+		// read transaction as the rows (see NewestDateAdded).
+		cols += `, max(coalesce((SELECT n.date_added FROM members n WHERE n.cid = +? AND n.tlp <= ? AND n.vis <= ?
+			ORDER BY n.date_added DESC LIMIT 1), 0), (SELECT changed FROM collections WHERE cid = +?))`
+		rank := min(q.MaxTLP, TLPRed)
+		args = append(args, b.cid, rank, rank, b.cid)
+	}
+	query := "SELECT " + cols + " FROM " + b.from + join + " WHERE " + strings.Join(b.where, " AND ") +
+		" ORDER BY m.date_added LIMIT " + strconv.Itoa(limitBucket(q.Limit+1))
+	return query, append(args, b.args...)
+}
+
+// scanPage reads at most q.Limit rows of a listing and whether more follow.
+func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 	// Size buffers for the page expected: a crawl fills its limit, a
 	// lookup by id returns a handful of rows.
 	expect := min(q.Limit, 1024)
@@ -209,42 +287,51 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 		ver, versed, created int64
 		codec                int
 		body                 sql.RawBytes
+		newest               int64
 		arena                []byte // JSON of many items shares one allocation
 	)
-	dest := []any{&it.DateAdded, &it.Key.RowID, &ver, &versed, &created, &it.Type, &it.SpecVersion, &it.ID}
-	if mode == modeObjects {
+	dest := []any{&it.DateAdded, &it.Key.RowID, &ver, &versed, &created, &it.Type, &it.SpecVersion}
+	if b.oneID == "" {
+		dest = append(dest, &it.ID)
+	}
+	if b.mode == modeObjects {
 		dest = append(dest, &codec, &body)
+	}
+	if q.WithNewest {
+		dest = append(dest, &newest)
 	}
 	for rows.Next() {
 		if len(page.Items) == q.Limit {
 			page.More = true
 			break
 		}
-		it = Item{}
+		it = Item{ID: b.oneID}
 		if err := rows.Scan(dest...); err != nil {
-			return Page{}, fmt.Errorf("%s: %w", what, err)
+			return Page{}, err
 		}
 		it.Key.DateAdded = it.DateAdded
 		it.Created = fromMicro(created)
 		if versed == 1 {
 			it.Modified = fromMicro(ver)
 		}
-		if mode == modeObjects {
+		if b.mode == modeObjects {
 			if cap(arena)-len(arena) < 4*len(body) {
 				// First chunk sized for the expected page (~640 bytes of
 				// JSON an object), then doubling.
 				arena = make([]byte, 0, max(min(2*cap(arena), 1<<20), expect*640, 4*len(body)))
 			}
 			start := len(arena)
+			var err error
 			if arena, err = appendJSON(arena, codec, body); err != nil {
-				return Page{}, fmt.Errorf("%s: object %s: %w", what, it.ID, err)
+				return Page{}, fmt.Errorf("object %s: %w", it.ID, err)
 			}
 			it.JSON = arena[start:len(arena):len(arena)]
 		}
 		page.Items = append(page.Items, it)
+		page.Newest = newest
 	}
 	if err := rows.Err(); err != nil {
-		return Page{}, fmt.Errorf("%s: %w", what, err)
+		return Page{}, err
 	}
 	return page, nil
 }

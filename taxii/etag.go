@@ -61,6 +61,12 @@ func (s *Server) listETag(ctx context.Context, ep endpoint, collectionID, object
 	if err != nil {
 		return "", 0, err
 	}
+	return s.listTag(ep, collectionID, objectID, rawQuery, p, newest), newest, nil
+}
+
+// listTag is the ETag of a listing whose reader's newest date_added in the
+// collection is newest.
+func (s *Server) listTag(ep endpoint, collectionID, objectID, rawQuery string, p *principal, newest int64) string {
 	h := sha256.New()
 	var num [8 * 4]byte
 	b := strconv.AppendInt(num[:0], newest, 10)
@@ -83,7 +89,7 @@ func (s *Server) listETag(ctx context.Context, ep endpoint, collectionID, object
 	}
 	h.Write(b)
 	var sum [sha256.Size]byte
-	return weakTag(h.Sum(sum[:0])), newest, nil
+	return weakTag(h.Sum(sum[:0]))
 }
 
 func weakTag(sum []byte) string {

@@ -54,14 +54,29 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	if err != nil {
 		return err
 	}
-	// Conditional polling (etag.go): an unchanged listing is a 304 before any query.
-	etag, newest, err := s.listETag(ctx, ep, col.ID, objectID, rawQuery, p)
-	if err != nil {
-		return fmt.Errorf("query %s: %w", ep, err)
-	}
-	if etag != "" {
+	// tagged sets the ETag and reports whether If-None-Match matches it.
+	tagged := func(etag string) bool {
+		if etag == "" {
+			return false
+		}
 		c.Response().Header().Set("ETag", etag)
-		if notModified(c.Request().Header.Get("If-None-Match"), etag) {
+		return notModified(c.Request().Header.Get("If-None-Match"), etag)
+	}
+	// A single object without a cursor: its page and the reader's newest
+	// date_added (the ETag's input) come from one statement, and the tag
+	// is decided after it. Every other listing: conditional polling
+	// (etag.go) answers an unchanged listing 304 before any query.
+	_, canTag := s.store.(newestStore)
+	oneShot := ep == epObject && q.next == "" && canTag
+	var (
+		etag   string
+		newest int64
+	)
+	if !oneShot {
+		if etag, newest, err = s.listETag(ctx, ep, col.ID, objectID, rawQuery, p); err != nil {
+			return fmt.Errorf("query %s: %w", ep, err)
+		}
+		if tagged(etag) {
 			s.poll(p, col.Alias, 0, 0, 0)
 			return c.NoContent(http.StatusNotModified)
 		}
@@ -76,6 +91,7 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		Versions:     q.filter.versionFilter(),
 		MaxTLP:       p.tlpCap(),
 		Limit:        q.limit,
+		WithNewest:   oneShot,
 	}
 	if p.bootstrapCurrent && q.filter.AddedAfter == 0 && ep != epVersions {
 		// The bootstrap view (User.BootstrapCurrent): a poll from zero
@@ -102,6 +118,17 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	if !prefetched && !nothingNew {
 		if page, err = fetch(ctx, sq); err != nil {
 			return fmt.Errorf("query %s: %w", ep, err)
+		}
+	}
+	if oneShot {
+		if len(page.Items) > 0 {
+			etag = s.listTag(ep, col.ID, objectID, rawQuery, p, page.Newest)
+		} else if etag, _, err = s.listETag(ctx, ep, col.ID, objectID, rawQuery, p); err != nil {
+			return fmt.Errorf("query %s: %w", ep, err)
+		}
+		if tagged(etag) {
+			s.poll(p, col.Alias, 0, 0, 0)
+			return c.NoContent(http.StatusNotModified)
 		}
 	}
 	// The response-byte budget (D-10, C-20): stop before the page body
