@@ -289,8 +289,20 @@ func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 		body                 sql.RawBytes
 		newest               int64
 		arena                []byte // JSON of many items shares one allocation
+		typ, spec            sql.RawBytes
+		// A page holds a few distinct types and spec versions: one string
+		// each, not two allocations a row.
+		interned = map[string]string{}
 	)
-	dest := []any{&it.DateAdded, &it.Key.RowID, &ver, &versed, &created, &it.Type, &it.SpecVersion}
+	intern := func(b []byte) string {
+		if v, ok := interned[string(b)]; ok {
+			return v
+		}
+		v := string(b)
+		interned[v] = v
+		return v
+	}
+	dest := []any{&it.DateAdded, &it.Key.RowID, &ver, &versed, &created, &typ, &spec}
 	if b.oneID == "" {
 		dest = append(dest, &it.ID)
 	}
@@ -310,6 +322,7 @@ func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 			return Page{}, err
 		}
 		it.Key.DateAdded = it.DateAdded
+		it.Type, it.SpecVersion = intern(typ), intern(spec)
 		it.Created = fromMicro(created)
 		if versed == 1 {
 			it.Modified = fromMicro(ver)
