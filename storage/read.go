@@ -273,6 +273,39 @@ func (b *listSQL) sql(q *Query) (string, []any) {
 	return query, append(args, b.args...)
 }
 
+// scanRow holds the scan targets of one listing row; one allocation for
+// the page instead of one per target.
+type scanRow struct {
+	it                   Item
+	ver, versed, created int64
+	codec                int
+	body, typ, spec      sql.RawBytes
+	newest               int64
+	dest                 [11]any
+}
+
+// interner keeps one string per distinct type and spec version of a page
+// (a page holds a handful), instead of two allocations a row. It lives on
+// the stack; past its size a value is simply allocated.
+type interner struct {
+	n    int
+	vals [16]string
+}
+
+func (in *interner) get(b []byte) string {
+	for _, v := range in.vals[:in.n] {
+		if v == string(b) {
+			return v
+		}
+	}
+	v := string(b)
+	if in.n < len(in.vals) {
+		in.vals[in.n] = v
+		in.n++
+	}
+	return v
+}
+
 // scanPage reads at most q.Limit rows of a listing and whether more follow.
 func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 	// Size buffers for the page expected: a crawl fills its limit, a
@@ -283,65 +316,51 @@ func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 	}
 	page := Page{Items: make([]Item, 0, expect)}
 	var (
-		it                   Item
-		ver, versed, created int64
-		codec                int
-		body                 sql.RawBytes
-		newest               int64
-		arena                []byte // JSON of many items shares one allocation
-		typ, spec            sql.RawBytes
-		// A page holds a few distinct types and spec versions: one string
-		// each, not two allocations a row.
-		interned = map[string]string{}
+		r     = new(scanRow)
+		names interner
+		arena []byte // JSON of many items shares one allocation
 	)
-	intern := func(b []byte) string {
-		if v, ok := interned[string(b)]; ok {
-			return v
-		}
-		v := string(b)
-		interned[v] = v
-		return v
-	}
-	dest := []any{&it.DateAdded, &it.Key.RowID, &ver, &versed, &created, &typ, &spec}
+	dest := append(r.dest[:0], &r.it.DateAdded, &r.it.Key.RowID, &r.ver, &r.versed, &r.created, &r.typ, &r.spec)
 	if b.oneID == "" {
-		dest = append(dest, &it.ID)
+		dest = append(dest, &r.it.ID)
 	}
 	if b.mode == modeObjects {
-		dest = append(dest, &codec, &body)
+		dest = append(dest, &r.codec, &r.body)
 	}
 	if q.WithNewest {
-		dest = append(dest, &newest)
+		dest = append(dest, &r.newest)
 	}
 	for rows.Next() {
 		if len(page.Items) == q.Limit {
 			page.More = true
 			break
 		}
-		it = Item{ID: b.oneID}
+		r.it = Item{ID: b.oneID}
 		if err := rows.Scan(dest...); err != nil {
 			return Page{}, err
 		}
+		it := r.it
 		it.Key.DateAdded = it.DateAdded
-		it.Type, it.SpecVersion = intern(typ), intern(spec)
-		it.Created = fromMicro(created)
-		if versed == 1 {
-			it.Modified = fromMicro(ver)
+		it.Type, it.SpecVersion = names.get(r.typ), names.get(r.spec)
+		it.Created = fromMicro(r.created)
+		if r.versed == 1 {
+			it.Modified = fromMicro(r.ver)
 		}
 		if b.mode == modeObjects {
-			if cap(arena)-len(arena) < 4*len(body) {
+			if cap(arena)-len(arena) < 4*len(r.body) {
 				// First chunk sized for the expected page (~640 bytes of
 				// JSON an object), then doubling.
-				arena = make([]byte, 0, max(min(2*cap(arena), 1<<20), expect*640, 4*len(body)))
+				arena = make([]byte, 0, max(min(2*cap(arena), 1<<20), expect*640, 4*len(r.body)))
 			}
 			start := len(arena)
 			var err error
-			if arena, err = appendJSON(arena, codec, body); err != nil {
+			if arena, err = appendJSON(arena, r.codec, r.body); err != nil {
 				return Page{}, fmt.Errorf("object %s: %w", it.ID, err)
 			}
 			it.JSON = arena[start:len(arena):len(arena)]
 		}
 		page.Items = append(page.Items, it)
-		page.Newest = newest
+		page.Newest = r.newest
 	}
 	if err := rows.Err(); err != nil {
 		return Page{}, err
