@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -92,26 +93,29 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
-	b := listSQL{cid: cid, mode: mode, from: "members m NOT INDEXED"}
+	b := &listSQL{cid: cid, mode: mode, from: "members m NOT INDEXED"}
+	b.where, b.args = b.wherev[:0], b.argv[:0]
 	for _, f := range listFilters {
-		if err := f(ctx, s, &b, &q); err != nil {
+		if err := f(ctx, s, b, &q); err != nil {
 			return Page{}, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	if b.none {
 		return Page{}, nil
 	}
-	query, args := b.sql(&q)
-	st, err := s.readStmt(ctx, query)
+	st, oneOff, err := s.listStmt(ctx, b.key(&q), func() string { return b.text(&q) })
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	if oneOff {
+		defer st.Close()
+	}
+	rows, err := st.QueryContext(ctx, b.bind(&q)...)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	page, err := scanPage(rows, &b, &q)
+	page, err := scanPage(rows, b, &q)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
@@ -120,11 +124,17 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 
 // listSQL is a listing statement being built: each entry of listFilters
 // adds what one Query field asks for. The statement text depends only on
-// which filters are set, never on their values (those are bound), so the
-// prepared-statement cache stays small (see readStmt).
+// which filters are set, never on their values (those are bound): shape
+// records which terms were added, and with the mode, the LIMIT and
+// WithNewest it keys the prepared statement, so the text is built only
+// when a shape is first seen (see listStmt).
 type listSQL struct {
-	cid  int64
-	mode listMode
+	cid   int64
+	mode  listMode
+	shape uint64
+	// where and args start on these arrays: a listing's terms fit.
+	wherev [8]string
+	argv   [12]any
 	// from is members and the index its scan walks: the keyset scan walks
 	// the (cid, date_added) primary key, match[id] members_by_object.
 	from  string
@@ -133,13 +143,27 @@ type listSQL struct {
 	// oneID is the id of a single-id listing (the object and versions
 	// endpoints): the objects table is then not joined for it.
 	oneID string
-	// versions: the versions row is joined (for its JSON or columns).
-	versions bool
 	// none: a filter can match nothing (no requested id is known).
 	none bool
 }
 
-func (b *listSQL) add(cond string, args ...any) {
+// Terms of a listing, as bits of listSQL.shape. The collection and cap
+// term is always there.
+const (
+	termAfter uint64 = 1 << iota
+	termOneID
+	termIDs
+	termTypes
+	termSpecVersions
+	termLast
+	termFirst
+	termAt
+	termVersion
+	termCurrent
+)
+
+func (b *listSQL) add(term uint64, cond string, args ...any) {
+	b.shape |= term
 	b.where = append(b.where, cond)
 	b.args = append(b.args, args...)
 }
@@ -159,7 +183,7 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 	// +? keeps the index use and hides the value from the planner.
 	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
 		rank := min(q.MaxTLP, TLPRed)
-		b.add("m.cid = +? AND m.tlp <= ? AND m.vis <= ?", b.cid, rank, rank)
+		b.add(0, "m.cid = +? AND m.tlp <= ? AND m.vis <= ?", b.cid, rank, rank)
 		return nil
 	},
 	// added_after and the next cursor: date_added is unique in the
@@ -171,7 +195,7 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 			after = max(after, q.After.DateAdded)
 		}
 		if after > 0 {
-			b.add("m.date_added > ?", after)
+			b.add(termAfter, "m.date_added > ?", after)
 		}
 		return nil
 	},
@@ -183,7 +207,7 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 		case len(q.IDs) == 1:
 			b.from = "members m INDEXED BY members_by_object"
 			b.oneID = q.IDs[0]
-			b.add("m.oid = (SELECT oid FROM objects WHERE stix_id = ?)", q.IDs[0])
+			b.add(termOneID, "m.oid = (SELECT oid FROM objects WHERE stix_id = ?)", q.IDs[0])
 		case len(q.IDs) > 1:
 			oids, err := s.resolveIDs(ctx, q.IDs)
 			if err != nil {
@@ -191,19 +215,19 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 			}
 			b.none = len(oids) == 0
 			b.from = "members m INDEXED BY members_by_object"
-			b.add("m.oid IN (SELECT value FROM json_each(?))", jsonList(oids))
+			b.add(termIDs, "m.oid IN (SELECT value FROM json_each(?))", jsonList(oids))
 		}
 		return nil
 	},
 	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
 		if len(q.Types) > 0 {
-			b.add("m.type IN (SELECT value FROM json_each(?))", jsonList(q.Types))
+			b.add(termTypes, "m.type IN (SELECT value FROM json_each(?))", jsonList(q.Types))
 		}
 		return nil
 	},
 	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
 		if len(q.SpecVersions) > 0 {
-			b.add("m.spec_version IN (SELECT value FROM json_each(?))", jsonList(q.SpecVersions))
+			b.add(termSpecVersions, "m.spec_version IN (SELECT value FROM json_each(?))", jsonList(q.SpecVersions))
 		}
 		return nil
 	},
@@ -214,11 +238,24 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 		if vf.All {
 			return nil
 		}
+		// The common shapes are constants: no text is built per query.
+		last, first := vf.Last || (!vf.First && len(vf.At) == 0), vf.First
+		switch {
+		case len(vf.At) == 0 && last && !first:
+			b.add(termVersion|termLast, "m.latest = 1")
+			return nil
+		case len(vf.At) == 0 && first && !last:
+			b.add(termVersion|termFirst, "m.first = 1")
+			return nil
+		}
+		term := termVersion
 		var or []string
-		if vf.Last || (!vf.First && len(vf.At) == 0) {
+		if last {
+			term |= termLast
 			or = append(or, "m.latest = 1")
 		}
-		if vf.First {
+		if first {
+			term |= termFirst
 			or = append(or, "m.first = 1")
 		}
 		var args []any
@@ -227,25 +264,34 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 			for i, t := range vf.At {
 				at[i] = t.UnixMicro()
 			}
+			term |= termAt
 			or = append(or, "m.ver IN (SELECT value FROM json_each(?))")
 			args = append(args, jsonList(at))
 		}
-		b.add("("+strings.Join(or, " OR ")+")", args...)
+		b.add(term, "("+strings.Join(or, " OR ")+")", args...)
 		return nil
 	},
 	// The bootstrap view: only versions current at that instant.
 	func(_ context.Context, _ *Store, b *listSQL, q *Query) error {
 		if q.CurrentAt != 0 {
-			b.versions = true
-			b.add("v.revoked = 0 AND (v.valid_until = 0 OR v.valid_until > ?)", q.CurrentAt)
+			b.add(termCurrent, "v.revoked = 0 AND (v.valid_until = 0 OR v.valid_until > ?)", q.CurrentAt)
 		}
 		return nil
 	},
 }
 
-// sql is the statement text and its arguments. CROSS JOIN fixes the loop
-// order: members drives, the rest are lookups by primary key.
-func (b *listSQL) sql(q *Query) (string, []any) {
+// key identifies the statement text of this listing (see listSQL).
+func (b *listSQL) key(q *Query) uint64 {
+	k := b.shape | uint64(b.mode)<<16 | uint64(bits.Len(uint(limitBucket(q.Limit+1))))<<20
+	if q.WithNewest {
+		k |= 1 << 28
+	}
+	return k
+}
+
+// text is the statement. CROSS JOIN fixes the loop order: members drives,
+// the rest are lookups by primary key.
+func (b *listSQL) text(q *Query) string {
 	cols := "m.date_added, m.vid, m.ver, m.versioned, m.created, m.type, m.spec_version"
 	join := ""
 	if b.oneID == "" {
@@ -253,24 +299,29 @@ func (b *listSQL) sql(q *Query) (string, []any) {
 		join = " CROSS JOIN objects o ON o.oid = m.oid"
 	}
 	if b.mode == modeObjects {
-		b.versions = true
 		cols += ", v.codec, v.json"
 	}
-	if b.versions {
+	if b.mode == modeObjects || b.shape&termCurrent != 0 {
 		join += " CROSS JOIN versions v ON v.vid = m.vid"
 	}
-	var args []any
 	if q.WithNewest {
 		// Uncorrelated, so evaluated once for the statement, in the same
 		// read transaction as the rows (see NewestDateAdded).
 		cols += `, max(coalesce((SELECT n.date_added FROM members n WHERE n.cid = +? AND n.tlp <= ? AND n.vis <= ?
 			ORDER BY n.date_added DESC LIMIT 1), 0), (SELECT changed FROM collections WHERE cid = +?))`
-		rank := min(q.MaxTLP, TLPRed)
-		args = append(args, b.cid, rank, rank, b.cid)
 	}
-	query := "SELECT " + cols + " FROM " + b.from + join + " WHERE " + strings.Join(b.where, " AND ") +
+	return "SELECT " + cols + " FROM " + b.from + join + " WHERE " + strings.Join(b.where, " AND ") +
 		" ORDER BY m.date_added LIMIT " + strconv.Itoa(limitBucket(q.Limit+1))
-	return query, append(args, b.args...)
+}
+
+// bind is the statement's arguments, in text order: the newest column's
+// come before the WHERE terms'.
+func (b *listSQL) bind(q *Query) []any {
+	if !q.WithNewest {
+		return b.args
+	}
+	rank := min(q.MaxTLP, TLPRed)
+	return append([]any{b.cid, rank, rank, b.cid}, b.args...)
 }
 
 // scanRow holds the scan targets of one listing row; one allocation for
@@ -313,6 +364,9 @@ func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 	expect := min(q.Limit, 1024)
 	if len(q.IDs) > 0 {
 		expect = min(q.Limit, 4*len(q.IDs), 64)
+	}
+	if len(q.IDs) == 1 && !q.Versions.All && len(q.Versions.At) == 0 {
+		expect = min(q.Limit, 2) // last and/or first of one object
 	}
 	page := Page{Items: make([]Item, 0, expect)}
 	var (
@@ -369,24 +423,22 @@ func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 }
 
 // limitBucket is the LIMIT written into a listing's SQL text: the least
-// power of two not below n. The limit is a literal, not a bound parameter,
-// because SQLite (3.54) compiles a bound LIMIT as a constant and re-prepares
-// the statement on every bind of it, which parsed and planned every listing
-// again (a third of a single-object GET's CPU). Rounding up keeps the
-// number of statement texts small; list stops reading at q.Limit+1 rows.
+// power of eight not below n. The limit is a literal, not a bound
+// parameter, because SQLite (3.54) compiles a bound LIMIT as a constant and
+// re-prepares the statement on every bind of it, which parsed and planned
+// every listing again (a third of a single-object GET's CPU). Powers of
+// eight keep the number of statement texts small (seven up to maxLimit);
+// list stops reading at q.Limit+1 rows.
 func limitBucket(n int) int {
 	b := 1
 	for b < n {
-		b <<= 1
+		b <<= 3
 	}
 	return b
 }
 
 // readStmt returns a prepared statement for query on the read pool, cached
-// by its text. The cache needs no eviction: list builds its text only from
-// which filters are set (values are bound), which gives at most
-// 3 modes × 3 id shapes × 2³ other filter presences × 8 version-filter
-// shapes = 576 texts, plus the id-resolution query.
+// by its text (the few fixed read statements).
 func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
@@ -399,6 +451,30 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	s.rstmts[query] = st
 	return st, nil
+}
+
+// maxListStmts bounds the cached listing statements. Shapes are finite
+// (3 modes × 3 id shapes × 2^3 other filters × 8 version filters × 7
+// limits × 2 = 48,384) but far more than clients use; past the bound a
+// listing prepares a statement for itself (oneOff: the caller closes it).
+const maxListStmts = 1024
+
+// listStmt returns the prepared listing statement of key, building its
+// text with text only when the key is new.
+func (s *Store) listStmt(ctx context.Context, key uint64, text func() string) (st *sql.Stmt, oneOff bool, err error) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if st, ok := s.lstmts[key]; ok {
+		return st, false, nil
+	}
+	if st, err = s.r.PrepareContext(ctx, text()); err != nil {
+		return nil, false, fmt.Errorf("prepare query: %w", err)
+	}
+	if len(s.lstmts) >= maxListStmts {
+		return st, true, nil
+	}
+	s.lstmts[key] = st
+	return st, false, nil
 }
 
 // resolveIDs maps STIX ids to object keys; unknown ids are dropped.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 )
@@ -113,5 +114,45 @@ func TestSingleIDListing(t *testing.T) {
 	p, err = s.Objects(ctx, Query{CollectionID: c.ID, IDs: []string{vs[0].ID}, Versions: VersionFilter{All: true}, MaxTLP: TLPRed, Limit: 2, After: &k})
 	if err != nil || len(p.Items) != 1 || p.More || !p.Items[0].Modified.Equal(vs[2].Modified) {
 		t.Fatalf("after the cursor: %+v, %v", p, err)
+	}
+}
+
+// TestListStmtCacheBounded checks that listings keep working, each with a
+// statement of its own, once the statement cache is full, and that the
+// cache does not grow past its bound.
+func TestListStmtCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	a := obj("indicator", 1, t0, t0, TLPGreen, "a")
+	put(t, s, c.ID, PutOptions{}, a)
+	if _, err := s.Objects(ctx, Query{CollectionID: c.ID, MaxTLP: TLPRed, Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	s.smu.Lock()
+	var any1 *sql.Stmt
+	for _, st := range s.lstmts {
+		any1 = st
+	}
+	for i := len(s.lstmts); i < maxListStmts; i++ {
+		s.lstmts[1<<40+uint64(i)] = any1
+	}
+	s.smu.Unlock()
+	for _, limit := range []int{1, 100, 1000} {
+		for _, q := range []Query{
+			{CollectionID: c.ID, MaxTLP: TLPRed, Limit: limit, Types: []string{"indicator"}},
+			{CollectionID: c.ID, MaxTLP: TLPRed, Limit: limit, IDs: []string{a.ID}, WithNewest: true},
+		} {
+			p, err := s.Objects(ctx, q)
+			if err != nil || len(p.Items) != 1 || string(p.Items[0].JSON) != string(a.JSON) {
+				t.Fatalf("listing with a full cache: %+v, %v", p, err)
+			}
+		}
+	}
+	s.smu.Lock()
+	n := len(s.lstmts)
+	s.smu.Unlock()
+	if n != maxListStmts {
+		t.Errorf("%d cached statements, want the bound %d", n, maxListStmts)
 	}
 }
