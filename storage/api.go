@@ -202,6 +202,11 @@ type Query struct {
 	Limit int
 	// WithNewest asks for Page.Newest, read by the listing's own statement.
 	WithNewest bool
+	// JSONOnly (Objects only) fills just the JSON, DateAdded and Key of
+	// each item, and ID for a single-id query; the other fields stay zero
+	// and the columns behind them are not read (a server writing the
+	// envelope needs nothing else).
+	JSONOnly bool
 }
 
 // Item is one row of a listing.

@@ -286,17 +286,26 @@ func (b *listSQL) key(q *Query) uint64 {
 	if q.WithNewest {
 		k |= 1 << 28
 	}
+	if b.lean(q) {
+		k |= 1 << 29
+	}
 	return k
 }
+
+// lean: the items carry only their JSON and position (Query.JSONOnly).
+func (b *listSQL) lean(q *Query) bool { return q.JSONOnly && b.mode == modeObjects }
 
 // text is the statement. CROSS JOIN fixes the loop order: members drives,
 // the rest are lookups by primary key.
 func (b *listSQL) text(q *Query) string {
-	cols := "m.date_added, m.vid, m.ver, m.versioned, m.created, m.type, m.spec_version"
+	cols := "m.date_added, m.vid"
 	join := ""
-	if b.oneID == "" {
-		cols += ", o.stix_id"
-		join = " CROSS JOIN objects o ON o.oid = m.oid"
+	if !b.lean(q) {
+		cols += ", m.ver, m.versioned, m.created, m.type, m.spec_version"
+		if b.oneID == "" {
+			cols += ", o.stix_id"
+			join = " CROSS JOIN objects o ON o.oid = m.oid"
+		}
 	}
 	if b.mode == modeObjects {
 		cols += ", v.codec, v.json"
@@ -374,9 +383,13 @@ func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 		names interner
 		arena []byte // JSON of many items shares one allocation
 	)
-	dest := append(r.dest[:0], &r.it.DateAdded, &r.it.Key.RowID, &r.ver, &r.versed, &r.created, &r.typ, &r.spec)
-	if b.oneID == "" {
-		dest = append(dest, &r.it.ID)
+	lean := b.lean(q)
+	dest := append(r.dest[:0], &r.it.DateAdded, &r.it.Key.RowID)
+	if !lean {
+		dest = append(dest, &r.ver, &r.versed, &r.created, &r.typ, &r.spec)
+		if b.oneID == "" {
+			dest = append(dest, &r.it.ID)
+		}
 	}
 	if b.mode == modeObjects {
 		dest = append(dest, &r.codec, &r.body)
@@ -395,10 +408,12 @@ func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 		}
 		it := r.it
 		it.Key.DateAdded = it.DateAdded
-		it.Type, it.SpecVersion = names.get(r.typ), names.get(r.spec)
-		it.Created = fromMicro(r.created)
-		if r.versed == 1 {
-			it.Modified = fromMicro(r.ver)
+		if !lean {
+			it.Type, it.SpecVersion = names.get(r.typ), names.get(r.spec)
+			it.Created = fromMicro(r.created)
+			if r.versed == 1 {
+				it.Modified = fromMicro(r.ver)
+			}
 		}
 		if b.mode == modeObjects {
 			if cap(arena)-len(arena) < 4*len(r.body) {

@@ -156,3 +156,51 @@ func TestListStmtCacheBounded(t *testing.T) {
 		t.Errorf("%d cached statements, want the bound %d", n, maxListStmts)
 	}
 }
+
+// TestJSONOnly checks that a JSONOnly listing returns the same bytes and
+// positions as a full one, pages included, and nothing else.
+func TestJSONOnly(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	s, _ := openTest(t, WithNow(clk.now))
+	c := ensure(t, s, "c")
+	for i := 0; i < 7; i++ {
+		clk.t = clk.t.Add(time.Second)
+		put(t, s, c.ID, PutOptions{}, obj("indicator", i, t0, t0.Add(time.Duration(i)*time.Minute), TLPGreen, "x"))
+	}
+	walk := func(q Query) []Item {
+		var all []Item
+		for {
+			p, err := s.Objects(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, p.Items...)
+			if !p.More {
+				return all
+			}
+			k := p.LastKey()
+			q.After = &k
+		}
+	}
+	q := Query{CollectionID: c.ID, MaxTLP: TLPRed, Limit: 3}
+	full := walk(q)
+	q.JSONOnly = true
+	lean := walk(q)
+	if len(full) != 7 || len(lean) != len(full) {
+		t.Fatalf("%d full items, %d lean ones", len(full), len(lean))
+	}
+	for i := range full {
+		f, l := full[i], lean[i]
+		if string(f.JSON) != string(l.JSON) || f.DateAdded != l.DateAdded || f.Key != l.Key {
+			t.Errorf("item %d: lean %s %d %v, full %s %d %v", i, l.JSON, l.DateAdded, l.Key, f.JSON, f.DateAdded, f.Key)
+		}
+		if l.ID != "" || l.Type != "" || !l.Modified.IsZero() {
+			t.Errorf("item %d: lean item has %q %q %v", i, l.ID, l.Type, l.Modified)
+		}
+	}
+	one := Query{CollectionID: c.ID, MaxTLP: TLPRed, Limit: 3, IDs: []string{full[2].ID}, JSONOnly: true}
+	if p, err := s.Objects(ctx, one); err != nil || len(p.Items) != 1 || p.Items[0].ID != full[2].ID || string(p.Items[0].JSON) != string(full[2].JSON) {
+		t.Errorf("lean single id: %+v, %v", p, err)
+	}
+}

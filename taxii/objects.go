@@ -93,6 +93,9 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		MaxTLP:       p.tlpCap(),
 		Limit:        q.limit,
 		WithNewest:   oneShot,
+		// The envelope is the stored bytes (D-20); the objects endpoints
+		// use nothing else of an item but its position.
+		JSONOnly: ep == epObjects || ep == epObject,
 	}
 	if p.bootstrapCurrent && q.filter.AddedAfter == 0 && ep != epVersions {
 		// The bootstrap view (User.BootstrapCurrent): a poll from zero
