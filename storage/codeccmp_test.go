@@ -56,14 +56,16 @@ func codecSample(b *testing.B) [][]byte {
 // Measured 2026-11-29 on a demo store (20k indicators, 2k groups, 86k
 // versions, 599.5 bytes of JSON a version on average):
 //
-//	token                      362.1 B (60.4%)  encode  2.9 µs  decode 0.6 µs
+//	token, greedy parse        362.1 B (60.4%)  encode  2.9 µs  decode 0.6 µs
+//	token, lazy parse (now)    308.0 B (51.4%)  encode  3.8 µs  decode 0.5 µs
 //	zstd fastest, 4 KiB dict   224.2 B (37.4%)  encode 12.1 µs  decode 2.9 µs
 //	zstd fastest, 16 KiB dict  215.6 B (36.0%)  encode 11.8 µs  decode 2.9 µs
 //	zstd better, 16 KiB dict   200.8 B (33.5%)  encode 28.1 µs  decode 2.8 µs
 //	zstd fastest, 64 KiB dict  199.1 B (33.2%)  encode 13.1 µs  decode 2.7 µs
 //
-// zstd wins on size, the token codec on CPU (4x on encode, 4.7x on decode),
-// so the token codec stays (codec.go).
+// zstd wins on size, the token codec on CPU (3-4x on encode, 5x on decode),
+// so the token codec stays (codec.go). zstd's decode alone (2.7-2.9 µs a
+// version) would take the crawl past DESIGN.md §8's 5 µs per object.
 func BenchmarkCodecCompare(b *testing.B) {
 	docs := codecSample(b)
 	// Train on every 10th object, evaluate on the others.
