@@ -193,6 +193,13 @@ type Query struct {
 	CurrentAt int64
 	// Limit is the page size; the store fetches Limit+1 rows to decide More.
 	Limit int
+	// WithNewest asks for Page.Newest, read by the listing's own statement.
+	WithNewest bool
+	// JSONOnly (Objects only) fills just the JSON, DateAdded and Key of
+	// each item, and ID for a single-id query; the other fields stay zero
+	// and the columns behind them are not read (a server writing the
+	// envelope needs nothing else).
+	JSONOnly bool
 }
 
 // Item is one row of a listing.
@@ -213,6 +220,10 @@ type Item struct {
 type Page struct {
 	Items []Item
 	More  bool
+	// Newest is, when Query.WithNewest asked for it and the page is not
+	// empty, what NewestDateAdded returns for the query's collection and
+	// cap, read in the same transaction as the items; 0 otherwise.
+	Newest int64
 }
 
 // StatusDetail is one entry of a status resource's successes, failures or

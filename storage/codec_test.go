@@ -91,8 +91,9 @@ func TestTokenCodecOnMapperOutput(t *testing.T) {
 		}
 	}
 	t.Logf("%d objects, %d -> %d bytes on average (%.0f%%)", n, in/n, out/n, 100*float64(out)/float64(in))
-	if out*10 > in*8 {
-		t.Errorf("tokenising saved less than 20%% on mapper output: %d -> %d", in, out)
+	// The lazy parse (encode) keeps about half; the greedy one kept 62%.
+	if out*100 > in*55 {
+		t.Errorf("tokenising kept more than 55%% of mapper output: %d -> %d", in, out)
 	}
 }
 

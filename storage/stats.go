@@ -80,8 +80,9 @@ func (s *Store) NewestDateAdded(ctx context.Context, collectionID string, maxTLP
 	// The newest row this reader is served, or the collection's last
 	// change without a new row (something hidden, removed or pruned),
 	// whichever is later.
-	st, err := s.readStmt(ctx, `SELECT max(coalesce((SELECT date_added FROM members WHERE cid = ?1 AND tlp <= ?2 AND vis <= ?2
-		ORDER BY date_added DESC LIMIT 1), 0), (SELECT changed FROM collections WHERE cid = ?1))`)
+	// +?1: see the note on "m.cid = +?" in read.go (no re-prepare per bind).
+	st, err := s.readStmt(ctx, `SELECT max(coalesce((SELECT date_added FROM members WHERE cid = +?1 AND tlp <= ?2 AND vis <= ?2
+		ORDER BY date_added DESC LIMIT 1), 0), (SELECT changed FROM collections WHERE cid = +?1))`)
 	if err != nil {
 		return 0, fmt.Errorf("newest date_added: %w", err)
 	}

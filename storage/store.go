@@ -48,6 +48,7 @@ type Store struct {
 
 	smu    sync.Mutex
 	rstmts map[string]*sql.Stmt // prepared read statements by query text
+	lstmts map[uint64]*sql.Stmt // prepared listing statements by shape (read.go)
 
 	// rsem admits listings to the read pool in arrival order. database/sql
 	// hands a freed connection to a random waiter, which under 32
@@ -107,7 +108,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, now: o.now, cids: map[string]int64{}, rstmts: map[string]*sql.Stmt{}}
+	s := &Store{w: w, now: o.now, cids: map[string]int64{}, rstmts: map[string]*sql.Stmt{}, lstmts: map[uint64]*sql.Stmt{}}
 	if err := s.checkFile(ctx, path); err != nil {
 		w.Close()
 		return nil, err
@@ -304,6 +305,10 @@ func (s *Store) Close() error {
 	for q, st := range s.rstmts {
 		errs = append(errs, st.Close())
 		delete(s.rstmts, q)
+	}
+	for k, st := range s.lstmts {
+		errs = append(errs, st.Close())
+		delete(s.lstmts, k)
 	}
 	s.smu.Unlock()
 	if s.r != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,14 +55,29 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	if err != nil {
 		return err
 	}
-	// Conditional polling (etag.go): an unchanged listing is a 304 before any query.
-	etag, newest, err := s.listETag(ctx, ep, col.ID, objectID, rawQuery, p)
-	if err != nil {
-		return fmt.Errorf("query %s: %w", ep, err)
-	}
-	if etag != "" {
+	// tagged sets the ETag and reports whether If-None-Match matches it.
+	tagged := func(etag string) bool {
+		if etag == "" {
+			return false
+		}
 		c.Response().Header().Set("ETag", etag)
-		if notModified(c.Request().Header.Get("If-None-Match"), etag) {
+		return notModified(c.Request().Header.Get("If-None-Match"), etag)
+	}
+	// A single object without a cursor: its page and the reader's newest
+	// date_added (the ETag's input) come from one statement, and the tag
+	// is decided after it. Every other listing: conditional polling
+	// (etag.go) answers an unchanged listing 304 before any query.
+	_, canTag := s.store.(newestStore)
+	oneShot := ep == epObject && q.next == "" && canTag
+	var (
+		etag   string
+		newest int64
+	)
+	if !oneShot {
+		if etag, newest, err = s.listETag(ctx, ep, col.ID, objectID, rawQuery, p); err != nil {
+			return fmt.Errorf("query %s: %w", ep, err)
+		}
+		if tagged(etag) {
 			s.poll(p, col.Alias, 0, 0, 0)
 			return c.NoContent(http.StatusNotModified)
 		}
@@ -76,6 +92,10 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		Versions:     q.filter.versionFilter(),
 		MaxTLP:       p.tlpCap(),
 		Limit:        q.limit,
+		WithNewest:   oneShot,
+		// The envelope is the stored bytes (D-20); the objects endpoints
+		// use nothing else of an item but its position.
+		JSONOnly: ep == epObjects || ep == epObject,
 	}
 	if p.bootstrapCurrent && q.filter.AddedAfter == 0 && ep != epVersions {
 		// The bootstrap view (User.BootstrapCurrent): a poll from zero
@@ -102,6 +122,17 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	if !prefetched && !nothingNew {
 		if page, err = fetch(ctx, sq); err != nil {
 			return fmt.Errorf("query %s: %w", ep, err)
+		}
+	}
+	if oneShot {
+		if len(page.Items) > 0 {
+			etag = s.listTag(ep, col.ID, objectID, rawQuery, p, page.Newest)
+		} else if etag, _, err = s.listETag(ctx, ep, col.ID, objectID, rawQuery, p); err != nil {
+			return fmt.Errorf("query %s: %w", ep, err)
+		}
+		if tagged(etag) {
+			s.poll(p, col.Alias, 0, 0, 0)
+			return c.NoContent(http.StatusNotModified)
 		}
 	}
 	// The response-byte budget (D-10, C-20): stop before the page body
@@ -144,31 +175,48 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		c.Response().Header().Set(headerLast, taxiiTime(q.filter.AddedAfter))
 	}
 	s.audit(c, ep, col, q, page)
-	var body []byte
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
 	switch {
 	case len(page.Items) == 0 && p.wire.emptyList && ep == epVersions:
-		body = []byte(`{"more":false,"versions":[]}`)
+		buf.WriteString(`{"more":false,"versions":[]}`)
 	case len(page.Items) == 0 && p.wire.emptyList:
-		body = []byte(`{"more":false,"objects":[]}`)
+		buf.WriteString(`{"more":false,"objects":[]}`)
 	default:
-		body = listBody(ep, page, next)
+		listBody(buf, ep, page, next)
 	}
-	s.poll(p, col.Alias, len(page.Items), int64(len(body)), page.LastDateAdded())
-	return c.Blob(http.StatusOK, MediaType, body)
+	s.poll(p, col.Alias, len(page.Items), int64(buf.Len()), page.LastDateAdded())
+	// Blob writes the body before it returns (the writers below copy or
+	// send it), so the buffer is free for the next response afterwards.
+	return c.Blob(http.StatusOK, MediaType, buf.Bytes())
 }
 
-// listBody writes a page of an endpoint.
-func listBody(ep endpoint, page storage.Page, next string) []byte {
-	var body []byte
+// bodyBuffers recycles listing bodies: a crawl writes a ~600 KB body a
+// page, which otherwise is garbage as soon as it is sent.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody bounds the buffers kept, so one huge page does not pin
+// its memory.
+const maxPooledBody = 4 << 20
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBody {
+		return
+	}
+	b.Reset()
+	bodyBuffers.Put(b)
+}
+
+// listBody writes a page of an endpoint into b.
+func listBody(b *bytes.Buffer, ep endpoint, page storage.Page, next string) {
 	switch ep {
 	case epObjects, epObject:
-		body = envelope(page, next)
+		envelope(b, page, next)
 	case epManifest:
-		body = manifestBody(page, next)
+		manifestBody(b, page, next)
 	case epVersions:
-		body = versionsBody(page, next)
+		versionsBody(b, page, next)
 	}
-	return body
 }
 
 // exists reports whether any version of id in the collection is visible
@@ -202,15 +250,16 @@ func writeHead(b *bytes.Buffer, page storage.Page, next string) {
 
 // envelope writes the stored JSON of each object into the envelope byte for
 // byte, without re-marshalling (D-20).
-func envelope(page storage.Page, next string) []byte {
+func envelope(b *bytes.Buffer, page storage.Page, next string) {
 	if len(page.Items) == 0 {
-		return []byte("{}")
+		b.WriteString("{}")
+		return
 	}
 	size := 64 + len(next)
 	for _, it := range page.Items {
 		size += len(it.JSON) + 1
 	}
-	b := bytes.NewBuffer(make([]byte, 0, size))
+	b.Grow(size)
 	writeHead(b, page, next)
 	b.WriteString(`,"objects":[`)
 	for i, it := range page.Items {
@@ -220,7 +269,6 @@ func envelope(page storage.Page, next string) []byte {
 		b.Write(it.JSON)
 	}
 	b.WriteString("]}")
-	return b.Bytes()
 }
 
 // versionOf is the TAXII version string of an item: its modified, else its
@@ -242,11 +290,12 @@ type manifestRecord struct {
 	MediaType string `json:"media_type"`
 }
 
-func manifestBody(page storage.Page, next string) []byte {
+func manifestBody(b *bytes.Buffer, page storage.Page, next string) {
 	if len(page.Items) == 0 {
-		return []byte("{}")
+		b.WriteString("{}")
+		return
 	}
-	b := bytes.NewBuffer(make([]byte, 0, 128*len(page.Items)+64))
+	b.Grow(128*len(page.Items) + 64)
 	writeHead(b, page, next)
 	b.WriteString(`,"objects":[`)
 	for i, it := range page.Items {
@@ -257,14 +306,14 @@ func manifestBody(page storage.Page, next string) []byte {
 		b.Write(rec)
 	}
 	b.WriteString("]}")
-	return b.Bytes()
 }
 
-func versionsBody(page storage.Page, next string) []byte {
+func versionsBody(b *bytes.Buffer, page storage.Page, next string) {
 	if len(page.Items) == 0 {
-		return []byte("{}")
+		b.WriteString("{}")
+		return
 	}
-	b := bytes.NewBuffer(make([]byte, 0, 32*len(page.Items)+64))
+	b.Grow(32*len(page.Items) + 64)
 	writeHead(b, page, next)
 	b.WriteString(`,"versions":[`)
 	for i, it := range page.Items {
@@ -275,7 +324,6 @@ func versionsBody(page storage.Page, next string) []byte {
 		b.Write(v)
 	}
 	b.WriteString("]}")
-	return b.Bytes()
 }
 
 // deleteObject serves DELETE {api-root}/collections/{id}/objects/{object-id}/

@@ -124,6 +124,59 @@ var endpointParams = map[endpoint]paramSet{
 	epDelete:   {false, false, false, false, false, true, true},
 }
 
+// queryParam is one query parameter of the listing endpoints
+// (taxii21.md §1.7 table): whether an endpoint takes it, whether it may
+// appear only once (else repeats are a union, A-10), whether it is part
+// of the filter a cursor binds (C-6), and how its values are read.
+type queryParam struct {
+	name   string
+	takes  func(paramSet) bool
+	single bool
+	filter bool
+	read   func(s *Server, q *listQuery, vals []string) error
+}
+
+// listParams are read in this order; next is read last (parseQuery), as
+// it is checked against the filter the others built.
+var listParams = [...]queryParam{
+	{name: "added_after", takes: func(p paramSet) bool { return p.addedAfter }, single: true, filter: true,
+		read: func(_ *Server, q *listQuery, v []string) error {
+			t, err := parseTimestamp(v[0])
+			if err != nil {
+				return fail(http.StatusBadRequest, "added_after: %v", err)
+			}
+			if us := t.UnixMicro(); us > 0 {
+				// date_added > t ⇔ date_added > floor_µs(t) for integer µs (UnixMicro floors towards zero, t > 0).
+				q.filter.AddedAfter = us
+			}
+			return nil
+		}},
+	{name: "limit", takes: func(p paramSet) bool { return p.limit }, single: true,
+		read: func(s *Server, q *listQuery, v []string) error {
+			raw := strings.TrimSpace(v[0])
+			n, err := strconv.Atoi(raw)
+			switch {
+			case err != nil && isAllDigits(raw):
+				n = s.cfg.MaxPageSize // a huge positive integer: clamp
+			case err != nil:
+				return fail(http.StatusBadRequest, "limit: %q is not an integer", v[0])
+			case n <= 0:
+				return fail(http.StatusBadRequest, "limit: must be greater than 0, got %d", n)
+			}
+			q.limit = min(n, s.cfg.MaxPageSize)
+			q.askedLimit = q.limit
+			return nil
+		}},
+	{name: "match[id]", takes: func(p paramSet) bool { return p.id }, filter: true,
+		read: func(_ *Server, q *listQuery, v []string) error { q.filter.IDs = v; return nil }},
+	{name: "match[type]", takes: func(p paramSet) bool { return p.typ }, filter: true,
+		read: func(_ *Server, q *listQuery, v []string) error { q.filter.Types = v; return nil }},
+	{name: "match[spec_version]", takes: func(p paramSet) bool { return p.specVersion }, filter: true,
+		read: func(_ *Server, q *listQuery, v []string) error { q.filter.SpecVersions = v; return nil }},
+	{name: "match[version]", takes: func(p paramSet) bool { return p.version }, filter: true,
+		read: func(_ *Server, q *listQuery, v []string) error { return q.filter.setVersions(v) }},
+}
+
 // parseQuery parses and checks the query string of a listing request
 // (taxii21.md S-7.3…S-7.14, D-10, D-17, A-10, C-10, C-25). Malformed or
 // repeated added_after, limit and next are 400s; repeated match[...] fields
@@ -138,91 +191,26 @@ func (s *Server) parseQuery(rawQuery string, ep endpoint, collectionID, objectID
 	}
 	allowed := endpointParams[ep]
 	q := listQuery{limit: s.cfg.DefaultPageSize}
-	f := filter{}
 	sawFilter := false
-
-	single := func(name string) (string, bool, error) {
-		v, ok := vals[name]
-		if !ok {
-			return "", false, nil
+	for _, p := range listParams {
+		raw, ok := vals[p.name]
+		if !ok || !p.takes(allowed) {
+			continue
 		}
-		if len(v) != 1 {
-			return "", false, fail(http.StatusBadRequest, "%s given %d times; it may appear once", name, len(v))
+		if p.single && len(raw) != 1 {
+			return q, fail(http.StatusBadRequest, "%s given %d times; it may appear once", p.name, len(raw))
 		}
-		return v[0], true, nil
-	}
-
-	if allowed.addedAfter {
-		if v, ok, err := single("added_after"); err != nil {
-			return q, err
-		} else if ok {
-			t, err := parseTimestamp(v)
-			if err != nil {
-				return q, fail(http.StatusBadRequest, "added_after: %v", err)
-			}
-			if us := t.UnixMicro(); us > 0 {
-				// date_added > t ⇔ date_added > floor_µs(t) for integer µs (UnixMicro floors towards zero, t > 0).
-				f.AddedAfter = us
-			}
-			sawFilter = true
-		}
-	}
-	if allowed.limit {
-		if v, ok, err := single("limit"); err != nil {
-			return q, err
-		} else if ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			switch {
-			case err != nil && isAllDigits(strings.TrimSpace(v)):
-				n = s.cfg.MaxPageSize // a huge positive integer: clamp
-			case err != nil:
-				return q, fail(http.StatusBadRequest, "limit: %q is not an integer", v)
-			case n <= 0:
-				return q, fail(http.StatusBadRequest, "limit: must be greater than 0, got %d", n)
-			}
-			q.limit = min(n, s.cfg.MaxPageSize)
-			q.askedLimit = q.limit
-		}
-	}
-	if allowed.id && ep != epObject {
-		ids, ok, err := matchValues(vals, "match[id]")
-		if err != nil {
-			return q, err
-		}
-		if ok {
-			f.IDs, sawFilter = ids, true
-		}
-	}
-	if allowed.typ {
-		types, ok, err := matchValues(vals, "match[type]")
-		if err != nil {
-			return q, err
-		}
-		if ok {
-			f.Types, sawFilter = types, true
-		}
-	}
-	if allowed.specVersion {
-		svs, ok, err := matchValues(vals, "match[spec_version]")
-		if err != nil {
-			return q, err
-		}
-		if ok {
-			f.SpecVersions, sawFilter = svs, true
-		}
-	}
-	if allowed.version {
-		vs, ok, err := matchValues(vals, "match[version]")
-		if err != nil {
-			return q, err
-		}
-		if ok {
-			sawFilter = true
-			if err := f.setVersions(vs); err != nil {
+		if !p.single {
+			if raw, err = splitMatch(p.name, raw); err != nil {
 				return q, err
 			}
 		}
+		if err := p.read(s, &q, raw); err != nil {
+			return q, err
+		}
+		sawFilter = sawFilter || p.filter
 	}
+	f := &q.filter
 	if !f.All && !f.First && len(f.At) == 0 {
 		f.Last = true // the TAXII default (S-7.13)
 	}
@@ -232,40 +220,45 @@ func (s *Server) parseQuery(rawQuery string, ep endpoint, collectionID, objectID
 	if ep == epObject || ep == epVersions || ep == epDelete {
 		f.IDs = []string{objectID}
 	}
-
 	if n := f.size(); n > maxFilterBytes {
 		return q, fail(http.StatusBadRequest, "the match[...] values add up to %d bytes, more than the %d allowed", n, maxFilterBytes)
 	}
-	if allowed.next {
-		v, ok, err := single("next")
-		if err != nil {
+	if raw, ok := vals["next"]; ok && allowed.next {
+		if err := s.readNext(&q, raw, sawFilter, ep, collectionID, objectID); err != nil {
 			return q, err
 		}
-		if ok && len(v) > maxNextBytes {
-			return q, fail(http.StatusBadRequest, "next: %d bytes, longer than any cursor this server issues", len(v))
-		}
-		if ok {
-			cur, err := s.cursors.decode(v)
-			if err != nil {
-				return q, fail(http.StatusBadRequest, "next: %v", err)
-			}
-			if cur.Collection != collectionID || cur.Endpoint != string(ep) || cur.Object != objectID {
-				return q, fail(http.StatusBadRequest, "next: the cursor belongs to a different collection or endpoint")
-			}
-			if sawFilter && !cur.Filter.equal(f) {
-				return q, fail(http.StatusBadRequest, "next: the cursor was issued for different filters; repeat the original query or send next alone")
-			}
-			f = cur.Filter
-			q.after = &storage.Key{DateAdded: cur.DateAdded, RowID: cur.RowID}
-			q.next = v
-			if q.askedLimit == 0 && cur.Limit > 0 {
-				q.askedLimit = min(cur.Limit, s.cfg.MaxPageSize)
-				q.limit = q.askedLimit
-			}
-		}
 	}
-	q.filter = f
 	return q, nil
+}
+
+// readNext verifies a next cursor against the request (C-6) and resumes
+// its listing: position, filter and, unless the request sets one, limit.
+func (s *Server) readNext(q *listQuery, raw []string, sawFilter bool, ep endpoint, collectionID, objectID string) error {
+	if len(raw) != 1 {
+		return fail(http.StatusBadRequest, "next given %d times; it may appear once", len(raw))
+	}
+	v := raw[0]
+	if len(v) > maxNextBytes {
+		return fail(http.StatusBadRequest, "next: %d bytes, longer than any cursor this server issues", len(v))
+	}
+	cur, err := s.cursors.decode(v)
+	if err != nil {
+		return fail(http.StatusBadRequest, "next: %v", err)
+	}
+	if cur.Collection != collectionID || cur.Endpoint != string(ep) || cur.Object != objectID {
+		return fail(http.StatusBadRequest, "next: the cursor belongs to a different collection or endpoint")
+	}
+	if sawFilter && !cur.Filter.equal(q.filter) {
+		return fail(http.StatusBadRequest, "next: the cursor was issued for different filters; repeat the original query or send next alone")
+	}
+	q.filter = cur.Filter
+	q.after = &storage.Key{DateAdded: cur.DateAdded, RowID: cur.RowID}
+	q.next = v
+	if q.askedLimit == 0 && cur.Limit > 0 {
+		q.askedLimit = min(cur.Limit, s.cfg.MaxPageSize)
+		q.limit = q.askedLimit
+	}
+	return nil
 }
 
 // matchValues collects one match[...] field: comma-separated values, repeats
@@ -275,22 +268,29 @@ func matchValues(vals url.Values, name string) ([]string, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
+	out, err := splitMatch(name, raw)
+	return out, err == nil, err
+}
+
+// splitMatch splits and unions the values of a match[...] field given
+// one or more times.
+func splitMatch(name string, raw []string) ([]string, error) {
 	var out []string
 	for _, r := range raw {
 		// Count before splitting, so a long list costs nothing (D-17).
 		if len(out)+strings.Count(r, ",")+1 > maxMatchValues {
-			return nil, false, fail(http.StatusBadRequest, "%s: more than %d values", name, maxMatchValues)
+			return nil, fail(http.StatusBadRequest, "%s: more than %d values", name, maxMatchValues)
 		}
 		for _, v := range strings.Split(r, ",") {
 			v = strings.TrimSpace(v)
 			if v == "" {
-				return nil, false, fail(http.StatusBadRequest, "%s: empty value", name)
+				return nil, fail(http.StatusBadRequest, "%s: empty value", name)
 			}
 			out = append(out, v)
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out), true, nil
+	return slices.Compact(out), nil
 }
 
 // setVersions reads match[version]: last, first, all (alone) or STIX
