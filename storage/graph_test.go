@@ -208,6 +208,33 @@ func TestHidingMovesNewestDateAdded(t *testing.T) {
 	}
 }
 
+// TestTighterVersionMovesNewestDateAdded: a new version marked above a
+// reader's cap hides the object from that reader (its rows take the new
+// rank) without a row the reader can see, so the collection's change mark
+// must move, or the reader's conditional poll would be answered 304 for a
+// listing that lost an object.
+func TestTighterVersionMovesNewestDateAdded(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	put(t, s, c.ID, obj("indicator", 1, t0, t0, TLPGreen, "a"), obj("indicator", 2, t0, t0, TLPGreen, "b"))
+	before, err := s.NewestDateAdded(ctx, c.ID, TLPGreen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, c.ID, obj("indicator", 1, t0, t0.Add(time.Hour), TLPRed, "a, now red"))
+	after, err := s.NewestDateAdded(ctx, c.ID, TLPGreen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(all(t, s.Objects, Query{CollectionID: c.ID, MaxTLP: TLPGreen}, 10)); n != 1 {
+		t.Fatalf("a green reader sees %d objects after one turned red, want 1", n)
+	}
+	if after <= before {
+		t.Errorf("NewestDateAdded for a green reader did not move when an object turned red: %d then %d", before, after)
+	}
+}
+
 // TestPutReportsWrittenIDs: the sync settles only what a Put wrote.
 func TestPutReportsWrittenIDs(t *testing.T) {
 	s, _ := openTest(t)

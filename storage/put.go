@@ -256,6 +256,14 @@ func (tx *Tx) putOne(cid int64, o *Object) (changed bool, err error) {
 		if err := tx.exec(sqlSetVis, vis, cid, oid); err != nil {
 			return false, fmt.Errorf("set visibility: %w", err)
 		}
+		if vis > lVis.Int64 {
+			// Readers below the new rank lose the object without a row
+			// they can see: the change mark moves to the new row's
+			// date_added (conditional polls, Store.NewestDateAdded).
+			if err := tx.exec(`UPDATE collections SET changed = ? WHERE cid = ?`, da, cid); err != nil {
+				return false, fmt.Errorf("set visibility: %w", err)
+			}
+		}
 	}
 	if err := tx.exec(sqlInsertMember, cid, da, oid, vid, ver, versioned, toMicro(o.Created),
 		o.Type, o.SpecVersion, o.TLP, latest, first, vis); err != nil {
