@@ -344,7 +344,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin write transaction: %w", err)
 	}
-	tx := &Tx{ctx: ctx, tx: sqlTx, s: s}
+	// Statements run without the caller's cancellation: with a cancellable
+	// context the driver runs every statement on a goroutine of its own and
+	// waits for it, which cost the sync half its commit time in handoffs.
+	// Cancelling ctx still rolls the transaction back (database/sql watches
+	// the context given to BeginTx), and fn's statements then fail.
+	tx := &Tx{ctx: context.WithoutCancel(ctx), tx: sqlTx, s: s}
 	// Another process that wrote to the file since our last transaction
 	// (a `sync -once` beside `serve`) may have added ids the filter has
 	// not seen. The transaction holds the write lock from its start, so

@@ -64,6 +64,8 @@ func BenchmarkInitialSync(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		var ru0 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		start = time.Now()
 		sum, err := w.RunOnce(context.Background())
 		if err != nil {
@@ -71,6 +73,9 @@ func BenchmarkInitialSync(b *testing.B) {
 		}
 		initial := time.Since(start)
 		pprof.StopCPUProfile()
+		var ru1 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		initialCPU := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 		// A no-change resync: the next incremental window, then a full
 		// re-read of everything (a scope change restarts the streams).
 		f.clock.Advance(time.Hour)
@@ -118,6 +123,7 @@ func BenchmarkInitialSync(b *testing.B) {
 		b.ReportMetric(float64(n)/initial.Seconds(), "indicators/s")
 		b.ReportMetric(initial.Seconds(), "initial_s")
 		b.ReportMetric(bare.Seconds(), "bare_fetch_s")
+		b.ReportMetric(initialCPU.Seconds()/initial.Seconds(), "initial_cores")
 		b.ReportMetric(initial.Seconds()/bare.Seconds(), "initial/bare")
 		b.ReportMetric(reread.Seconds()/initial.Seconds(), "reread/initial")
 		b.ReportMetric(resync.Seconds(), "resync_s")
