@@ -64,6 +64,27 @@ type Object struct {
 	// ValidUntil is the version's valid_until (an indicator's), zero when
 	// it has none; Query.CurrentAt compares it.
 	ValidUntil time.Time
+
+	// The stored form of JSON when Encode prepared it (encOf is the JSON
+	// it was made from).
+	codec       int
+	body, encOf []byte
+}
+
+// Encode prepares the object's stored form, so that a producer goroutine
+// does the encoding work rather than the single writer. Put encodes
+// whatever was not prepared, or whose JSON was replaced since.
+func (o *Object) Encode() {
+	o.codec, o.body = encodeJSON(o.JSON)
+	o.encOf = o.JSON
+}
+
+// stored returns the codec and bytes to store for o.
+func (o *Object) stored() (int, []byte) {
+	if o.body != nil && len(o.encOf) == len(o.JSON) && len(o.JSON) > 0 && &o.encOf[0] == &o.JSON[0] {
+		return o.codec, o.body
+	}
+	return encodeJSON(o.JSON)
 }
 
 // Visibility of an object in a collection (the vis column). Published

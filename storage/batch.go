@@ -189,7 +189,7 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 		vid = b.nextVID
 		b.nextVID++
 		b.vids[verKey{oid, mod, o.Hash}] = vid
-		codec, body := encodeJSON(o.JSON)
+		codec, body := o.stored()
 		b.verArgs = append(b.verArgs, vid, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID, toMicro(o.ValidUntil))
 	}
 	da := b.tx.nextDateAdded()

@@ -344,7 +344,7 @@ func (tx *Tx) versionRow(oid, mod int64, o *Object) (int64, error) {
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("look up version bytes: %w", err)
 	}
-	codec, body := encodeJSON(o.JSON)
+	codec, body := o.stored()
 	ins, err := tx.stmt(sqlInsertVersion)
 	if err != nil {
 		return 0, err

@@ -221,6 +221,7 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 				u.stored = make([]storage.Object, len(u.objs))
 				for i, o := range u.objs {
 					u.stored[i] = toStorage(o)
+					u.stored[i].Encode()
 				}
 				units = append(units, u)
 			}

@@ -50,3 +50,23 @@ func TestKnownIDsNeverHideAnotherWritersRows(t *testing.T) {
 		t.Errorf("Meta after another process wrote = %v, %v; want its version", m, err)
 	}
 }
+
+// TestEncodedFormFollowsTheJSON: an object prepared with Encode and then
+// given new JSON (the sync bumps or remarks after preparing) is stored as
+// its new JSON, not as what was prepared.
+func TestEncodedFormFollowsTheJSON(t *testing.T) {
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	o := obj("indicator", 1, t0, t0, 0, "prepared")
+	o.Encode()
+	n := obj("indicator", 1, t0, t0, 0, "replaced after Encode")
+	o.JSON, o.Hash = n.JSON, n.Hash
+	put(t, s, c.ID, o)
+	items := all(t, s.Objects, Query{CollectionID: c.ID, MaxTLP: TLPRed}, 10)
+	if len(items) != 1 || string(items[0].JSON) != string(n.JSON) {
+		for _, it := range items {
+			t.Logf("stored %s", it.JSON)
+		}
+		t.Fatalf("want only %s", n.JSON)
+	}
+}
