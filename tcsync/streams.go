@@ -212,7 +212,7 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 		// reconciles associations but revokes nothing unseen.
 		w.seen[name] = map[int64]bool{}
 	}
-	p := newPipeline(ctx, 4)
+	p := newPipeline(ctx, 2)
 	err := fetch(p.Context(), q, func(page []T) error {
 		delta := Summary{Fetched: len(page), Skipped: map[string]int{}}
 		units := make([]unit, 0, len(page))
