@@ -612,6 +612,15 @@ func (b *batch) settleCollection(col string, set map[string]bool) error {
 	if err != nil {
 		return err
 	}
+	// Containers that want what changed but do not list it (a member
+	// above their marking, blocked or withdrawn) decide their list again.
+	wanting, err := b.tx.Referrers(col, storage.EdgeWant, spread)
+	if err != nil {
+		return err
+	}
+	for id, ws := range wanting {
+		referrers[id] = append(referrers[id], ws...)
+	}
 	// What an item derives was written with it when the item is new here;
 	// only an item the store held before can have derived objects to
 	// decide again.

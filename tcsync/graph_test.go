@@ -691,3 +691,49 @@ func TestSharedObservableKeepsItsContent(t *testing.T) {
 	}
 	checkGraph(t, f, store, "shared observable")
 }
+
+// TestLoosenedMemberRejoinsItsContainer: a container lists a member again
+// as soon as the member is published at most at the container's marking —
+// here a RED indicator of a GREEN report turned GREEN — on the next
+// incremental sync, although the report itself did not change (its
+// membership travels through the store's wants, not through ThreatConnect's
+// lastModified).
+func TestLoosenedMemberRejoinsItsContainer(t *testing.T) {
+	f, store, run, rec := newGraphFixture(t)
+	ind, _ := pick(t, f)
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.SecurityLabels = labels("TLP:RED") }); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := f.sim.AddGroup(tcapi.Group{Type: tcapi.GroupReport, Name: "green report", OwnerID: ind.OwnerID, OwnerName: ind.OwnerName,
+		SecurityLabels: labels("TLP:GREEN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sim.Associate(ind.ID, rid); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, rec)
+	g, _ := f.sim.Group(rid)
+	reportID := f.mapper.GroupID(g.Type, g.ID)
+	col := collectionID(t, store, ownerAliasOf(ind.OwnerName))
+	member := func() bool {
+		cur, _ := f.sim.Indicator(ind.ID)
+		objs, _ := f.mapper.Indicator(cur)
+		it, ok := latest(t, store, col, reportID)
+		if !ok {
+			t.Fatal("report not published")
+		}
+		return slices.Contains(refs(t, it.JSON, "object_refs"), objs[0].ID)
+	}
+	if member() {
+		t.Fatal("the GREEN report lists its RED member")
+	}
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.SecurityLabels = labels("TLP:GREEN") }); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	if !member() {
+		t.Error("the member turned GREEN is not listed by its GREEN report after the next sync")
+	}
+	checkGraph(t, f, store, "member loosened")
+}
