@@ -66,6 +66,21 @@
 // take a statement-per-object path. Each statement through cgo and
 // database/sql costs several microseconds, more than SQLite's own work.
 //
+// # The write path
+//
+// A sync batch asks about the same ids several times (what the store holds
+// of what it routes, of what it queues, what Put must compare, what settling
+// references), so a write transaction remembers what it read (txCache): the
+// object key of each STIX id, the ids no objects row has, and each id's
+// latest-version metadata per collection, which Put updates as it writes.
+// Lookups after the first go by integer key. Ids a batch brings new are
+// answered by a Bloom filter of the ids the objects table may hold
+// (known.go) without a query at all. Statements run without the caller's
+// cancellation (the driver would run each on a goroutine of its own);
+// cancelling still rolls the transaction back. Object.Encode lets the
+// producer encode a version's stored form before it reaches the single
+// writer.
+//
 // # Visibility
 //
 // Every read takes a MaxTLP. Each membership row carries vis, the object's
