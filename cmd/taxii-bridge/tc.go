@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -117,6 +118,22 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 		PageSize:     min(*limit, tcapi.MaxPageSize),
 		OffsetPaging: true, // the seed's -offset is a resultStart
 	}
+	if *format == "json" {
+		// Streamed page by page: a large -limit holds one page, not all.
+		arr := newJSONArrayWriter(e.Stdout)
+		err := client.Indicators(ctx, q, func(p []tcapi.Indicator) error {
+			for i := range p {
+				if err := arr.add(p[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return arr.close()
+	}
 	indicators := []tcapi.Indicator{}
 	err = client.Indicators(ctx, q, func(p []tcapi.Indicator) error {
 		indicators = append(indicators, p...)
@@ -126,8 +143,6 @@ func runTCGetIndicators(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	switch *format {
-	case "json":
-		return writeJSON(e.Stdout, indicators)
 	case "stix":
 		if err := writeIndicatorBundle(e.Stdout, cfg, indicators); err != nil {
 			return fmt.Errorf("map to stix: %w", err)
@@ -174,6 +189,41 @@ func runTCGetOwners(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\n", o.ID, cell(o.Name, 60), cell(o.Type, 20))
 	}
 	return tw.Flush()
+}
+
+// jsonArrayWriter writes a JSON array an element at a time, formatted as
+// writeJSON formats the whole array.
+type jsonArrayWriter struct {
+	w io.Writer
+	n int
+}
+
+func newJSONArrayWriter(w io.Writer) *jsonArrayWriter { return &jsonArrayWriter{w: w} }
+
+func (a *jsonArrayWriter) add(v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("  ", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	sep := ",\n  "
+	if a.n == 0 {
+		sep = "[\n  "
+	}
+	a.n++
+	_, err := io.WriteString(a.w, sep+strings.TrimSuffix(buf.String(), "\n"))
+	return err
+}
+
+func (a *jsonArrayWriter) close() error {
+	end := "\n]\n"
+	if a.n == 0 {
+		end = "[]\n"
+	}
+	_, err := io.WriteString(a.w, end)
+	return err
 }
 
 func writeJSON(w io.Writer, v any) error {

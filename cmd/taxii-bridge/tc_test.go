@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -261,5 +262,31 @@ func TestTCSimulatorCommand(t *testing.T) {
 	// Refuses to overwrite the configuration.
 	if code, _, errOut := runCmd(t, "", nil, "tc-simulator", "-listen", "127.0.0.1:0", "-write-config", cfgPath); code != exitUsage || !strings.Contains(errOut, "exists") {
 		t.Errorf("overwrite: exit %d %q", code, errOut)
+	}
+}
+
+// TestJSONArrayWriterMatchesWriteJSON: tc-get-indicators -format json
+// streams its array page by page, byte for byte as the whole array was
+// written before.
+func TestJSONArrayWriterMatchesWriteJSON(t *testing.T) {
+	items := []tcapi.Indicator{{ID: 1, Type: "Host", Summary: "a.example"}, {ID: 2, Type: "Address", Summary: "192.0.2.1 <&>"},
+		{ID: 3, Type: "URL", Summary: "https://b.example/x?y=1"}}
+	for n := 0; n <= len(items); n++ {
+		var want, got bytes.Buffer
+		if err := writeJSON(&want, items[:n]); err != nil {
+			t.Fatal(err)
+		}
+		a := newJSONArrayWriter(&got)
+		for _, it := range items[:n] {
+			if err := a.add(it); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.close(); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%d items: streamed\n%s\nwant\n%s", n, got.String(), want.String())
+		}
 	}
 }
