@@ -22,7 +22,7 @@ func (w *Worker) BareFetch(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	err = w.src.Groups(ctx, tcapi.Query{TQL: f.GroupTQL(), Fields: w.groupFields(), PageSize: min(w.opt.Sync.PageSize, maxGroupPage)},
+	err = w.src.Groups(ctx, tcapi.Query{TQL: f.GroupTQL(), Fields: w.groupFields(), PageSize: groupPage(w.opt.Sync.PageSize)},
 		func(p []tcapi.Group) error { n += len(p); return nil })
 	return n, err
 }

@@ -52,10 +52,14 @@ func (w *Worker) groupFields() []string {
 	return f
 }
 
-// maxGroupPage bounds a page of groups: each group embeds up to a hundred or
-// so associated indicators (full objects), so a 10,000-group page decodes
-// to a gigabyte. 250 groups keep a page near the size of an indicator page.
+// A group embeds up to a hundred or so associated indicators (full
+// objects), so a page of groups weighs about as much as forty times as many
+// indicators (a 10,000-group page decodes to a gigabyte): groupPage keeps a
+// page of groups near the size of a page of indicators, at most
+// maxGroupPage.
 const maxGroupPage = 250
+
+func groupPage(indicatorPage int) int { return max(1, min(indicatorPage/40, maxGroupPage)) }
 
 var associationFields = []string{"associatedGroups", "associatedIndicators",
 	"associatedGroups.securityLabels", "associatedIndicators.securityLabels"}
@@ -195,7 +199,7 @@ func (w *Worker) syncGroups(ctx context.Context, start time.Time, sum *Summary) 
 	q := tcapi.Query{
 		TQL:      withAfterID(w.filter(st, owners).GroupTQL(), st.Window.AfterID),
 		Fields:   w.groupFields(),
-		PageSize: min(w.opt.Sync.PageSize, maxGroupPage),
+		PageSize: groupPage(w.opt.Sync.PageSize),
 	}
 	return syncStream(ctx, w, "groups", st, start, sum, w.src.Groups, q,
 		func(g tcapi.Group) int64 { return g.ID }, w.prepareGroup)
