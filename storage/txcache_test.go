@@ -70,3 +70,57 @@ func TestEncodedFormFollowsTheJSON(t *testing.T) {
 		t.Fatalf("want only %s", n.JSON)
 	}
 }
+
+// TestKnownIDsGrowByRebuilding: a filter that holds more ids than it was
+// sized for is rebuilt from the table, larger, and still never answers "no"
+// for a stored id.
+func TestKnownIDsGrowByRebuilding(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	var ids []string
+	var batch []Object
+	for i := range 2 * knownBuildAsk {
+		o := obj("indicator", i, t0, t0, 0, "x")
+		ids, batch = append(ids, o.ID), append(batch, o)
+	}
+	err := s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.Meta(c.ID, ids); err != nil {
+			return err
+		}
+		_, err := tx.Put(c.ID, batch[:knownBuildAsk])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.known == nil {
+		t.Fatal("no filter built")
+	}
+	s.known.limit = knownBuildAsk / 2 // as if sized for fewer ids: it is full
+	first := s.known
+	err = s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.Put(c.ID, batch[knownBuildAsk:]); err != nil {
+			return err
+		}
+		m, err := tx.Meta(c.ID, ids) // a lookup after the filter filled
+		if err != nil {
+			return err
+		}
+		if len(m) != len(ids) {
+			t.Errorf("Meta found %d of %d stored ids", len(m), len(ids))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.known == first || s.known.limit < knownMinCapacity {
+		t.Errorf("the full filter was not rebuilt larger (limit %d)", s.known.limit)
+	}
+	for _, id := range ids {
+		if !s.known.mayHold(id) {
+			t.Fatalf("the rebuilt filter says %s is absent", id)
+		}
+	}
+}
