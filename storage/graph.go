@@ -37,15 +37,9 @@ func (tx *Tx) Meta(collectionID string, ids []string) (map[string]Meta, error) {
 	if len(ask) == 0 {
 		return out, nil
 	}
-	keys, err := tx.resolve(ask)
+	byKey, list, err := tx.resolveKeys(ask)
 	if err != nil {
 		return nil, fmt.Errorf("read metadata: %w", err)
-	}
-	byKey := make(map[int64]string, len(keys))
-	list := make([]int64, 0, len(keys))
-	for id, oid := range keys {
-		byKey[oid] = id
-		list = append(list, oid)
 	}
 	if len(list) > 0 {
 		st, err := tx.stmt(`SELECT m.oid, m.type, m.ver, m.versioned, m.date_added, m.tlp, m.vis, v.hash, v.revoked, v.tcid
@@ -114,18 +108,12 @@ func (tx *Tx) edges(collectionID string, kind int, ids []string, query string) (
 	if err != nil {
 		return nil, fmt.Errorf("read edges: %w", err)
 	}
-	keys, err := tx.resolve(ids)
+	byKey, list, err := tx.resolveKeys(ids)
 	if err != nil {
 		return nil, fmt.Errorf("read edges: %w", err)
 	}
-	if len(keys) == 0 {
+	if len(list) == 0 {
 		return out, nil
-	}
-	byKey := make(map[int64]string, len(keys))
-	list := make([]int64, 0, len(keys))
-	for id, oid := range keys {
-		byKey[oid] = id
-		list = append(list, oid)
 	}
 	st, err := tx.stmt(query)
 	if err != nil {
@@ -235,18 +223,12 @@ func (tx *Tx) Holding(ids []string) (map[string][]string, error) {
 	if len(ids) == 0 {
 		return out, nil
 	}
-	keys, err := tx.resolve(ids)
+	byKey, list, err := tx.resolveKeys(ids)
 	if err != nil {
 		return nil, fmt.Errorf("find collections holding objects: %w", err)
 	}
-	if len(keys) == 0 {
+	if len(list) == 0 {
 		return out, nil
-	}
-	byKey := make(map[int64]string, len(keys))
-	list := make([]int64, 0, len(keys))
-	for id, oid := range keys {
-		byKey[oid] = id
-		list = append(list, oid)
 	}
 	st, err := tx.stmt(`SELECT o.value, c.id FROM json_each(?) o CROSS JOIN collections c
 		WHERE EXISTS (SELECT 1 FROM members m INDEXED BY members_by_object WHERE m.cid = c.cid AND m.oid = o.value)`)

@@ -105,6 +105,22 @@ func (tx *Tx) resolve(ids []string) (map[string]int64, error) {
 	return out, nil
 }
 
+// resolveKeys is resolve keyed the other way, for queries by key: the ids
+// that have a key, by key, and the keys as a list.
+func (tx *Tx) resolveKeys(ids []string) (byKey map[int64]string, list []int64, err error) {
+	keys, err := tx.resolve(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	byKey = make(map[int64]string, len(keys))
+	list = make([]int64, 0, len(keys))
+	for id, oid := range keys {
+		byKey[oid] = id
+		list = append(list, oid)
+	}
+	return byKey, list, nil
+}
+
 // learn records the key of an id just written.
 func (tx *Tx) learn(id string, oid int64) {
 	tx.cache.learn(id, oid)
