@@ -51,8 +51,6 @@ type batch struct {
 	before map[string]map[string]storage.Meta
 	// vis is, per collection, the visibility this batch set.
 	vis map[string]map[string]storage.Visibility
-	// pre is what the store held of the units' primary objects (preload).
-	pre map[string]map[string]storage.Meta
 	// at is, per collection, where each id sits in puts (indexQueued).
 	at map[string]map[string][]int
 }
@@ -63,7 +61,7 @@ func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
 		origins: map[string]map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{},
 		fresh: map[string]map[string]bool{}, known: map[string]map[string]storage.Object{},
 		before: map[string]map[string]storage.Meta{}, vis: map[string]map[string]storage.Visibility{},
-		pre: map[string]map[string]storage.Meta{}, queued: map[string]map[versionKey]bool{},
+		queued: map[string]map[versionKey]bool{},
 		owners: map[string]storage.Object{}}
 }
 
@@ -253,45 +251,28 @@ func (b *batch) unit(u unit, incremental bool) error {
 }
 
 // preload reads, in one query per collection, what the store holds of the
-// primary objects of units, for the routing decisions of unit.
+// primary objects of units, so that the routing decisions of unit find it
+// in the transaction's cache (storage.Tx.Meta) instead of a query each.
 func (b *batch) preload(units []unit) error {
-	cols := []string{}
-	for _, f := range b.w.filters {
-		cols = append(cols, f.id)
-	}
 	ids := map[string][]string{}
 	for _, u := range units {
 		if p, ok := primaryObject(u); ok {
 			ids[u.ownerCol] = append(ids[u.ownerCol], p.ID)
-			for _, c := range cols {
-				ids[c] = append(ids[c], p.ID)
+			for _, f := range b.w.filters {
+				ids[f.id] = append(ids[f.id], p.ID)
 			}
 		}
 	}
 	for col, list := range ids {
-		m, err := b.tx.Meta(col, list)
-		if err != nil {
+		if _, err := b.tx.Meta(col, list); err != nil {
 			return err
-		}
-		if b.pre[col] == nil {
-			b.pre[col] = map[string]storage.Meta{}
-		}
-		for _, id := range list {
-			b.pre[col][id] = m[id] // the zero Meta records "not held"
 		}
 	}
 	return nil
 }
 
-// stored is what the store holds of id in col, from preload when it read
-// it, else from the store.
+// stored is what the store holds of id in col.
 func (b *batch) stored(col, id string) (map[string]storage.Meta, error) {
-	if m, ok := b.pre[col][id]; ok {
-		if m.ID == "" {
-			return map[string]storage.Meta{}, nil
-		}
-		return map[string]storage.Meta{id: m}, nil
-	}
 	return b.tx.Meta(col, []string{id})
 }
 
@@ -348,10 +329,14 @@ func (b *batch) revokeEverywhere(id string) error {
 func (b *batch) flush() error {
 	// What the store holds of everything queued is read first (b.before);
 	// only versions that differ from it travel to other collections.
-	if err := b.keepRevoked(); err != nil {
+	if err := b.keepRevoked(b.order); err != nil {
 		return err
 	}
-	if err := b.propagate(); err != nil {
+	copied, err := b.propagate()
+	if err != nil {
+		return err
+	}
+	if err := b.keepRevoked(copied); err != nil { // the collections copies went to
 		return err
 	}
 	if err := b.prepare(); err != nil {
@@ -460,8 +445,8 @@ func (b *batch) version(col string) error {
 // the same latest version (DESIGN.md §10). The copy changes nothing of the
 // object's visibility there. A version the collection it was queued for
 // holds already is in every collection holding the id: it travelled when
-// it was written.
-func (b *batch) propagate() error {
+// it was written. It returns the collections it queued copies into.
+func (b *batch) propagate() (copied []string, err error) {
 	byID := map[string]storage.Object{}
 	var ids []string
 	for _, col := range b.order {
@@ -480,16 +465,19 @@ func (b *batch) propagate() error {
 	}
 	held, err := b.tx.Holding(ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, id := range ids {
 		for _, col := range held[id] {
 			if !b.have[col][id] {
 				b.queue(col, byID[id])
+				if !slices.Contains(copied, col) {
+					copied = append(copied, col)
+				}
 			}
 		}
 	}
-	return nil
+	return copied, nil
 }
 
 // primaryObject is the SDO a TC item maps to (its indicator or group object).

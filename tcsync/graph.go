@@ -69,9 +69,6 @@ var derivedAt time.Time
 // collection publishes, observables take the marking of their least
 // restrictive live origin.
 func (b *batch) prepare() error {
-	if err := b.keepRevoked(); err != nil { // again, for what propagate queued
-		return err
-	}
 	b.indexQueued()
 	queued := map[string]storage.Object{}
 	in := map[string]map[string]storage.Object{} // collection → id → version queued there
@@ -157,11 +154,11 @@ func (b *batch) prepare() error {
 }
 
 // keepRevoked reads what the store holds of every id the batch queued or
-// routed (b.before) and drops every queued version that would follow a
-// revoked one: STIX revocation is permanent (stix-mapping.md §3.3),
+// routed in cols (b.before) and drops every queued version there that would
+// follow a revoked one: STIX revocation is permanent (stix-mapping.md §3.3),
 // whichever item asserts the object again.
-func (b *batch) keepRevoked() error {
-	for _, col := range b.order {
+func (b *batch) keepRevoked(cols []string) error {
+	for _, col := range cols {
 		ids := make([]string, 0, len(b.puts[col])+len(b.want[col]))
 		for _, o := range b.puts[col] {
 			ids = append(ids, o.ID)
