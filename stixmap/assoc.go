@@ -1,6 +1,7 @@
 package stixmap
 
 import (
+	"github.com/taxii-bridge/taxii-bridge/slug"
 	"strings"
 	"time"
 
@@ -271,7 +272,7 @@ func (m *Mapper) indicatorAssociations(self end, ind tcapi.Indicator, owner stri
 // description ("File Traffic").
 func (m *Mapper) fileAction(file, other end, action string) []Object {
 	action = strings.TrimSpace(clean(action))
-	typ := relationshipType(action)
+	typ := slug.Of(action) // a relationship_type the schema accepts (^[a-z0-9-]+$), "" when nothing is left
 	if typ == "" {
 		return []Object{m.relatedTo(file, other, action)}
 	}
@@ -282,22 +283,4 @@ func (m *Mapper) fileAction(file, other end, action string) []Object {
 		out = append(out, m.relationship(fs, os, typ, action))
 	}
 	return out
-}
-
-// relationshipType turns a ThreatConnect action name into a relationship_type
-// the schema accepts (^[a-z0-9-]+$), "" when nothing is left.
-func relationshipType(name string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(name) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-			dash = false
-		case b.Len() > 0 && !dash:
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	return strings.TrimSuffix(b.String(), "-")
 }

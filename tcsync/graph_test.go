@@ -13,6 +13,7 @@ import (
 
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
 	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/tcsync"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
@@ -191,14 +192,7 @@ func relationshipState(t *testing.T, f *fixture, store *storage.Store, ind tcapi
 	return false, false
 }
 
-func ownerAliasOf(owner string) string {
-	return strings.Trim(strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(owner)), "-")
-}
+func ownerAliasOf(owner string) string { return tcsync.OwnerAlias(owner, nil) }
 
 // TestPublishedGraphNeverLeaksAndNeverDrifts runs the graph checker after
 // the initial sync and after each kind of ThreatConnect mutation, with the

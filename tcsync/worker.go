@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/taxii-bridge/taxii-bridge/kind"
+	"github.com/taxii-bridge/taxii-bridge/slug"
 	"log/slog"
 	"maps"
 	"slices"
@@ -384,31 +385,19 @@ func (w *Worker) ensureFilterCollections(ctx context.Context) error {
 // name as a lower-case slug. Aliases taken by configured collections get an
 // "owner-" prefix.
 func OwnerAlias(owner string, taken func(string) bool) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(owner) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-			dash = false
-		case b.Len() > 0 && !dash:
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	slug := strings.TrimSuffix(b.String(), "-")
-	if slug == "" || len(slug) > 48 {
+	alias := slug.Of(owner)
+	if alias == "" || len(alias) > 48 {
 		sum := sha256.Sum256([]byte(owner))
-		slug = strings.TrimSuffix(slug[:min(len(slug), 39)], "-")
-		if slug != "" {
-			slug += "-"
+		alias = strings.TrimSuffix(alias[:min(len(alias), 39)], "-")
+		if alias != "" {
+			alias += "-"
 		}
-		slug += hex.EncodeToString(sum[:4])
+		alias += hex.EncodeToString(sum[:4])
 	}
-	if taken != nil && taken(slug) {
-		slug = "owner-" + slug
+	if taken != nil && taken(alias) {
+		alias = "owner-" + alias
 	}
-	return slug
+	return alias
 }
 
 // ownerCollection returns the id of the collection an owner's objects go to,
