@@ -538,11 +538,11 @@ func TestCollectionsAreSelfContained(t *testing.T) {
 	checkGraph(t, f, store, "filtered sync")
 }
 
-// TestContainerNeverListsMembersAboveItsMarking protects issue 9 #3: a
-// GREEN report associated with a RED indicator does not list it (nor its
-// observable), so a GREEN reader cannot confirm a guessed value offline.
-func TestContainerNeverListsMembersAboveItsMarking(t *testing.T) {
-	f, store, _, rec := newGraphFixture(t)
+// redMemberOfGreenReport turns an indicator TLP:RED, files it in a new
+// TLP:GREEN report of its owner and reconciles (a new association does not
+// move lastModified). It returns the indicator and the report's STIX id.
+func redMemberOfGreenReport(t *testing.T, f *fixture, rec func(context.Context) error) (tcapi.Indicator, string) {
+	t.Helper()
 	ind, _ := pick(t, f)
 	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.SecurityLabels = labels("TLP:RED") }); err != nil {
 		t.Fatal(err)
@@ -558,6 +558,15 @@ func TestContainerNeverListsMembersAboveItsMarking(t *testing.T) {
 	syncAgain(t, f, rec)
 	g, _ := f.sim.Group(rid)
 	reportID := f.mapper.GroupID(g.Type, g.ID)
+	return ind, reportID
+}
+
+// TestContainerNeverListsMembersAboveItsMarking protects issue 9 #3: a
+// GREEN report associated with a RED indicator does not list it (nor its
+// observable), so a GREEN reader cannot confirm a guessed value offline.
+func TestContainerNeverListsMembersAboveItsMarking(t *testing.T) {
+	f, store, _, rec := newGraphFixture(t)
+	ind, reportID := redMemberOfGreenReport(t, f, rec)
 	cur, _ := f.sim.Indicator(ind.ID)
 	objs, _ := f.mapper.Indicator(cur)
 	col := collectionID(t, store, ownerAliasOf(ind.OwnerName))
@@ -694,21 +703,7 @@ func TestSharedObservableKeepsItsContent(t *testing.T) {
 // lastModified).
 func TestLoosenedMemberRejoinsItsContainer(t *testing.T) {
 	f, store, run, rec := newGraphFixture(t)
-	ind, _ := pick(t, f)
-	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.SecurityLabels = labels("TLP:RED") }); err != nil {
-		t.Fatal(err)
-	}
-	rid, err := f.sim.AddGroup(tcapi.Group{Type: tcapi.GroupReport, Name: "green report", OwnerID: ind.OwnerID, OwnerName: ind.OwnerName,
-		SecurityLabels: labels("TLP:GREEN")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.sim.Associate(ind.ID, rid); err != nil {
-		t.Fatal(err)
-	}
-	syncAgain(t, f, rec)
-	g, _ := f.sim.Group(rid)
-	reportID := f.mapper.GroupID(g.Type, g.ID)
+	ind, reportID := redMemberOfGreenReport(t, f, rec)
 	col := collectionID(t, store, ownerAliasOf(ind.OwnerName))
 	member := func() bool {
 		cur, _ := f.sim.Indicator(ind.ID)
