@@ -137,13 +137,9 @@ func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summ
 	s := w.opt.Sync
 	u := unit{tcID: ind.ID, owner: w.owner(ind.OwnerName, ind.OwnerID), inScope: true}
 	objs, err := w.m.Indicator(ind)
-	if err != nil {
-		sum.skip("unmappable")
-		w.opt.Log.Warn("indicator skipped: cannot be mapped to STIX", "tc_id", ind.ID, "type", ind.Type, "err", err)
+	if !w.mapped(&u, objs, err, "indicator", ind.Type, sum) {
 		return unit{}, false
 	}
-	u.objs = objs
-	u.it = itemOf(u)
 	reason := ""
 	switch {
 	case ind.PrivateFlag:
@@ -173,6 +169,19 @@ func (w *Worker) prepareIndicator(ind tcapi.Indicator, st streamState, sum *Summ
 		u.onlyIfStored = true
 	}
 	return u, true
+}
+
+// mapped gives u the objects the mapper made of its item and the item as
+// they describe it (itemOf), or counts the item unmappable.
+func (w *Worker) mapped(u *unit, objs []stixmap.Object, err error, what, tcType string, sum *Summary) bool {
+	if err != nil {
+		sum.skip("unmappable")
+		w.opt.Log.Warn(what+" skipped: cannot be mapped to STIX", "tc_id", u.tcID, "type", tcType, "err", err)
+		return false
+	}
+	u.objs = objs
+	u.it = itemOf(*u)
+	return true
 }
 
 func hasAnyTag(have, want []string) bool {
@@ -306,13 +315,9 @@ func (w *Worker) revokeUnseen(ctx context.Context, stream string, start time.Tim
 func (w *Worker) prepareGroup(g tcapi.Group, st streamState, sum *Summary) (unit, bool) {
 	u := unit{tcID: g.ID, owner: w.owner(g.OwnerName, g.OwnerID), inScope: true}
 	objs, err := w.m.Group(g)
-	if err != nil {
-		sum.skip("unmappable")
-		w.opt.Log.Warn("group skipped: cannot be mapped to STIX", "tc_id", g.ID, "type", g.Type, "err", err)
+	if !w.mapped(&u, objs, err, "group", g.Type, sum) {
 		return unit{}, false
 	}
-	u.objs = objs
-	u.it = itemOf(u)
 	if w.opt.Sync.GroupTQL == "" && len(w.opt.Sync.Tags) > 0 && !hasAnyTag(u.it.tags, w.opt.Sync.Tags) {
 		sum.skip("tags_not_matched")
 		u.inScope = false
