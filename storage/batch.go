@@ -2,13 +2,15 @@ package storage
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
 
-// putBatch is the fast path of Tx.Put. Three queries prefetch, for the whole
-// batch, what the per-object decision needs (object keys, the collection's
-// latest versions, stored version bytes); new rows are then written with
+// putBatch is the fast path of Tx.Put. At most three queries prefetch, for
+// the whole batch, what the per-object decision needs and the transaction
+// has not read already (object keys, the collection's latest versions,
+// stored version bytes); new rows are then written with
 // multi-row INSERTs carrying ids assigned here. Cases the prefetch cannot
 // decide alone (content changed, or an id repeated in the batch) flush the
 // pending rows and take the statement-per-object path, putOne.
@@ -62,14 +64,10 @@ func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prefetch objects: %w", err)
 	}
-	known := make([]int64, 0, len(keys))
-	for id, oid := range keys {
-		b.oids[id] = oid
-		known = append(known, oid)
-	}
-	if len(known) == 0 {
+	if len(keys) == 0 {
 		return b, nil
 	}
+	maps.Copy(b.oids, keys)
 	// The collection's latest versions, from what the transaction read
 	// already (Tx.Meta) where it can.
 	var unsure []int64

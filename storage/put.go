@@ -119,7 +119,7 @@ func (tx *Tx) Put(collectionID string, objs []Object) (PutResult, error) {
 		return res, fmt.Errorf("put: %w", err)
 	}
 	for i := range objs {
-		o := objs[i] // a copy: a bump must not change the caller's slice
+		o := objs[i]
 		changed, handled, err := b.put(&o)
 		if err == nil && !handled {
 			if changed, err = tx.putOne(cid, &o); err == nil {
@@ -133,11 +133,9 @@ func (tx *Tx) Put(collectionID string, objs []Object) (PutResult, error) {
 		}
 		if changed {
 			res.New++
+			res.Written = append(res.Written, o.ID)
 		} else {
 			res.Unchanged++
-		}
-		if changed {
-			res.Written = append(res.Written, o.ID)
 		}
 	}
 	if err := b.flush(); err != nil {
