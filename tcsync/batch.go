@@ -232,11 +232,11 @@ func (b *batch) unit(u unit, incremental bool) error {
 		}
 		for i, o := range u.objs {
 			if slices.Contains(kept, o.ID) {
-				so := toStorage(o)
 				if i < len(u.stored) {
-					so = u.stored[i]
+					b.queue(t.col, u.stored[i])
+				} else {
+					b.queue(t.col, toStorage(o))
 				}
-				b.queue(t.col, so)
 				b.setWant(t.col, o.ID, true)
 			}
 		}
