@@ -439,6 +439,9 @@ func TestBump(t *testing.T) {
 	if b, err := Bump(objs[1], day); err != nil || string(b.JSON) != string(objs[1].JSON) {
 		t.Errorf("Bump of an SCO = %s, %v; want it unchanged", b.JSON, err)
 	}
+	if _, err := Bump(Object{ID: "indicator--x", Modified: day, JSON: []byte("[1")}, day); err == nil || !strings.Contains(err.Error(), "indicator--x") {
+		t.Errorf("Bump of broken JSON: error %v, want one naming the object", err)
+	}
 }
 
 func TestRevoke(t *testing.T) {
