@@ -103,7 +103,7 @@ func BenchmarkCodecCompare(b *testing.B) {
 	}
 	buf := make([]byte, 0, 64<<10)
 	report("token", func(d []byte) []byte { _, e := encodeJSON(d); return e }, func(e []byte) []byte {
-		buf, _ = appendJSON(buf[:0], codecTokens, e)
+		buf, _ = appendJSON(buf[:0], codecUUIDs, e)
 		return buf
 	})
 	for _, dictSize := range []int{4 << 10, 16 << 10, 64 << 10} {
