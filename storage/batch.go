@@ -28,7 +28,7 @@ type putBatch struct {
 	nextOID int64 // 0: reload from the table before use
 	nextVID int64
 
-	objArgs, verArgs, memArgs, edgeArgs []any
+	objArgs, verArgs, memArgs, refArgs, edgeArgs []any
 }
 
 type latestRow struct {
@@ -167,20 +167,8 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 	if !known {
 		oid = b.newOID(o.ID)
 	}
-	for _, r := range o.Refs {
-		dst, ok := b.oids[r]
-		if !ok {
-			dst = b.newOID(r)
-		}
-		b.edgeArgs = append(b.edgeArgs, b.cid, dst, EdgeRef, oid)
-	}
-	for _, r := range o.Wants {
-		dst, ok := b.oids[r]
-		if !ok {
-			dst = b.newOID(r)
-		}
-		b.edgeArgs = append(b.edgeArgs, b.cid, dst, EdgeWant, oid)
-	}
+	b.edges(oid, EdgeRef, o.Refs)
+	b.edges(oid, EdgeWant, o.Wants)
 	mod := toMicro(o.Modified)
 	vid, ok := b.vids[verKey{oid, mod, o.Hash}]
 	if !ok {
@@ -204,10 +192,31 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 	b.tx.cache.init()
 	b.tx.cache.latest[colID{b.cid, o.ID}] = cachedMeta{held: true, oid: oid, vis: int64(o.TLP), m: Meta{ID: o.ID, Type: o.Type,
 		Modified: fromMicro(mod), DateAdded: da, TLP: o.TLP, Vis: Published, Hash: o.Hash, Revoked: o.Revoked, TCID: o.TCID}}
-	if len(b.memArgs) >= rowsPerInsert*13 || len(b.edgeArgs) >= rowsPerInsert*4 {
+	if len(b.memArgs) >= rowsPerInsert*13 || len(b.edgeArgs) >= rowsPerInsert*4 || len(b.refArgs) >= rowsPerInsert*4 {
 		return true, true, b.flush()
 	}
 	return true, true, nil
+}
+
+// edges queues the kind-edges of src, an object new to the collection, to
+// each of ids (edges.go).
+func (b *putBatch) edges(src int64, kind int, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	keys := make([]int64, 0, len(ids))
+	for _, r := range ids {
+		dst, ok := b.oids[r]
+		if !ok {
+			dst = b.newOID(r)
+		}
+		keys = append(keys, dst)
+	}
+	keys = sortedKeys(keys)
+	b.refArgs = append(b.refArgs, b.cid, src, kind, packKeys(keys))
+	for _, dst := range keys {
+		b.edgeArgs = append(b.edgeArgs, b.cid, dst, kind, src)
+	}
 }
 
 // newOID assigns the key of an id no row holds yet.
@@ -215,7 +224,7 @@ func (b *putBatch) newOID(id string) int64 {
 	oid := b.nextOID
 	b.nextOID++
 	b.oids[id] = oid
-	b.objArgs = append(b.objArgs, oid, id)
+	b.objArgs = append(b.objArgs, oid, objKey(id))
 	b.tx.s.known.add(id)
 	return oid
 }
@@ -224,7 +233,7 @@ func (b *putBatch) newOID(id string) int64 {
 // so that later objects of the batch do not assign them again.
 func (b *putBatch) learn(o *Object) error {
 	ids := append(append([]string{o.ID}, o.Refs...), o.Wants...)
-	rows, err := b.tx.tx.QueryContext(b.tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
+	rows, err := b.tx.tx.QueryContext(b.tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(objKeys(ids)))
 	if err != nil {
 		return fmt.Errorf("look up object keys: %w", err)
 	}
@@ -235,7 +244,7 @@ func (b *putBatch) learn(o *Object) error {
 		if err := rows.Scan(&id, &oid); err != nil {
 			return fmt.Errorf("look up object keys: %w", err)
 		}
-		b.oids[id] = oid
+		b.oids[stixID(id)] = oid
 	}
 	return rows.Err()
 }
@@ -261,22 +270,25 @@ func (b *putBatch) flush() error {
 	if err := b.insert("members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)", 13, b.memArgs); err != nil {
 		return err
 	}
-	if err := b.insert("OR IGNORE INTO edges (cid, dst, kind, src)", 4, b.edgeArgs); err != nil {
+	if err := b.insert(refInsert, 4, b.refArgs); err != nil {
 		return err
 	}
-	b.objArgs, b.verArgs, b.memArgs, b.edgeArgs = b.objArgs[:0], b.verArgs[:0], b.memArgs[:0], b.edgeArgs[:0]
+	if err := b.insert(edgeInsert, 4, b.edgeArgs); err != nil {
+		return err
+	}
+	b.objArgs, b.verArgs, b.memArgs, b.refArgs, b.edgeArgs = b.objArgs[:0], b.verArgs[:0], b.memArgs[:0], b.refArgs[:0], b.edgeArgs[:0]
 	return nil
 }
 
 func (b *putBatch) insert(into string, cols int, args []any) error {
 	for len(args) > 0 {
 		n := min(len(args)/cols, rowsPerInsert)
-		st, err := b.tx.stmt(multiInsert(into, cols, n))
+		st, err := b.tx.stmt(multiInsert(into, cols, n) + onConflict[into])
 		if err != nil {
 			return err
 		}
 		if _, err := st.ExecContext(b.tx.ctx, args[:n*cols]...); err != nil {
-			return fmt.Errorf("insert into %s: %w", strings.Fields(strings.TrimPrefix(into, "OR IGNORE INTO "))[0], err)
+			return fmt.Errorf("insert into %s: %w", strings.Fields(into)[0], err)
 		}
 		args = args[n*cols:]
 	}
@@ -286,11 +298,7 @@ func (b *putBatch) insert(into string, cols int, args []any) error {
 func multiInsert(into string, cols, rows int) string {
 	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
 	var sb strings.Builder
-	if strings.HasPrefix(into, "OR ") {
-		sb.WriteString("INSERT " + into + " VALUES ")
-	} else {
-		sb.WriteString("INSERT INTO " + into + " VALUES ")
-	}
+	sb.WriteString("INSERT INTO " + into + " VALUES ")
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			sb.WriteString(", ")

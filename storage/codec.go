@@ -255,13 +255,20 @@ func isUUID(b []byte) bool {
 
 // appendUUID appends the binary code of the canonical UUID u (36 bytes).
 func appendUUID(dst, u []byte) []byte {
-	dst = append(dst, 0, uuidCode)
+	b := uuidBytes(u)
+	return append(append(dst, 0, uuidCode), b[:]...)
+}
+
+// uuidBytes is the 16 bytes of a canonical UUID (isUUID).
+func uuidBytes[S string | []byte](u S) (b [16]byte) {
+	n := 0
 	for _, g := range [...][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}} {
 		for i := g[0]; i < g[1]; i += 2 {
-			dst = append(dst, unhex(u[i])<<4|unhex(u[i+1]))
+			b[n] = unhex(u[i])<<4 | unhex(u[i+1])
+			n++
 		}
 	}
-	return dst
+	return b
 }
 
 func unhex(c byte) byte {

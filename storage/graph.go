@@ -86,7 +86,7 @@ func (tx *Tx) Meta(collectionID string, ids []string) (map[string]Meta, error) {
 // Referrers returns, for each of ids, the ids whose edges of this kind
 // point at it in the collection (who references X, who X was derived from).
 func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string][]string, error) {
-	return tx.edges(collectionID, kind, ids, `SELECT e.dst, s.stix_id
+	return tx.referrers(collectionID, kind, ids, `SELECT e.dst, s.stix_id
 		FROM edges e CROSS JOIN objects s
 		WHERE e.cid = ?1 AND e.dst IN (SELECT value FROM json_each(?3)) AND e.kind = ?2 AND s.oid = e.src`)
 }
@@ -94,12 +94,43 @@ func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string
 // Targets returns, for each of ids, the ids its edges of this kind point at
 // in the collection (what X references, what was derived from item X).
 func (tx *Tx) Targets(collectionID string, kind int, ids []string) (map[string][]string, error) {
-	return tx.edges(collectionID, kind, ids, `SELECT e.src, d.stix_id
-		FROM edges e INDEXED BY edges_by_src CROSS JOIN objects d
-		WHERE e.cid = ?1 AND e.src IN (SELECT value FROM json_each(?3)) AND e.kind = ?2 AND d.oid = e.dst`)
+	out := map[string][]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
+	if err != nil {
+		return nil, fmt.Errorf("read edges: %w", err)
+	}
+	byKey, list, err := tx.resolveKeys(ids)
+	if err != nil {
+		return nil, fmt.Errorf("read edges: %w", err)
+	}
+	fwd, err := tx.targetKeys(cid, kind, list)
+	if err != nil {
+		return nil, err
+	}
+	var keys []int64
+	for _, ds := range fwd {
+		keys = append(keys, ds...)
+	}
+	names, err := tx.idsOf(sortedKeys(keys))
+	if err != nil {
+		return nil, err
+	}
+	for src, ds := range fwd {
+		id := byKey[src]
+		for _, d := range ds {
+			if n, ok := names[d]; ok {
+				out[id] = append(out[id], n)
+			}
+		}
+		slices.Sort(out[id])
+	}
+	return out, nil
 }
 
-func (tx *Tx) edges(collectionID string, kind int, ids []string, query string) (map[string][]string, error) {
+func (tx *Tx) referrers(collectionID string, kind int, ids []string, query string) (map[string][]string, error) {
 	out := map[string][]string{}
 	if len(ids) == 0 {
 		return out, nil
@@ -131,7 +162,7 @@ func (tx *Tx) edges(collectionID string, kind int, ids []string, query string) (
 			return nil, fmt.Errorf("read edges: %w", err)
 		}
 		id := byKey[k]
-		out[id] = append(out[id], v)
+		out[id] = append(out[id], stixID(v))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read edges: %w", err)
@@ -155,44 +186,40 @@ func (tx *Tx) SetOrigins(collectionID string, items map[string][]string) (gone m
 	if err != nil {
 		return nil, fmt.Errorf("set origins: %w", err)
 	}
-	srcs := make([]string, 0, len(items))
-	for s := range items {
-		srcs = append(srcs, s)
-	}
-	slices.Sort(srcs)
-	before, err := tx.Targets(collectionID, EdgeOrigin, srcs)
-	if err != nil {
-		return nil, err
-	}
 	var ids []string
-	for _, s := range srcs {
+	for s, ds := range items {
 		ids = append(ids, s)
-		ids = append(ids, items[s]...)
-		ids = append(ids, before[s]...)
+		ids = append(ids, ds...)
 	}
 	oids, err := tx.oids(ids)
 	if err != nil {
 		return nil, fmt.Errorf("set origins: %w", err)
 	}
-	var add []any
-	for _, s := range srcs {
-		for _, d := range before[s] {
-			if !slices.Contains(items[s], d) {
-				gone[s] = append(gone[s], d)
-				if err := tx.exec(`DELETE FROM edges WHERE cid = ? AND dst = ? AND kind = 1 AND src = ?`, cid, oids[d], oids[s]); err != nil {
-					return nil, fmt.Errorf("set origins of %s: %w", s, err)
-				}
-			}
+	want := make(map[int64][]int64, len(items))
+	for s, ds := range items {
+		keys := make([]int64, 0, len(ds))
+		for _, d := range ds {
+			keys = append(keys, oids[d])
 		}
-		for _, d := range items[s] {
-			if !slices.Contains(before[s], d) {
-				add = append(add, cid, oids[d], EdgeOrigin, oids[s])
-			}
-		}
+		want[oids[s]] = keys
 	}
-	b := putBatch{tx: tx}
-	if err := b.insert("OR IGNORE INTO edges (cid, dst, kind, src)", 4, add); err != nil {
+	goneKeys, err := tx.setEdges(cid, EdgeOrigin, want)
+	if err != nil {
 		return nil, fmt.Errorf("set origins: %w", err)
+	}
+	var all []int64
+	for _, ks := range goneKeys {
+		all = append(all, ks...)
+	}
+	names, err := tx.idsOf(sortedKeys(all))
+	if err != nil {
+		return nil, fmt.Errorf("set origins: %w", err)
+	}
+	for s := range items {
+		for _, k := range goneKeys[oids[s]] {
+			gone[s] = append(gone[s], names[k])
+		}
+		slices.Sort(gone[s])
 	}
 	return gone, nil
 }
@@ -357,6 +384,7 @@ func (tx *Tx) Backfill(collectionID string, fn func(v Version) (refs []string, r
 			rows.Close()
 			return 0, fmt.Errorf("backfill: %w", err)
 		}
+		r.v.ID = stixID(r.v.ID)
 		if r.v.JSON, err = decodeJSON(codec, body); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("backfill %s: %w", r.v.ID, err)
@@ -372,7 +400,7 @@ func (tx *Tx) Backfill(collectionID string, fn func(v Version) (refs []string, r
 		if err := tx.exec(`UPDATE versions SET revoked = ?, tcid = ? WHERE vid = ?`, revoked, tcid, r.vid); err != nil {
 			return 0, fmt.Errorf("backfill %s: %w", r.v.ID, err)
 		}
-		if err := tx.addEdges(cid, r.oid, EdgeRef, refs); err != nil {
+		if err := tx.setRefs(cid, r.oid, EdgeRef, refs); err != nil {
 			return 0, fmt.Errorf("backfill %s: %w", r.v.ID, err)
 		}
 	}
@@ -399,6 +427,7 @@ func (tx *Tx) Items(collectionID string) ([]Meta, error) {
 		if err := rows.Scan(&m.ID, &m.Type, &m.TCID); err != nil {
 			return nil, fmt.Errorf("list items: %w", err)
 		}
+		m.ID = stixID(m.ID)
 		out = append(out, m)
 	}
 	return out, rows.Err()

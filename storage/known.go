@@ -62,12 +62,12 @@ func (tx *Tx) buildKnown() error {
 		return fmt.Errorf("build the id filter: %w", err)
 	}
 	defer r.Close()
-	var id []byte
+	var key string
 	for r.Next() {
-		if err := r.Scan(&id); err != nil {
+		if err := r.Scan(&key); err != nil {
 			return fmt.Errorf("build the id filter: %w", err)
 		}
-		k.f.Add(id)
+		k.f.AddString(stixID(key))
 		k.n++
 	}
 	if err := r.Err(); err != nil {

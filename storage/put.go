@@ -68,8 +68,6 @@ const (
 	sqlHasVersion  = `SELECT 1 FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND ver = ? AND versioned = 1 LIMIT 1`
 	sqlSetVis      = `UPDATE members INDEXED BY members_by_object SET vis = ? WHERE cid = ? AND oid = ?`
 	sqlDropMembers = `DELETE FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ?`
-	sqlDropRefs    = `DELETE FROM edges WHERE cid = ? AND src = ? AND kind IN (0, 2)`
-	sqlInsertEdge  = `INSERT OR IGNORE INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?)`
 )
 
 func validateObject(o *Object) error {
@@ -268,13 +266,10 @@ func (tx *Tx) putOne(cid int64, o *Object) (changed bool, err error) {
 		return false, fmt.Errorf("insert membership: %w", err)
 	}
 	if latest {
-		if err := tx.exec(sqlDropRefs, cid, oid); err != nil {
-			return false, fmt.Errorf("replace references: %w", err)
-		}
-		if err := tx.addEdges(cid, oid, EdgeRef, o.Refs); err != nil {
+		if err := tx.setRefs(cid, oid, EdgeRef, o.Refs); err != nil {
 			return false, err
 		}
-		if err := tx.addEdges(cid, oid, EdgeWant, o.Wants); err != nil {
+		if err := tx.setRefs(cid, oid, EdgeWant, o.Wants); err != nil {
 			return false, err
 		}
 	}
@@ -291,14 +286,14 @@ func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	err = st.QueryRowContext(tx.ctx, id).Scan(&oid)
+	err = st.QueryRowContext(tx.ctx, objKey(id)).Scan(&oid)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		ins, err := tx.stmt(sqlInsertObject)
 		if err != nil {
 			return 0, false, err
 		}
-		r, err := ins.ExecContext(tx.ctx, id)
+		r, err := ins.ExecContext(tx.ctx, objKey(id))
 		if err != nil {
 			return 0, false, fmt.Errorf("insert object: %w", err)
 		}
@@ -313,16 +308,18 @@ func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
 	return oid, true, nil
 }
 
-// addEdges records edges of a kind from src to each of the ids in dsts.
-func (tx *Tx) addEdges(cid, src int64, kind int, dsts []string) error {
+// setRefs makes the ids in dsts the complete set of src's kind-edges.
+func (tx *Tx) setRefs(cid, src int64, kind int, dsts []string) error {
+	keys := make([]int64, 0, len(dsts))
 	for _, d := range dsts {
 		dst, _, err := tx.oid(d)
 		if err != nil {
 			return fmt.Errorf("record edge to %s: %w", d, err)
 		}
-		if err := tx.exec(sqlInsertEdge, cid, dst, kind, src); err != nil {
-			return fmt.Errorf("record edge to %s: %w", d, err)
-		}
+		keys = append(keys, dst)
+	}
+	if _, err := tx.setEdges(cid, kind, map[int64][]int64{src: keys}); err != nil {
+		return fmt.Errorf("record edges: %w", err)
 	}
 	return nil
 }
@@ -382,7 +379,7 @@ func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
 	)
 	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.date_added, m.ver, m.versioned, m.created, m.type, m.spec_version, m.tlp, m.vis, v.hash, v.codec, v.json, v.revoked, v.tcid
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
-		WHERE m.cid = ?1 AND m.oid = (SELECT oid FROM objects WHERE stix_id = ?2) AND m.latest = 1 LIMIT 1`, cid, id).
+		WHERE m.cid = ?1 AND m.oid = (SELECT oid FROM objects WHERE stix_id = ?2) AND m.latest = 1 LIMIT 1`, cid, objKey(id)).
 		Scan(&v.DateAdded, &ver, &versed, &created, &v.Type, &v.SpecVersion, &v.TLP, &vis, &hash, &codec, &body, &v.Revoked, &v.TCID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Version{}, false, nil
@@ -418,7 +415,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
 	var oid int64
-	err = tx.tx.QueryRowContext(tx.ctx, "SELECT oid FROM objects WHERE stix_id = ?", id).Scan(&oid)
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT oid FROM objects WHERE stix_id = ?", objKey(id)).Scan(&oid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -477,7 +474,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 			return false, fmt.Errorf("remove %s: purge object: %w", id, err)
 		}
 		// The key may be handed out again: no edge may keep naming it.
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM edges WHERE src = ?1 OR dst = ?1", oid); err != nil {
+		if err := tx.dropKey(oid); err != nil {
 			return false, fmt.Errorf("remove %s: purge edges: %w", id, err)
 		}
 	} else if err := tx.exec(`DELETE FROM versions WHERE oid = ?1 AND NOT EXISTS (

@@ -207,7 +207,7 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 		case len(q.IDs) == 1:
 			b.from = "members m INDEXED BY members_by_object"
 			b.oneID = q.IDs[0]
-			b.add(termOneID, "m.oid = (SELECT oid FROM objects WHERE stix_id = ?)", q.IDs[0])
+			b.add(termOneID, "m.oid = (SELECT oid FROM objects WHERE stix_id = ?)", objKey(q.IDs[0]))
 		case len(q.IDs) > 1:
 			oids, err := s.resolveIDs(ctx, q.IDs)
 			if err != nil {
@@ -407,6 +407,9 @@ func scanPage(rows *sql.Rows, b *listSQL, q *Query) (Page, error) {
 			return Page{}, err
 		}
 		it := r.it
+		if !lean && b.oneID == "" {
+			it.ID = stixID(it.ID)
+		}
 		it.Key.DateAdded = it.DateAdded
 		if !lean {
 			it.Type, it.SpecVersion = names.get(r.typ), names.get(r.spec)
@@ -498,7 +501,7 @@ func (s *Store) resolveIDs(ctx context.Context, ids []string) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve object ids: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, jsonList(ids))
+	rows, err := st.QueryContext(ctx, jsonList(objKeys(ids)))
 	if err != nil {
 		return nil, fmt.Errorf("resolve object ids: %w", err)
 	}

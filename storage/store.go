@@ -186,6 +186,12 @@ type migration struct {
 	sql     string
 }
 
+// migrationSteps are the parts of migrations that SQL cannot express, run
+// after the migration's SQL in its transaction.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	4: migrate4,
+}
+
 func loadMigrations() ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFS, "migrations")
 	if err != nil {
@@ -240,6 +246,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+		if step := migrationSteps[m.version]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("apply migration %s: %w", m.name, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
 			m.version, m.name, s.now().UTC().Format(time.RFC3339Nano)); err != nil {

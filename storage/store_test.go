@@ -467,6 +467,7 @@ func TestMigrationUpgradesOlderSchema(t *testing.T) {
 	for _, st := range []string{
 		"DELETE FROM schema_migrations WHERE version >= 2",
 		"DROP TABLE edges",
+		"DROP TABLE refs",
 		"ALTER TABLE collections DROP COLUMN changed",
 		"ALTER TABLE members DROP COLUMN vis",
 		"ALTER TABLE versions DROP COLUMN revoked",
@@ -474,6 +475,8 @@ func TestMigrationUpgradesOlderSchema(t *testing.T) {
 		"ALTER TABLE versions DROP COLUMN valid_until",
 		"DROP INDEX members_by_object",
 		"CREATE INDEX members_by_object ON members (cid, oid, ver)",
+		// Before 0004 objects held the STIX id itself.
+		"UPDATE objects SET stix_id = '" + obj("indicator", 1, t0, t0, 0, "").ID + "'",
 	} {
 		if _, err := s.w.Exec(st); err != nil {
 			t.Fatal(err)

@@ -77,18 +77,19 @@ func (tx *Tx) resolve(ids []string) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(tx.ctx, jsonList(ask))
+	rows, err := st.QueryContext(tx.ctx, jsonList(objKeys(ask)))
 	if err != nil {
 		return nil, fmt.Errorf("look up object keys: %w", err)
 	}
 	defer rows.Close()
 	found := 0
 	for rows.Next() {
-		var id string
+		var key string
 		var oid int64
-		if err := rows.Scan(&id, &oid); err != nil {
+		if err := rows.Scan(&key, &oid); err != nil {
 			return nil, fmt.Errorf("look up object keys: %w", err)
 		}
+		id := stixID(key)
 		out[id] = oid
 		tx.cache.learn(id, oid)
 		found++

@@ -1,0 +1,316 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"slices"
+)
+
+// The reference graph's two tables (migration 0004).
+//
+// refs holds what a source references: one row per (collection, source,
+// kind) whose dsts is the sorted list of target keys as uvarints. edges
+// holds the same edges one row per edge keyed by target, for "who
+// references X". Before 0004 edges also had an index by source, two b-tree
+// entries per edge; a source's row in refs costs about a third of its
+// edges' index entries, in bytes and in inserts.
+//
+// Every write of a source's edges goes through setEdges (or, for sources
+// new to the collection, putBatch's rows), which keeps the two tables
+// equal: edges has the row (cid, dst, kind, src) exactly when dst is in
+// the dsts of refs row (cid, src, kind).
+
+// packKeys is the dsts column of a sorted, duplicate-free key list.
+func packKeys(keys []int64) []byte {
+	b := make([]byte, 0, 4*len(keys))
+	for _, k := range keys {
+		b = binary.AppendUvarint(b, uint64(k))
+	}
+	return b
+}
+
+// unpackKeys is the key list of a dsts column.
+func unpackKeys(b []byte) ([]int64, error) {
+	var out []int64
+	for len(b) > 0 {
+		k, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, fmt.Errorf("damaged reference list")
+		}
+		out = append(out, int64(k))
+		b = b[n:]
+	}
+	return out, nil
+}
+
+// sortedKeys sorts keys and drops duplicates, in place.
+func sortedKeys(keys []int64) []int64 {
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// targetKeys returns the targets of each of srcs' kind-edges in the
+// collection, by source key.
+func (tx *Tx) targetKeys(cid int64, kind int, srcs []int64) (map[int64][]int64, error) {
+	out := map[int64][]int64{}
+	if len(srcs) == 0 {
+		return out, nil
+	}
+	st, err := tx.stmt(`SELECT src, dsts FROM refs WHERE cid = ?1 AND kind = ?2 AND src IN (SELECT value FROM json_each(?3))`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(srcs))
+	if err != nil {
+		return nil, fmt.Errorf("read references: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var src int64
+		var dsts []byte
+		if err := rows.Scan(&src, &dsts); err != nil {
+			return nil, fmt.Errorf("read references: %w", err)
+		}
+		if out[src], err = unpackKeys(dsts); err != nil {
+			return nil, fmt.Errorf("read references of object key %d: %w", src, err)
+		}
+	}
+	return out, rows.Err()
+}
+
+// setEdges makes want[src] the complete set of src's kind-edges in the
+// collection, for each src of want, writing only the difference from what
+// is stored. It returns, per source, the targets it no longer has.
+func (tx *Tx) setEdges(cid int64, kind int, want map[int64][]int64) (gone map[int64][]int64, err error) {
+	srcs := make([]int64, 0, len(want))
+	for s := range want {
+		srcs = append(srcs, s)
+	}
+	slices.Sort(srcs)
+	have, err := tx.targetKeys(cid, kind, srcs)
+	if err != nil {
+		return nil, err
+	}
+	gone = map[int64][]int64{}
+	var add []any
+	for _, s := range srcs {
+		w := sortedKeys(want[s])
+		h := have[s]
+		if slices.Equal(w, h) {
+			continue
+		}
+		for _, d := range h {
+			if _, found := slices.BinarySearch(w, d); !found {
+				gone[s] = append(gone[s], d)
+				if err := tx.exec(`DELETE FROM edges WHERE cid = ? AND dst = ? AND kind = ? AND src = ?`, cid, d, kind, s); err != nil {
+					return nil, fmt.Errorf("drop edge: %w", err)
+				}
+			}
+		}
+		for _, d := range w {
+			if _, found := slices.BinarySearch(h, d); !found {
+				add = append(add, cid, d, kind, s)
+			}
+		}
+		if len(w) == 0 {
+			err = tx.exec(`DELETE FROM refs WHERE cid = ? AND src = ? AND kind = ?`, cid, s, kind)
+		} else {
+			err = tx.exec(`INSERT INTO refs (cid, src, kind, dsts) VALUES (?, ?, ?, ?)
+				ON CONFLICT (cid, src, kind) DO UPDATE SET dsts = excluded.dsts`, cid, s, kind, packKeys(w))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write references: %w", err)
+		}
+	}
+	b := putBatch{tx: tx}
+	if err := b.insert(edgeInsert, 4, add); err != nil {
+		return nil, err
+	}
+	return gone, nil
+}
+
+// The multi-row inserts of the two tables. A source new to a collection
+// may have rows from before it left it (Remove keeps what a hidden version
+// still references), hence the conflict clauses.
+const (
+	refInsert  = "refs (cid, src, kind, dsts)"
+	edgeInsert = "edges (cid, dst, kind, src)"
+)
+
+// onConflict is the conflict clause of each multi-row insert that has one.
+var onConflict = map[string]string{
+	refInsert:  " ON CONFLICT (cid, src, kind) DO UPDATE SET dsts = excluded.dsts",
+	edgeInsert: " ON CONFLICT DO NOTHING",
+}
+
+// idsOf returns the STIX ids of object keys.
+func (tx *Tx) idsOf(keys []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	st, err := tx.stmt(`SELECT oid, stix_id FROM objects WHERE oid IN (SELECT value FROM json_each(?))`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(tx.ctx, jsonList(keys))
+	if err != nil {
+		return nil, fmt.Errorf("read object ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k int64
+		var key string
+		if err := rows.Scan(&k, &key); err != nil {
+			return nil, fmt.Errorf("read object ids: %w", err)
+		}
+		out[k] = stixID(key)
+	}
+	return out, rows.Err()
+}
+
+// dropKey removes every edge from or to an object key that no longer
+// names an object (Remove purged it), in every collection.
+func (tx *Tx) dropKey(oid int64) error {
+	// Its own references: their reverse rows, then the refs rows.
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT r.cid, r.kind, r.dsts FROM collections c CROSS JOIN refs r
+		WHERE r.cid = c.cid AND r.src = ?`, oid)
+	if err != nil {
+		return fmt.Errorf("read references: %w", err)
+	}
+	type fwd struct {
+		cid  int64
+		kind int
+		dsts []int64
+	}
+	var own []fwd
+	for rows.Next() {
+		var f fwd
+		var b []byte
+		if err := rows.Scan(&f.cid, &f.kind, &b); err != nil {
+			rows.Close()
+			return fmt.Errorf("read references: %w", err)
+		}
+		if f.dsts, err = unpackKeys(b); err != nil {
+			rows.Close()
+			return err
+		}
+		own = append(own, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read references: %w", err)
+	}
+	for _, f := range own {
+		if _, err := tx.setEdges(f.cid, f.kind, map[int64][]int64{oid: nil}); err != nil {
+			return err
+		}
+	}
+	// References to it: take it out of each referrer's list.
+	rows, err = tx.tx.QueryContext(tx.ctx, `SELECT e.cid, e.kind, e.src FROM collections c CROSS JOIN edges e
+		WHERE e.cid = c.cid AND e.dst = ?`, oid)
+	if err != nil {
+		return fmt.Errorf("read referrers: %w", err)
+	}
+	type rev struct {
+		cid, src int64
+		kind     int
+	}
+	var refs []rev
+	for rows.Next() {
+		var r rev
+		if err := rows.Scan(&r.cid, &r.kind, &r.src); err != nil {
+			rows.Close()
+			return fmt.Errorf("read referrers: %w", err)
+		}
+		refs = append(refs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read referrers: %w", err)
+	}
+	for _, r := range refs {
+		cur, err := tx.targetKeys(r.cid, r.kind, []int64{r.src})
+		if err != nil {
+			return err
+		}
+		keep := slices.DeleteFunc(cur[r.src], func(k int64) bool { return k == oid })
+		if _, err := tx.setEdges(r.cid, r.kind, map[int64][]int64{r.src: keep}); err != nil {
+			return err
+		}
+	}
+	// A reverse row its source's list did not name (never written so, but
+	// the key is about to be reused): gone too.
+	if err := tx.exec(`DELETE FROM edges WHERE cid IN (SELECT cid FROM collections) AND dst = ?`, oid); err != nil {
+		return fmt.Errorf("drop edges: %w", err)
+	}
+	return nil
+}
+
+// migrate4 is the Go step of migration 0004: object keys, then refs.
+func migrate4(ctx context.Context, tx *sql.Tx) error {
+	if err := rekeyObjects(ctx, tx); err != nil {
+		return err
+	}
+	return fillRefs(ctx, tx)
+}
+
+// fillRefs writes refs from the edges of a store older than migration 0004
+// (read in source order through edges_by_src), then drops that index.
+func fillRefs(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT cid, src, kind, dst FROM edges INDEXED BY edges_by_src ORDER BY cid, src, kind, dst`)
+	if err != nil {
+		return fmt.Errorf("fill refs: %w", err)
+	}
+	type group struct {
+		cid, src int64
+		kind     int
+	}
+	var (
+		cur  group
+		keys []int64
+		out  []any
+	)
+	b := putBatch{tx: &Tx{ctx: ctx, tx: tx}}
+	flush := func() error {
+		err := b.insert(refInsert, 4, out)
+		out = out[:0]
+		return err
+	}
+	for rows.Next() {
+		var g group
+		var dst int64
+		if err := rows.Scan(&g.cid, &g.src, &g.kind, &dst); err != nil {
+			rows.Close()
+			return fmt.Errorf("fill refs: %w", err)
+		}
+		if g != cur && len(keys) > 0 {
+			out = append(out, cur.cid, cur.src, cur.kind, packKeys(keys))
+			keys = keys[:0]
+			if len(out) >= 4*rowsPerInsert*50 {
+				if err := flush(); err != nil {
+					rows.Close()
+					return fmt.Errorf("fill refs: %w", err)
+				}
+			}
+		}
+		cur = g
+		keys = append(keys, dst)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("fill refs: %w", err)
+	}
+	if len(keys) > 0 {
+		out = append(out, cur.cid, cur.src, cur.kind, packKeys(keys))
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("fill refs: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DROP INDEX edges_by_src"); err != nil {
+		return fmt.Errorf("fill refs: %w", err)
+	}
+	return nil
+}

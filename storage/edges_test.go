@@ -1,0 +1,197 @@
+package storage
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+// graphTablesAgree fails the test unless edges holds exactly one row per
+// target listed in refs, and refs lists no key twice.
+func graphTablesAgree(t *testing.T, s *Store) {
+	t.Helper()
+	type edge struct {
+		cid, dst, src int64
+		kind          int
+	}
+	want := map[edge]bool{}
+	rows, err := s.w.Query("SELECT cid, src, kind, dsts FROM refs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var e edge
+		var b []byte
+		if err := rows.Scan(&e.cid, &e.src, &e.kind, &b); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := unpackKeys(b)
+		if err != nil || len(keys) == 0 || !slices.IsSorted(keys) || len(slices.Compact(slices.Clone(keys))) != len(keys) {
+			t.Errorf("refs row %+v: keys %v, %v", e, keys, err)
+		}
+		for _, k := range keys {
+			e.dst = k
+			want[e] = true
+		}
+	}
+	rows.Close()
+	got := map[edge]bool{}
+	rows, err = s.w.Query("SELECT cid, dst, kind, src FROM edges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var e edge
+		if err := rows.Scan(&e.cid, &e.dst, &e.kind, &e.src); err != nil {
+			t.Fatal(err)
+		}
+		got[e] = true
+	}
+	rows.Close()
+	for e := range want {
+		if !got[e] {
+			t.Errorf("refs lists %+v, edges has no row", e)
+		}
+	}
+	for e := range got {
+		if !want[e] {
+			t.Errorf("edges has %+v, refs does not list it", e)
+		}
+	}
+}
+
+// graphFixture stores a small graph in c: r references a and b, report p
+// wants a and m, item a derives b and r.
+func graphFixture(t *testing.T, s *Store, c string) (a, b, r, p, m Object) {
+	t.Helper()
+	a, b = obj("indicator", 1, t0, t0, 0, "a"), obj("ipv4-addr", 2, time.Time{}, time.Time{}, 0, "b")
+	r = obj("relationship", 3, t0, t0, 0, "r")
+	r.Refs = []string{a.ID, b.ID}
+	p, m = obj("report", 4, t0, t0, 0, "p"), obj("malware", 5, t0, t0, 0, "m")
+	p.Refs, p.Wants = []string{a.ID}, []string{a.ID, m.ID}
+	put(t, s, c, r, a, b, p, m)
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		_, err := tx.SetOrigins(c, map[string][]string{a.ID: {b.ID, r.ID}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, r, p, m
+}
+
+// graphAnswers is what Targets and Referrers say of the fixture, per kind.
+func graphAnswers(t *testing.T, s *Store, c string, ids []string) (answers [3][2]map[string][]string) {
+	t.Helper()
+	err := s.Update(context.Background(), func(tx *Tx) error {
+		for kind := range 3 {
+			var err error
+			if answers[kind][0], err = tx.Targets(c, kind, ids); err != nil {
+				return err
+			}
+			if answers[kind][1], err = tx.Referrers(c, kind, ids); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answers
+}
+
+// A store written before migration 0004 (plain ids in objects, edges
+// indexed by source) answers every graph question the same after it.
+func TestMigration4KeepsTheGraph(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t)
+	c := ensure(t, s, "c")
+	a, b, r, p, m := graphFixture(t, s, c.ID)
+	ids := []string{a.ID, b.ID, r.ID, p.ID, m.ID}
+	before := graphAnswers(t, s, c.ID, ids)
+	if len(before[EdgeRef][0][r.ID]) != 2 || len(before[EdgeWant][1][m.ID]) != 1 || len(before[EdgeOrigin][0][a.ID]) != 2 {
+		t.Fatalf("fixture graph: %v", before)
+	}
+	// Back to the 0003 layout.
+	keys := map[int64]string{}
+	rows, err := s.w.Query("SELECT oid, stix_id FROM objects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var oid int64
+		var k string
+		rows.Scan(&oid, &k)
+		keys[oid] = k
+	}
+	rows.Close()
+	for oid, k := range keys {
+		if _, err := s.w.Exec("UPDATE objects SET stix_id = ? WHERE oid = ?", stixID(k), oid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, st := range []string{"DELETE FROM schema_migrations WHERE version >= 4", "DROP TABLE refs", "CREATE INDEX edges_by_src ON edges (cid, src, kind)"} {
+		if _, err := s.w.Exec(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if after := graphAnswers(t, s2, c.ID, ids); !equalAnswers(before, after) {
+		t.Errorf("graph after migration:\n%v\nbefore:\n%v", after, before)
+	}
+	graphTablesAgree(t, s2)
+	if p, err := s2.Objects(ctx, Query{CollectionID: c.ID, IDs: []string{r.ID}, Limit: 5, MaxTLP: TLPRed}); err != nil || len(p.Items) != 1 || p.Items[0].ID != r.ID {
+		t.Errorf("read by id after migration: %+v, %v", p.Items, err)
+	}
+	var idx int
+	s2.w.QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = 'edges_by_src'").Scan(&idx)
+	if idx != 0 {
+		t.Error("edges_by_src kept")
+	}
+}
+
+func equalAnswers(a, b [3][2]map[string][]string) bool {
+	for k := range a {
+		for d := range a[k] {
+			if len(a[k][d]) != len(b[k][d]) {
+				return false
+			}
+			for id, v := range a[k][d] {
+				if !slices.Equal(v, b[k][d][id]) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// Purging an object (Remove from its last collection) takes it out of
+// every edge, both ways, so that its key can be handed out again.
+func TestRemovePurgesEdgesBothWays(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	a, b, r, p, m := graphFixture(t, s, c.ID)
+	graphTablesAgree(t, s)
+	for _, id := range []string{a.ID, r.ID} {
+		if err := s.Update(ctx, func(tx *Tx) error {
+			_, err := tx.Remove(c.ID, id, TLPRed)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	graphTablesAgree(t, s)
+	got := graphAnswers(t, s, c.ID, []string{a.ID, b.ID, r.ID, p.ID, m.ID})
+	if len(got[EdgeRef][1][a.ID]) != 0 || len(got[EdgeRef][0][p.ID]) != 0 || len(got[EdgeOrigin][0][a.ID]) != 0 ||
+		!slices.Equal(got[EdgeWant][0][p.ID], []string{m.ID}) {
+		t.Errorf("graph after purging a and r: %v", got)
+	}
+}
