@@ -294,6 +294,8 @@ func isEmpty(ctx context.Context, q querier) (bool, error) {
 // transaction and returns the digests of the rows it read.
 func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]string, progress func(string, int64)) (sums, error) {
 	out := sums{}
+	// SQLite to SQLite copies every value verbatim, storage class and all.
+	convert := !tx.s.isSQLite()
 	for _, t := range copyTables {
 		c := cols[t]
 		d := newTableSum(t, c)
@@ -319,6 +321,11 @@ func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]st
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", t, err)
 		}
+		kinds, err := declared(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read %s: %w", t, err)
+		}
 		vals := make([]any, len(c))
 		ptrs := make([]any, len(c))
 		for i := range vals {
@@ -330,7 +337,10 @@ func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]st
 				return nil, fmt.Errorf("read %s: %w", t, err)
 			}
 			d.add(vals)
-			for _, v := range vals {
+			for i, v := range vals {
+				if convert {
+					v = asDeclared(v, kinds[i])
+				}
 				args = append(args, v)
 				bytes += valueSize(v)
 			}
@@ -355,6 +365,49 @@ func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]st
 		out[t] = d
 	}
 	return out, nil
+}
+
+// Declared column kinds that decide how a value is bound (asDeclared).
+const (
+	kindOther = iota
+	kindText
+	kindBytes
+)
+
+// declared reads the declared type of each column of rows.
+func declared(rows *sql.Rows) ([]int, error) {
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(types))
+	for i, ct := range types {
+		switch strings.ToUpper(ct.DatabaseTypeName()) {
+		case "TEXT", "VARCHAR":
+			out[i] = kindText
+		case "BLOB", "BYTEA":
+			out[i] = kindBytes
+		}
+	}
+	return out, nil
+}
+
+// asDeclared binds a value as its column's declared type: SQLite may hold
+// text in a BLOB column and a blob in a TEXT one, which PostgreSQL's bytea
+// and text columns would not take as they are (the digests treat text and
+// bytes alike, so such a value still verifies).
+func asDeclared(v any, kind int) any {
+	switch x := v.(type) {
+	case string:
+		if kind == kindBytes {
+			return []byte(x)
+		}
+	case []byte:
+		if kind == kindText {
+			return string(x)
+		}
+	}
+	return v
 }
 
 // insertRows writes the rows in args (cols values each) with multi-row
