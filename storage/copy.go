@@ -59,11 +59,6 @@ import (
 // stores have applied the same migrations, which Copy checks.
 var copyTables = []string{"state", "collections", "objects", "versions", "members", "edges", "statuses"}
 
-// generatedKeys are the columns whose values the database generates on
-// insert (SQLite's INTEGER PRIMARY KEY): a backend that keeps a separate
-// generator for them must move it past the copied keys (restartKeys).
-var generatedKeys = map[string]string{"collections": "cid", "objects": "oid", "versions": "vid"}
-
 // Batch bounds of the copy (see Copy).
 const (
 	copyBatchRows  = 256
@@ -443,18 +438,37 @@ func (s *Store) isSQLite() bool {
 
 // restartKeys moves the destination's key generators past the copied keys.
 // SQLite derives the next INTEGER PRIMARY KEY from the greatest stored, so it
-// has nothing to do; PostgreSQL keeps a sequence per identity or serial
-// column (pg_get_serial_sequence is NULL, and setval a no-op, for a column
-// without one).
+// has nothing to do. PostgreSQL keeps a sequence per identity or serial
+// column (cid, oid, vid, and whatever else the backend generates), found
+// in the catalog rather than listed here.
 func restartKeys(tx *Tx) error {
 	if tx.s.isSQLite() {
 		return nil
 	}
-	for _, t := range copyTables {
-		c, ok := generatedKeys[t]
-		if !ok {
-			continue
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT table_name, column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')`)
+	if err != nil {
+		return fmt.Errorf("list key generators: %w", err)
+	}
+	var keys [][2]string
+	for rows.Next() {
+		var t, c string
+		if err := rows.Scan(&t, &c); err != nil {
+			rows.Close()
+			return fmt.Errorf("list key generators: %w", err)
 		}
+		if slices.Contains(copyTables, t) {
+			keys = append(keys, [2]string{t, c})
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("list key generators: %w", err)
+	}
+	for _, k := range keys {
+		t, c := k[0], k[1]
+		// setval of NULL (an empty table) changes nothing.
 		q := "SELECT setval(pg_get_serial_sequence('" + t + "', '" + c + "'), max(" + c + ")) FROM " + t
 		var ignored any
 		if err := tx.tx.QueryRowContext(tx.ctx, q).Scan(&ignored); err != nil {
