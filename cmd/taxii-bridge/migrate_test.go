@@ -46,7 +46,7 @@ func syncedStore(t *testing.T, dir string) string {
 
 // listStore is what the read API says of a store: every collection, its
 // manifest (every version: id, date_added, modified) and every version's
-// bytes, and the status added by syncedStore.
+// bytes, the sync state, and the status added by syncedStore.
 func listStore(t *testing.T, s *storage.Store) string {
 	t.Helper()
 	ctx := context.Background()
@@ -74,6 +74,18 @@ func listStore(t *testing.T, s *storage.Store) string {
 				q.After = &k
 			}
 		}
+	}
+	// The sync's cursors (tcsync/state.go) and the date_added high-water
+	// mark (storage/store.go).
+	for _, k := range []string{"tcsync/indicators", "tcsync/groups", "tcsync/deleted", "storage.date_added_high_water"} {
+		v, ok, err := s.State(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			t.Fatalf("state %s is absent; the test wants it carried", k)
+		}
+		fmt.Fprintf(&b, "state %s %s\n", k, v)
 	}
 	st, err := s.Status(ctx, "00000000-0000-4000-8000-000000000042")
 	if err != nil {
