@@ -21,8 +21,8 @@
 // One API root at /{root}/ (DESIGN.md §5). Every path works with and without
 // its trailing slash, by rewriting before routing, never by redirect (D-11).
 // Collections are addressed by id or alias; the per-request lookup reads an
-// in-memory copy of the collection list that is at most two seconds old and
-// is reloaded at once for a key it does not know.
+// in-memory copy of the collection list that is at most one second old and
+// is reloaded at once for a key it does not know (see Caches).
 //
 // Every non-2xx answer goes through one error handler that writes a TAXII
 // error resource with a string http_status and an error_id that is also
@@ -68,8 +68,8 @@
 // the store byte for byte (D-20). When a page ends with next, the page it
 // names is queried in the background right away (prefetch.go), so a crawl's
 // store queries overlap with the network; prefetched pages are keyed by the
-// cursor, page size and TLP cap, held at most ten seconds, and dropped on
-// every POST and DELETE.
+// cursor, page size and TLP cap, held at most ten seconds, served only
+// while current or fresh (see Caches), and dropped on every POST and DELETE.
 //
 // Writable collections accept POST (S-8.8). The work and memory of a POST
 // are bounded by what was sent, never multiplied by it (issue 14): the body
@@ -169,4 +169,45 @@
 //
 // Serve runs the handler with every http.Server timeout set, optional TLS
 // (TLS 1.2+, ECDHE AEAD suites only, D-18) and graceful shutdown.
+//
+// # Caches
+//
+// Any number of serve replicas may share one database (issue 13). Each
+// keeps its own caches, which no other replica invalidates, so each cache
+// that holds data read from the database across requests has a bound on how
+// long it may serve what another replica (or the sync) has superseded:
+//
+//   - Collection lookup (collectionCache, resources.go): the collection list
+//     by id and alias, for resolving {id} on every request. At most 1 s
+//     (collectionCacheTTL) after the query that filled it; a key it does
+//     not hold reloads at once, so a new collection is found on its first
+//     request. The collections endpoint itself queries per request.
+//   - Prefetched pages (prefetch.go): served only when current — the
+//     reader's newest mark in the collection (NewestDateAdded, read by
+//     every listing anyway) equals the one read before the page was queried,
+//     the test that answers 304 — or fresh, queried less than 1 s
+//     (prefetchFresh) ago; such a page carries the ETag of its own mark.
+//     Bound: 1 s. Held at most 10 s; dropped by this replica's POST and
+//     DELETE.
+//   - ETags and the "nothing new" answer to added_after (etag.go): nothing
+//     is cached. A listing's tag and the shortcut are computed from the
+//     newest mark each request reads (bound: none); the per-replica write
+//     counter in the tag only adds changes. Other GETs hash the body served.
+//   - bcrypt results (auth.go): cached for a minute, but they hold nothing
+//     from the database. An entry records that the password in one
+//     Authorization header matched the hash configured for its user in this
+//     replica's configuration, which is read at start and fixed for the
+//     server's life (a changed configuration is a restart, with an empty
+//     cache); failed checks are never cached. Users and API keys are
+//     configuration, not database data.
+//   - Not caches of database data, and per replica by design: a
+//     principal's rate limit and the failed-authentication throttle (N
+//     replicas admit up to N times the configured rate), the delivery table
+//     and sync runs of the status page (this replica's own). The status
+//     page's counts and status resources are read per request.
+//
+// Below this package, storage maps collection ids to internal keys for the
+// life of a Store (collections are never deleted or re-keyed), and the
+// metrics package caches storage statistics for its StorageTTL (gauges,
+// not served data).
 package taxii

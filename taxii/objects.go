@@ -114,7 +114,14 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	var page storage.Page
 	prefetched := false
 	if q.next != "" {
-		page, prefetched = s.prefetch.take(ctx, prefetchKey(q.next, sq))
+		var pm mark
+		page, pm, prefetched = s.prefetch.take(ctx, prefetchKey(q.next, sq), mark{newest, canTag})
+		if prefetched && canTag && pm.v != newest {
+			// A fresh page from before the collection changed carries
+			// its own tag, so a revalidation cannot keep it alive.
+			etag = s.listTag(ep, col.ID, objectID, rawQuery, p, pm.v)
+			c.Response().Header().Set("ETag", etag)
+		}
 	}
 	// The other idle poll (DESIGN.md §8): added_after at or past the
 	// newest date_added this reader can see selects nothing; skip the query.
@@ -126,8 +133,9 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 	}
 	if oneShot {
 		if len(page.Items) > 0 {
-			etag = s.listTag(ep, col.ID, objectID, rawQuery, p, page.Newest)
-		} else if etag, _, err = s.listETag(ctx, ep, col.ID, objectID, rawQuery, p); err != nil {
+			newest = page.Newest
+			etag = s.listTag(ep, col.ID, objectID, rawQuery, p, newest)
+		} else if etag, newest, err = s.listETag(ctx, ep, col.ID, objectID, rawQuery, p); err != nil {
 			return fmt.Errorf("query %s: %w", ep, err)
 		}
 		if tagged(etag) {
@@ -164,7 +172,7 @@ func (s *Server) list(c echo.Context, ep endpoint) error {
 		})
 		nq := sq
 		nq.After = &last
-		s.prefetch.start(prefetchKey(next, nq), func(ctx context.Context) (storage.Page, error) { return fetch(ctx, nq) })
+		s.prefetch.start(prefetchKey(next, nq), mark{newest, canTag}, func(ctx context.Context) (storage.Page, error) { return fetch(ctx, nq) })
 	}
 	if n := len(page.Items); n > 0 {
 		h := c.Response().Header()

@@ -17,15 +17,26 @@ import (
 //
 // Correctness: the key is the next value itself (which binds collection,
 // endpoint, filter and position) plus the page size and the principal's TLP
-// cap, and the request is authorized before it looks; a prefetched page is
-// what the same query returned moments earlier, so it loses nothing (D-9:
-// later additions carry later date_added values). Writes through this
-// server (POST, DELETE) drop every prefetched page so a deleted object is
-// never served afterwards (S-8.10). Memory is bounded by slots entries,
-// each expiring after ttl.
+// cap, and the request is authorized before it looks. A prefetched page is
+// served only when it is current or fresh:
+//
+//   - current: the reader's newest mark in the collection (the ETag's input,
+//     storage.Store.NewestDateAdded: newest date_added or change, one index
+//     probe that the request reads anyway) is what it was before the page
+//     was queried, so the page is what the query would return now — the
+//     same test that answers an unchanged listing 304;
+//   - fresh: its query started less than fresh (1 s) ago, so whatever
+//     another replica (or the sync) changed since is at most that old; the
+//     ETag is then the page's own, so a revalidation never extends its life.
+//
+// Anything else is queried again. Writes through this server (POST, DELETE)
+// also drop every prefetched page, so this replica never serves a deleted
+// object afterwards (S-8.10). Memory is bounded by slots entries, each
+// expiring after ttl.
 type prefetcher struct {
 	slots int
 	ttl   time.Duration
+	fresh time.Duration
 	now   func() time.Time
 
 	mu      sync.Mutex
@@ -36,17 +47,27 @@ type prefetched struct {
 	done    chan struct{}
 	page    storage.Page
 	err     error
+	mark    mark
+	started time.Time
 	expires time.Time
 }
 
-func newPrefetcher(slots int, ttl time.Duration, now func() time.Time) *prefetcher {
-	return &prefetcher{slots: slots, ttl: ttl, now: now, entries: map[string]*prefetched{}}
+// mark is a reader's newest mark in a collection (NewestDateAdded), read
+// before a query; ok is false when the store cannot tell.
+type mark struct {
+	v  int64
+	ok bool
+}
+
+func newPrefetcher(slots int, ttl, fresh time.Duration, now func() time.Time) *prefetcher {
+	return &prefetcher{slots: slots, ttl: ttl, fresh: fresh, now: now, entries: map[string]*prefetched{}}
 }
 
 // start runs fetch in the background under key, unless prefetching is off,
-// every slot is taken or the key is already being fetched. The goroutine
+// every slot is taken or the key is already being fetched. m is the
+// reader's newest mark, read before the request's own query. The goroutine
 // ends by itself within ttl.
-func (pf *prefetcher) start(key string, fetch func(ctx context.Context) (storage.Page, error)) {
+func (pf *prefetcher) start(key string, m mark, fetch func(ctx context.Context) (storage.Page, error)) {
 	if pf.slots <= 0 {
 		return
 	}
@@ -61,7 +82,7 @@ func (pf *prefetcher) start(key string, fetch func(ctx context.Context) (storage
 		pf.mu.Unlock()
 		return
 	}
-	e := &prefetched{done: make(chan struct{}), expires: now.Add(pf.ttl)}
+	e := &prefetched{done: make(chan struct{}), mark: m, started: now, expires: now.Add(pf.ttl)}
 	pf.entries[key] = e
 	pf.mu.Unlock()
 	go func() {
@@ -72,26 +93,32 @@ func (pf *prefetcher) start(key string, fetch func(ctx context.Context) (storage
 	}()
 }
 
-// take returns the page prefetched under key, waiting for it if it is still
-// being fetched; false when there is none, it expired, or it failed (the
-// caller then queries itself).
-func (pf *prefetcher) take(ctx context.Context, key string) (storage.Page, bool) {
+// take returns the page prefetched under key and the mark it was fetched
+// under, waiting for it if it is still being fetched; false when there is
+// none, it expired, it failed, or it is neither current (m, the reader's
+// newest mark now, equals the page's) nor fresh (see prefetcher). The
+// caller then queries itself.
+func (pf *prefetcher) take(ctx context.Context, key string, m mark) (storage.Page, mark, bool) {
 	pf.mu.Lock()
 	e := pf.entries[key]
 	delete(pf.entries, key)
 	pf.mu.Unlock()
 	if e == nil || pf.now().After(e.expires) {
-		return storage.Page{}, false
+		return storage.Page{}, mark{}, false
 	}
 	select {
 	case <-e.done:
 	case <-ctx.Done():
-		return storage.Page{}, false
+		return storage.Page{}, mark{}, false
 	}
 	if e.err != nil {
-		return storage.Page{}, false
+		return storage.Page{}, mark{}, false
 	}
-	return e.page, true
+	current := m.ok && e.mark.ok && m.v == e.mark.v
+	if !current && pf.now().Sub(e.started) >= pf.fresh {
+		return storage.Page{}, mark{}, false
+	}
+	return e.page, e.mark, true
 }
 
 // drop forgets every prefetched page; fetches in flight finish unseen.

@@ -244,9 +244,10 @@ func (s *Server) status(c echo.Context) error {
 }
 
 // collectionCacheTTL bounds how stale a cached collection (title, can_write)
-// may be; a key not in the cache reloads at once, so a collection the sync
-// has just created is found on its first request.
-const collectionCacheTTL = 2 * time.Second
+// may be, also when another replica's sync changed it; a key not in the
+// cache reloads at once, so a collection the sync has just created is found
+// on its first request.
+const collectionCacheTTL = time.Second
 
 // collectionCache keeps the collection list in memory for the per-request
 // lookup, which otherwise costs an SQL query on every request (taxii21.md

@@ -168,10 +168,12 @@ type Server struct {
 const defaultPageBytes = 32 << 20
 
 // Prefetching (prefetch.go): at most prefetchSlots pages held, each for at
-// most prefetchTTL.
+// most prefetchTTL, and served after prefetchFresh only while the
+// collection is unchanged for the reader.
 const (
 	prefetchSlots = 8
 	prefetchTTL   = 10 * time.Second
+	prefetchFresh = time.Second
 )
 
 // New builds the server. It checks the configuration (API root shape, bcrypt
@@ -237,7 +239,7 @@ func New(store Store, cfg Config, log *slog.Logger) (*Server, error) {
 		root:    "/" + cfg.APIRoot + "/",
 
 		pageBytes: defaultPageBytes,
-		prefetch:  newPrefetcher(prefetchSlots, prefetchTTL, cfg.Now),
+		prefetch:  newPrefetcher(prefetchSlots, prefetchTTL, prefetchFresh, cfg.Now),
 	}
 	s.initOps()
 	s.echo = s.routes()

@@ -61,7 +61,7 @@ func register(c command) {
 
 // helpOrder is the order of DESIGN.md §3; commands not listed follow alphabetically.
 var helpOrder = []string{"demo", "serve", "sync", "check", "tc-get-indicators", "tc-get-owners", "export",
-	"tc-simulator", "hash-password", "version", "help"}
+	"migrate", "tc-simulator", "hash-password", "version", "help"}
 
 // env is what a subcommand may touch of the outside world.
 type env struct {
