@@ -57,7 +57,7 @@ import (
 // copyTables are the tables Copy carries, parents before children so that
 // foreign keys hold at every insert. schema_migrations is not copied: both
 // stores have applied the same migrations, which Copy checks.
-var copyTables = []string{"state", "collections", "objects", "versions", "members", "edges", "statuses"}
+var copyTables = []string{"state", "collections", "objects", "versions", "members", "refs", "edges", "statuses"}
 
 // Batch bounds of the copy (see Copy).
 const (
