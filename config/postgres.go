@@ -78,3 +78,32 @@ func (c *Config) validatePostgres(p *problems) {
 		p.add("taxii.cursor_secret", "required when storage.postgres_url is set: every replica must redeem the cursors the others mint (or set env %s)", EnvCursorSecret)
 	}
 }
+
+// Scrub replaces every PostgreSQL password this configuration knows (in
+// the URL's user info, its password parameters, the environment's) with
+// "[redacted]", for text from elsewhere — a driver's error message — that
+// is about to be printed.
+func (s Storage) Scrub(text string) string {
+	var pws []string
+	if s.PostgresPassword.IsSet() {
+		pws = append(pws, s.PostgresPassword.Reveal())
+	}
+	if u, err := url.Parse(s.PostgresURL.Reveal()); err == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			pws = append(pws, pw, url.PathEscape(pw), url.QueryEscape(pw))
+		}
+		for k, vs := range u.Query() {
+			if strings.Contains(strings.ToLower(k), "password") {
+				for _, v := range vs {
+					if v != "" {
+						pws = append(pws, v, url.QueryEscape(v))
+					}
+				}
+			}
+		}
+	}
+	for _, pw := range pws {
+		text = strings.ReplaceAll(text, pw, redacted)
+	}
+	return text
+}

@@ -106,3 +106,13 @@ func TestPostgresValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestPostgresScrub(t *testing.T) {
+	s := config.Storage{PostgresURL: config.Secret("postgres://u:url%2Fpw@h/db?sslpassword=keypw"), PostgresPassword: config.Secret(pgPassword)}
+	got := s.Scrub("dial postgres://u:url%2Fpw@h/db: url/pw " + pgPassword + " keypw")
+	for _, pw := range []string{"url/pw", "url%2Fpw", pgPassword, "keypw"} {
+		if strings.Contains(got, pw) {
+			t.Errorf("Scrub left %q in %q", pw, got)
+		}
+	}
+}
