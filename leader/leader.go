@@ -107,9 +107,6 @@ func (e *Elector) Leading() bool { return e.leading.Load() }
 // Replica is this process's replica name.
 func (e *Elector) Replica() string { return e.opt.Replica }
 
-// Interval is how often the elector retries and checks.
-func (e *Elector) Interval() time.Duration { return e.opt.Interval }
-
 // Run campaigns until ctx is done, running lead for every term it wins.
 // lead's context is cancelled with cause ErrLost when the term ends
 // early; Run waits for lead to return and campaigns again. When lead
