@@ -77,6 +77,7 @@ type Elector struct {
 	connString string
 	opt        Options
 	leading    atomic.Bool
+	seen       atomic.Pointer[string] // the leading replica as last seen
 }
 
 // New returns an elector for the database at connString (a postgres://
@@ -107,6 +108,19 @@ func (e *Elector) Leading() bool { return e.leading.Load() }
 // Replica is this process's replica name.
 func (e *Elector) Replica() string { return e.opt.Replica }
 
+// LeaderReplica is the replica that leads as this elector last saw it
+// (at most one Interval ago): its own name while it leads, the holder's
+// while it follows; empty when unknown (no leader, or the database does
+// not show the holder's name).
+func (e *Elector) LeaderReplica() string {
+	if p := e.seen.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (e *Elector) see(replica string) { e.seen.Store(&replica) }
+
 // Run campaigns until ctx is done, running lead for every term it wins.
 // lead's context is cancelled with cause ErrLost when the term ends
 // early; Run waits for lead to return and campaigns again. When lead
@@ -131,6 +145,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 		}
 		switch {
 		case err != nil:
+			e.see("")
 			closeConn(conn)
 			conn = nil
 			if !failing {
@@ -152,6 +167,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 			}
 			e.opt.Log.Warn("leader election: leadership lost; campaigning again", "replica", e.opt.Replica, "err", lost)
 		default:
+			e.see(e.holder(ctx, conn))
 			if failing {
 				e.opt.Log.Info("leader election: database reachable again; following", "replica", e.opt.Replica)
 			}
@@ -257,6 +273,11 @@ func (e *Elector) watch(ctx context.Context, conn *pgx.Conn) error {
 }
 
 func (e *Elector) setLeading(v bool) {
+	if v {
+		e.see(e.opt.Replica)
+	} else if e.LeaderReplica() == e.opt.Replica {
+		e.see("")
+	}
 	if e.leading.Swap(v) != v && e.opt.OnChange != nil {
 		e.opt.OnChange(v)
 	}
@@ -370,6 +391,9 @@ func (s Sole) Run(ctx context.Context, lead func(ctx context.Context) error) err
 
 // Leading is always true.
 func (Sole) Leading() bool { return true }
+
+// LeaderReplica is the process's own name: it always leads.
+func (s Sole) LeaderReplica() string { return s.replica }
 
 // Replica is the process's replica name.
 func (s Sole) Replica() string { return s.replica }

@@ -116,6 +116,10 @@ func TestElector_ExactlyOneLeads(t *testing.T) {
 	if other.e.Leading() || other.terms.Load() != 0 {
 		t.Fatalf("%s leads too (terms %d)", other.e.Replica(), other.terms.Load())
 	}
+	waitFor(t, "the follower names the leader", 10*time.Second, func() bool { return other.e.LeaderReplica() == first.e.Replica() })
+	if got := first.e.LeaderReplica(); got != first.e.Replica() {
+		t.Errorf("leader's LeaderReplica() = %q; want its own name", got)
+	}
 
 	first.stop()
 	if err := <-first.stopped; err != nil {

@@ -67,6 +67,7 @@ type elector interface {
 	Run(ctx context.Context, lead func(ctx context.Context) error) error
 	Leading() bool
 	Replica() string
+	LeaderReplica() string
 }
 
 // electionInterval is how often a follower retries the leader lock and the
@@ -100,14 +101,19 @@ func newElector(e *env, cfg *config.Config, o *ops) elector {
 	return el
 }
 
-// readyDetails is what /readyz adds about the sync's leadership.
+// readyDetails is what /readyz adds about the sync's leadership: whether
+// this replica leads, its name, and the leading replica's name when known.
 func (o *ops) readyDetails() func() map[string]any {
 	if o == nil || o.elector == nil {
 		return nil
 	}
 	el := o.elector
 	return func() map[string]any {
-		return map[string]any{"leader": el.Leading(), "replica": el.Replica()}
+		d := map[string]any{"leader": el.Leading(), "replica": el.Replica()}
+		if l := el.LeaderReplica(); l != "" {
+			d["leader_replica"] = l
+		}
+		return d
 	}
 }
 

@@ -333,3 +333,21 @@ func TestNewWorkerIsFencedOnPostgres(t *testing.T) {
 		t.Fatalf("RunOnce in a term: %v", err)
 	}
 }
+
+// /readyz says whether this replica leads and which one does; on SQLite
+// the one process always leads.
+func TestReadyDetailsNameTheLeader(t *testing.T) {
+	e, cfg, store, _ := opsFixture(t, "")
+	o := newOps(e, cfg, store)
+	if o.readyDetails() != nil {
+		t.Error("readyDetails without an elector is not nil")
+	}
+	el := newElector(e, cfg, o)
+	got := o.readyDetails()()
+	if got["leader"] != true || got["replica"] != el.Replica() || got["leader_replica"] != el.Replica() || el.Replica() == "" {
+		t.Errorf("readyDetails on SQLite = %v; want this replica leading", got)
+	}
+	if v := value(scrape(t, o.metrics.Handler()), "taxii_bridge_sync_leader", map[string]string{"replica": el.Replica()}); v != 1 {
+		t.Errorf("taxii_bridge_sync_leader = %v; want 1", v)
+	}
+}
