@@ -46,7 +46,8 @@ type Options struct {
 	// same key on the same database compete.
 	Key int64
 	// Interval is how often a follower retries and a leader checks that it
-	// still holds the lock (default DefaultInterval).
+	// still holds the lock (default DefaultInterval). Each query may take
+	// up to Interval, or a second when Interval is shorter.
 	Interval time.Duration
 	// IdleTimeout is the session's idle_session_timeout: how long the
 	// server keeps the session of an elector that stopped talking to it
@@ -272,6 +273,11 @@ func (e *Elector) watch(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
+// queryTimeout bounds each of the elector's queries: one Interval, but at
+// least a second, so a loaded machine or a short test interval does not
+// end a healthy term.
+func (e *Elector) queryTimeout() time.Duration { return max(e.opt.Interval, time.Second) }
+
 func (e *Elector) setLeading(v bool) {
 	if v {
 		e.see(e.opt.Replica)
@@ -295,7 +301,7 @@ func (e *Elector) connect(ctx context.Context) (*pgx.Conn, error) {
 		name = name[:63]
 	}
 	cfg.RuntimeParams["application_name"] = name
-	cctx, cancel := context.WithTimeout(ctx, 2*e.opt.Interval)
+	cctx, cancel := context.WithTimeout(ctx, 2*e.queryTimeout())
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
@@ -317,7 +323,7 @@ func (e *Elector) connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 func (e *Elector) tryLock(ctx context.Context, conn *pgx.Conn) (bool, error) {
-	qctx, cancel := context.WithTimeout(ctx, e.opt.Interval)
+	qctx, cancel := context.WithTimeout(ctx, e.queryTimeout())
 	defer cancel()
 	var won bool
 	if err := conn.QueryRow(qctx, "SELECT pg_try_advisory_lock($1)", e.opt.Key).Scan(&won); err != nil {
@@ -335,7 +341,7 @@ const lockWhere = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 
 // holds reports whether this session holds the lock.
 func (e *Elector) holds(ctx context.Context, conn *pgx.Conn) (bool, error) {
-	qctx, cancel := context.WithTimeout(ctx, e.opt.Interval)
+	qctx, cancel := context.WithTimeout(ctx, e.queryTimeout())
 	defer cancel()
 	var held bool
 	err := conn.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE "+lockWhere+" AND l.pid = pg_backend_pid())", e.opt.Key).Scan(&held)
@@ -345,7 +351,7 @@ func (e *Elector) holds(ctx context.Context, conn *pgx.Conn) (bool, error) {
 // holder is the replica name of the session holding the lock, "" when
 // unknown.
 func (e *Elector) holder(ctx context.Context, conn *pgx.Conn) string {
-	qctx, cancel := context.WithTimeout(ctx, e.opt.Interval)
+	qctx, cancel := context.WithTimeout(ctx, e.queryTimeout())
 	defer cancel()
 	var name string
 	err := conn.QueryRow(qctx, "SELECT coalesce(a.application_name, '') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE "+lockWhere+" LIMIT 1", e.opt.Key).Scan(&name)

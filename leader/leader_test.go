@@ -56,7 +56,9 @@ type candidate struct {
 
 func campaign(t *testing.T, url string, key int64, name string, interval time.Duration, concurrent *atomic.Int32, maxConcurrent *atomic.Int32) *candidate {
 	t.Helper()
-	c := &candidate{e: leader.New(url, leader.Options{Key: key, Interval: interval, Replica: name}), stopped: make(chan error, 1)}
+	// A generous idle timeout: these tests end sessions on purpose, and a
+	// loaded machine must not end one by accident.
+	c := &candidate{e: leader.New(url, leader.Options{Key: key, Interval: interval, IdleTimeout: time.Minute, Replica: name}), stopped: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(t.Context())
 	c.stop = cancel
 	go func() {
@@ -257,7 +259,7 @@ func TestElector_LeaderKeepsTermAcrossChecks(t *testing.T) {
 	url := pgURL(t)
 	t.Parallel()
 	var checks, terms atomic.Int32
-	e := leader.New(url, leader.Options{Key: randomKey(), Interval: 20 * time.Millisecond,
+	e := leader.New(url, leader.Options{Key: randomKey(), Interval: 20 * time.Millisecond, IdleTimeout: time.Minute,
 		Log: slog.New(countHandler{msg: "leader election: lock still held", n: &checks})})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

@@ -214,7 +214,7 @@ func TestFailoverMidSyncConverges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.el = leader.New(url, leader.Options{Key: key, Interval: interval, Replica: name})
+		r.el = leader.New(url, leader.Options{Key: key, Interval: interval, IdleTimeout: time.Minute, Replica: name})
 		r.w = w
 		r.store = store
 		return r
