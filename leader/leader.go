@@ -124,7 +124,8 @@ func (e *Elector) see(replica string) { e.seen.Store(&replica) }
 
 // Run campaigns until ctx is done, running lead for every term it wins.
 // lead's context is cancelled with cause ErrLost when the term ends
-// early; Run waits for lead to return and campaigns again. When lead
+// early; Run waits for lead to return and campaigns again after two
+// Intervals (so that a follower, retrying every Interval, takes over). When lead
 // returns while its term lasts, Run gives the lock up and returns lead's
 // error. Database errors never end Run: it logs them and retries every
 // Interval. Run returns nil when ctx is done.
@@ -133,6 +134,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 	defer func() { closeConn(conn) }()
 	failing := false
 	for {
+		wait := e.opt.Interval
 		var won bool
 		var err error
 		if conn == nil {
@@ -166,7 +168,11 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 			if lost == nil {
 				return err
 			}
-			e.opt.Log.Warn("leader election: leadership lost; campaigning again", "replica", e.opt.Replica, "err", lost)
+			// The followers retry every Interval; backing off for two
+			// lets a healthy one take over rather than this replica,
+			// whose session just failed, win the lock straight back.
+			wait = 2 * e.opt.Interval
+			e.opt.Log.Warn("leader election: leadership lost; campaigning again", "replica", e.opt.Replica, "retry_in", wait.String(), "err", lost)
 		default:
 			e.see(e.holder(ctx, conn))
 			if failing {
@@ -174,7 +180,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 			}
 			failing = false
 		}
-		t := time.NewTimer(e.opt.Interval)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

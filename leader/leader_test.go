@@ -58,7 +58,8 @@ func campaign(t *testing.T, url string, key int64, name string, interval time.Du
 	t.Helper()
 	// A generous idle timeout: these tests end sessions on purpose, and a
 	// loaded machine must not end one by accident.
-	c := &candidate{e: leader.New(url, leader.Options{Key: key, Interval: interval, IdleTimeout: time.Minute, Replica: name}), stopped: make(chan error, 1)}
+	log := slog.New(slog.NewTextHandler(tLog{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c := &candidate{e: leader.New(url, leader.Options{Key: key, Interval: interval, IdleTimeout: time.Minute, Replica: name, Log: log}), stopped: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(t.Context())
 	c.stop = cancel
 	go func() {
@@ -278,4 +279,13 @@ func TestElector_LeaderKeepsTermAcrossChecks(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
 	}
+}
+
+// tLog writes log lines to the test's log.
+type tLog struct{ t *testing.T }
+
+func (w tLog) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
