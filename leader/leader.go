@@ -124,11 +124,11 @@ func (e *Elector) see(replica string) { e.seen.Store(&replica) }
 
 // Run campaigns until ctx is done, running lead for every term it wins.
 // lead's context is cancelled with cause ErrLost when the term ends
-// early; Run waits for lead to return and campaigns again after two
-// Intervals (so that a follower, retrying every Interval, takes over). When lead
-// returns while its term lasts, Run gives the lock up and returns lead's
-// error. Database errors never end Run: it logs them and retries every
-// Interval. Run returns nil when ctx is done.
+// early; Run waits for lead to return, then campaigns again after two
+// Intervals (so that a follower, retrying every Interval, takes over).
+// When lead returns while its term lasts, Run gives the lock up and
+// returns lead's error. Database errors never end Run: it logs them and
+// retries every Interval. Run returns nil when ctx is done.
 func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error) error {
 	var conn *pgx.Conn
 	defer func() { closeConn(conn) }()
@@ -208,10 +208,13 @@ func (e *Elector) Once(ctx context.Context, lead func(ctx context.Context) error
 		return &HeldError{Replica: e.holder(ctx, conn)}
 	}
 	lost, err := e.term(ctx, conn, lead)
-	if lost != nil {
-		return fmt.Errorf("%w: %w", lost, err)
+	switch {
+	case lost == nil:
+		return err
+	case err == nil:
+		return lost
 	}
-	return err
+	return fmt.Errorf("%w: %w", lost, err)
 }
 
 // term runs lead while conn holds the lock. It returns lead's error and,
