@@ -351,3 +351,17 @@ func TestReadyDetailsNameTheLeader(t *testing.T) {
 		t.Errorf("taxii_bridge_sync_leader = %v; want 1", v)
 	}
 }
+
+func TestNotLeaderError(t *testing.T) {
+	err := notLeaderError(&leader.HeldError{Replica: "host-7"})
+	if err == nil || !strings.Contains(err.Error(), "not syncing: replica host-7 leads the sync") {
+		t.Errorf("notLeaderError = %v", err)
+	}
+	if err := notLeaderError(&leader.HeldError{}); err == nil || !strings.Contains(err.Error(), "another replica leads") {
+		t.Errorf("notLeaderError without a name = %v", err)
+	}
+	other := errors.New("boom")
+	if notLeaderError(other) != other || notLeaderError(nil) != nil {
+		t.Error("notLeaderError changed an error that is not about leadership")
+	}
+}
