@@ -71,7 +71,7 @@ func (c *Config) validatePostgres(p *problems) {
 	case u.Opaque != "":
 		p.add("storage.postgres_url", "must be a postgres:// URL with a host, such as %s", example)
 	}
-	if c.storagePathSet {
+	if c.storagePathSet && strings.TrimSpace(s.Path) != "" {
 		p.add("storage.path", "must not be set together with storage.postgres_url (path selects SQLite, postgres_url PostgreSQL)")
 	}
 	if !c.TAXII.CursorSecret.IsSet() {

@@ -34,6 +34,10 @@ func TestPostgresURLSelectsPostgres(t *testing.T) {
 	if got, want := cfg.Storage.PostgresConnString(), "postgres://tb@db.example:5432/taxii?sslmode=verify-full"; got != want {
 		t.Errorf("PostgresConnString() = %q; want %q", got, want)
 	}
+	// An explicitly empty path is no conflict.
+	if _, err := parsePG(t, "storage:\n  path: \"\"\n  postgres_url: postgres://tb@db/taxii\ntaxii:\n  cursor_secret: 0123456789abcdef0123\n", nil); err != nil {
+		t.Errorf("empty storage.path with postgres_url: %v", err)
+	}
 	if config.Default().Storage.Postgres() {
 		t.Error("the default configuration selects PostgreSQL")
 	}
