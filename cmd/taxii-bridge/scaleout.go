@@ -90,8 +90,10 @@ func newElector(e *env, cfg *config.Config, o *ops) elector {
 		o.metrics.SyncLeader(replica, true)
 	} else {
 		o.metrics.SyncLeader(replica, false)
+		interval := electionInterval(cfg.Sync.Interval.D())
+		e.Log.Info("PostgreSQL: this replica serves, and syncs only while it holds the leader lock", "replica", replica, "election_interval", interval.String())
 		el = leader.New(cfg.Storage.PostgresConnString(), leader.Options{
-			Interval: electionInterval(cfg.Sync.Interval.D()),
+			Interval: interval,
 			Replica:  replica,
 			Log:      e.Log,
 			OnChange: func(leading bool) { o.metrics.SyncLeader(replica, leading) },
