@@ -160,7 +160,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 		case won:
 			failing = false
 			lost, err := e.term(ctx, conn, lead)
-			closeConn(conn) // ends the session: the lock is released whatever state it was in
+			e.release(conn, lost)
 			conn = nil
 			if ctx.Err() != nil {
 				return nil
@@ -199,15 +199,17 @@ func (e *Elector) Once(ctx context.Context, lead func(ctx context.Context) error
 	if err != nil {
 		return err
 	}
-	defer closeConn(conn)
 	won, err := e.tryLock(ctx, conn)
 	if err != nil {
+		closeConn(conn)
 		return err
 	}
 	if !won {
+		defer closeConn(conn)
 		return &HeldError{Replica: e.holder(ctx, conn)}
 	}
 	lost, err := e.term(ctx, conn, lead)
+	e.release(conn, lost)
 	switch {
 	case lost == nil:
 		return err
@@ -371,6 +373,19 @@ func (e *Elector) holder(ctx context.Context, conn *pgx.Conn) string {
 		return r
 	}
 	return name
+}
+
+// release gives the lock up after a term and closes conn. After a term
+// that ended normally it unlocks first, so the lock is free when release
+// returns (closing alone frees it only once the server has processed the
+// disconnection); closing the session frees it in any case.
+func (e *Elector) release(conn *pgx.Conn, lost error) {
+	if lost == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), e.queryTimeout())
+		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", e.opt.Key)
+		cancel()
+	}
+	closeConn(conn)
 }
 
 func closeConn(conn *pgx.Conn) {

@@ -176,9 +176,10 @@ func TestElector_FailoverWhenLeaderSessionTerminated(t *testing.T) {
 	if d > 3*interval {
 		t.Errorf("takeover took %s; want within about one interval (%s)", d, interval)
 	}
-	if got := maxConcurrent.Load(); got != 1 {
-		t.Errorf("at most %d terms ran at once; want 1", got)
-	}
+	// No bound on overlapping terms here: the lock moves the moment the
+	// server ends the session, while the old leader's work may still be
+	// unwinding (or, cut off, not know yet). The epoch fence, not the lock,
+	// keeps its writes out (TestFence_*).
 }
 
 // Once runs the work when the lock is free and gives the lock up after.
