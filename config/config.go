@@ -4,7 +4,7 @@
 //
 // Loading is Parse(reader) → defaults overlaid by the YAML (unknown keys are
 // errors) → ApplyEnv (secrets from TC_ACCESS_ID, TC_SECRET_KEY, TC_API_TOKEN,
-// TAXII_BRIDGE_CURSOR_SECRET) → Validate, which gathers every problem into one
+// TAXII_BRIDGE_CURSOR_SECRET, TAXII_BRIDGE_POSTGRES_PASSWORD) → Validate, which gathers every problem into one
 // *ValidationError whose lines read "key.path: problem".
 //
 // Secrets are held in the Secret type, whose String, GoString, Format,
@@ -31,11 +31,23 @@ type Config struct {
 	Metrics       Metrics       `yaml:"metrics"`
 
 	parseProblems []string // unknown keys and wrongly typed values, reported by Validate
+	// storagePathSet records that the file set storage.path, which
+	// storage.postgres_url excludes.
+	storagePathSet bool
 }
 
-// Storage locates the SQLite database.
+// Storage selects the backend: the SQLite file at Path (the default), or
+// the PostgreSQL database at PostgresURL, which any number of serve
+// replicas share (docs/scale-out.md).
 type Storage struct {
 	Path string `yaml:"path"`
+	// PostgresURL is a postgres:// (or postgresql://) URL. It is a Secret
+	// because it may carry the password; PostgresConnString is the one
+	// place that reveals it, PostgresDisplay the form to print.
+	PostgresURL Secret `yaml:"postgres_url"`
+	// PostgresPassword, from EnvPostgresPassword only (never the file),
+	// replaces any password in PostgresURL.
+	PostgresPassword Secret `yaml:"-"`
 	// VersionRetention drops non-latest versions added longer ago than this,
 	// once a day (taxii21.md D-5, D-6); zero keeps every version.
 	VersionRetention Duration `yaml:"version_retention"`

@@ -86,6 +86,12 @@ func Parse(r io.Reader) (*Config, error) {
 			problems = te.Errors
 		}
 	}
+	// storage.path has a default, so only the YAML tells whether it was
+	// chosen; with postgres_url the default file is not used at all.
+	cfg.storagePathSet = hasKey(&root, "storage", "path")
+	if cfg.Storage.Postgres() && !cfg.storagePathSet {
+		cfg.Storage.Path = ""
+	}
 	if cfg.Sync.IndicatorTypes == nil {
 		cfg.Sync.IndicatorTypes = []string{"All"}
 	}
@@ -94,6 +100,33 @@ func Parse(r io.Reader) (*Config, error) {
 	}
 	cfg.parseProblems = problems
 	return &cfg, nil
+}
+
+// hasKey reports whether the document root sets the key at path.
+func hasKey(root *yaml.Node, path ...string) bool {
+	if len(root.Content) == 0 {
+		return false
+	}
+	n := root.Content[0]
+	for _, k := range path {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		if n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return false
+		}
+		n = next
+	}
+	return true
 }
 
 // checkKeys walks the YAML tree along the Go type and reports every key that
@@ -234,6 +267,9 @@ const (
 	EnvSecretKey    = "TC_SECRET_KEY"
 	EnvAPIToken     = "TC_API_TOKEN"
 	EnvCursorSecret = "TAXII_BRIDGE_CURSOR_SECRET"
+	// EnvPostgresPassword supplies the PostgreSQL password, so it can stay
+	// out of the file and out of storage.postgres_url.
+	EnvPostgresPassword = "TAXII_BRIDGE_POSTGRES_PASSWORD"
 )
 
 // ApplyEnv overrides credentials with the environment variables that are set
@@ -250,5 +286,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	}
 	if v := getenv(EnvCursorSecret); v != "" {
 		c.TAXII.CursorSecret = Secret(v)
+	}
+	if v := getenv(EnvPostgresPassword); v != "" {
+		c.Storage.PostgresPassword = Secret(v)
 	}
 }

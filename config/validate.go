@@ -51,9 +51,10 @@ func (p *problems) add(key, format string, args ...any) {
 // key, or nil.
 func (c *Config) Validate() error {
 	p := problems(append([]string(nil), c.parseProblems...))
-	if strings.TrimSpace(c.Storage.Path) == "" {
+	if strings.TrimSpace(c.Storage.Path) == "" && !c.Storage.Postgres() {
 		p.add("storage.path", "must not be empty")
 	}
+	c.validatePostgres(&p)
 	checkDuration(&p, "storage.version_retention", c.Storage.VersionRetention)
 	if d := c.Storage.VersionRetention; d.bad == "" && d.d != 0 && d.d < 24*time.Hour {
 		p.add("storage.version_retention", "must be 0 (keep every version) or at least 24h (taxii21.md D-6), got %s", d)

@@ -34,11 +34,14 @@
 //	taxii_bridge_sync_last_success_timestamp_seconds
 //	taxii_bridge_sync_threatconnect_newest_modified_timestamp_seconds
 //	taxii_bridge_sync_lag_seconds
+//	taxii_bridge_sync_leader{replica}
 //
 // sync_lag_seconds is the time since the start of the last successful run:
 // everything ThreatConnect modified before that instant is in the store, so
 // it bounds how far the store is behind ThreatConnect. The newest
-// lastModified received is reported beside it.
+// lastModified received is reported beside it. sync_leader is 1 on the
+// replica that runs the sync and 0 on the others (scale-out on PostgreSQL);
+// replica is the process's name, as /readyz shows it.
 //
 // ThreatConnect client (fed through tcapi.Options.Observe, so tcapi does
 // not import Prometheus):

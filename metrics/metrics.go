@@ -44,6 +44,7 @@ type Metrics struct {
 	syncRevocations prometheus.Counter
 	syncLastSuccess prometheus.Gauge
 	syncTCNewest    prometheus.Gauge
+	syncLeader      *prometheus.GaugeVec
 
 	tcRequests *prometheus.CounterVec
 	tcDuration prometheus.Histogram
@@ -114,6 +115,7 @@ func New(opt Options) *Metrics {
 	m.syncSkipped = f.counterVec("sync_skipped_total", "ThreatConnect items not published, by reason.", "reason")
 	m.syncRevocations = f.counter("sync_revocations_total", "Revoked versions written by the sync.")
 	m.syncLastSuccess = f.gauge("sync_last_success_timestamp_seconds", "When the last successful sync run ended (Unix time).")
+	m.syncLeader = f.gaugeVec("sync_leader", "1 while this replica runs the sync (leads), 0 while another replica does; labelled with this replica's name. A single-process (SQLite) deployment always leads.", "replica")
 	m.syncTCNewest = f.gauge("sync_threatconnect_newest_modified_timestamp_seconds", "Newest ThreatConnect lastModified the sync has received (Unix time).")
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "sync_lag_seconds",
@@ -233,6 +235,18 @@ func (m *Metrics) Sync(r SyncRun) {
 		}
 		m.mu.Unlock()
 	}
+}
+
+// SyncLeader records whether replica (this process) leads the sync.
+func (m *Metrics) SyncLeader(replica string, leading bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	m.syncLeader.WithLabelValues(replica).Set(v)
 }
 
 // TCModified records a ThreatConnect lastModified the sync received.

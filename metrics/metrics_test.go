@@ -52,6 +52,25 @@ func TestNilMetrics(t *testing.T) {
 	m.RateLimited("p")
 	m.AuthFailure(true)
 	m.StorageFault()
+	m.SyncLeader("r", true)
+}
+
+// sync_leader says whether this replica leads, labelled with its name.
+func TestSyncLeader(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	m.SyncLeader("host-1", true)
+	if got := gathered(t, m, "taxii_bridge_sync_leader"); got != 1 {
+		t.Errorf("sync_leader while leading = %v; want 1", got)
+	}
+	m.SyncLeader("host-1", false)
+	want := `
+# HELP taxii_bridge_sync_leader 1 while this replica runs the sync (leads), 0 while another replica does; labelled with this replica's name. A single-process (SQLite) deployment always leads.
+# TYPE taxii_bridge_sync_leader gauge
+taxii_bridge_sync_leader{replica="host-1"} 0
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "taxii_bridge_sync_leader"); err != nil {
+		t.Error(err)
+	}
 }
 
 // The newest date_added delivered only moves forward; the lag counts from

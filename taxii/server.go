@@ -67,6 +67,9 @@ type Config struct {
 	APIKeys []APIKey
 	// Ready reports whether the service is ready (GET /readyz); nil means always.
 	Ready func() error
+	// ReadyDetails, when set, adds members to the /readyz body beside
+	// "status", e.g. which replica leads the sync (scale-out).
+	ReadyDetails func() map[string]any
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
@@ -375,13 +378,23 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
 }
 
-// readyz reports whether the caller-supplied readiness check passes.
+// readyz reports whether the caller-supplied readiness check passes, with
+// the caller's details.
 func (s *Server) readyz(c echo.Context) error {
+	code, status := http.StatusOK, "ready"
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(); err != nil {
 			s.log.Warn("not ready", slog.Any("error", err))
-			return c.JSONBlob(http.StatusServiceUnavailable, []byte(`{"status":"not ready"}`))
+			code, status = http.StatusServiceUnavailable, "not ready"
 		}
 	}
-	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ready"}`))
+	if s.cfg.ReadyDetails == nil {
+		return c.JSONBlob(code, []byte(`{"status":"`+status+`"}`))
+	}
+	body := map[string]any{}
+	for k, v := range s.cfg.ReadyDetails() {
+		body[k] = v
+	}
+	body["status"] = status
+	return c.JSON(code, body)
 }

@@ -306,6 +306,29 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// /readyz carries the caller's details (which replica leads the sync).
+func TestReadyDetails(t *testing.T) {
+	ready := error(nil)
+	f := newFixture(t, func(c *Config) {
+		c.Ready = func() error { return ready }
+		c.ReadyDetails = func() map[string]any { return map[string]any{"leader": true, "replica": "host-1", "status": "ignored"} }
+	})
+	for _, tt := range []struct {
+		err  error
+		code int
+		want string
+	}{
+		{nil, http.StatusOK, `{"leader":true,"replica":"host-1","status":"ready"}`},
+		{errTest, http.StatusServiceUnavailable, `{"leader":true,"replica":"host-1","status":"not ready"}`},
+	} {
+		ready = tt.err
+		w := f.get("", "/readyz")
+		if got := strings.TrimSpace(w.Body.String()); w.Code != tt.code || got != tt.want {
+			t.Errorf("/readyz = %d %s; want %d %s", w.Code, got, tt.code, tt.want)
+		}
+	}
+}
+
 // taxii21.md §1.8 (S-8.1…S-8.11): 401 and 406 on every endpoint, 400 on
 // every endpoint that takes parameters.
 func TestStatusCodesPerEndpoint(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/stixmap"
+	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
 )
 
@@ -33,6 +34,12 @@ type Options struct {
 	// OnRun, when set, is called after every run (incremental or
 	// reconciliation) with its start, summary and error: metrics, history.
 	OnRun func(started time.Time, sum Summary, err error)
+	// Fence, when set, is called first in every write transaction the
+	// worker runs (each Store.Update); an error fails the transaction, so
+	// nothing of it is written. Scale-out sets it to the leader's fence
+	// check (leader.Fence.Check), so a replica whose term is over cannot
+	// write even when a write races the loss of leadership.
+	Fence func(tx *storage.Tx) error
 }
 
 // Sync selects what the worker pulls from ThreatConnect and how often (the

@@ -125,6 +125,9 @@ func New(src Source, store Store, opt Options) (*Worker, error) {
 	if opt.Sync.PageSize <= 0 {
 		opt.Sync.PageSize = 1000
 	}
+	if opt.Fence != nil {
+		store = fencedStore{Store: store, fence: opt.Fence}
+	}
 	w := &Worker{src: src, store: store, opt: opt, m: opt.Mapper, ownerCols: map[string]string{}, ownerKind: map[string]bool{}}
 	if !opt.Sync.BypassExclusionList {
 		w.excl = newExclusions(opt.Sync.Exclusions)

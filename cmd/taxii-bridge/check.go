@@ -66,6 +66,9 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 // if needed) and runs SQLite's quick_check (integrity_check when full) or,
 // when it does not exist, checks that its directory is writable.
 func checkDatabase(ctx context.Context, e *env, cfg *config.Config, full bool) error {
+	if cfg.Storage.Postgres() {
+		return checkPostgres(ctx, e, cfg, full)
+	}
 	path := cfg.Storage.Path
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		dir := filepath.Dir(path)
@@ -99,6 +102,29 @@ func checkDatabase(ctx context.Context, e *env, cfg *config.Config, full bool) e
 		return fmt.Errorf("database check: %w", err)
 	}
 	checkLine(e, true, "database", fmt.Sprintf("%s opens; %d collections; %s ok", path, len(cols), kind))
+	return nil
+}
+
+// checkPostgres opens the PostgreSQL store (migrating it if needed) and
+// runs the store's check. Nothing it prints carries the password.
+func checkPostgres(ctx context.Context, e *env, cfg *config.Config, full bool) error {
+	name := cfg.Storage.PostgresDisplay()
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		checkLine(e, false, "database", err.Error())
+		return err
+	}
+	defer store.Close()
+	cols, err := store.Collections(ctx)
+	if err == nil {
+		err = store.Check(ctx, full)
+	}
+	if err != nil {
+		err = scrubbed(cfg, err)
+		checkLine(e, false, "database", fmt.Sprintf("%s: %v", name, err))
+		return fmt.Errorf("database: %w", err)
+	}
+	checkLine(e, true, "database", fmt.Sprintf("%s opens; %d collections; check ok", name, len(cols)))
 	return nil
 }
 

@@ -55,12 +55,14 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(cfg.Storage.Path); err != nil {
-		return fmt.Errorf("open database %s: %w (run sync first)", cfg.Storage.Path, err)
+	if !cfg.Storage.Postgres() {
+		if _, err := os.Stat(cfg.Storage.Path); err != nil {
+			return fmt.Errorf("open database %s: %w (run sync first)", cfg.Storage.Path, err)
+		}
 	}
-	store, err := storage.Open(ctx, cfg.Storage.Path)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer store.Close()
 	col, err := store.Collection(ctx, *colName)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/config"
+	"github.com/taxii-bridge/taxii-bridge/leader"
 	"github.com/taxii-bridge/taxii-bridge/metrics"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/taxii"
@@ -28,10 +29,19 @@ type ops struct {
 	metrics *metrics.Metrics // nil when metrics.listen is empty
 	health  *storageHealth
 	runs    syncHistory
+
+	// Scale-out: elector, when set, decides whether this replica runs the
+	// sync (newElector); fence, on PostgreSQL, keeps the sync's writes
+	// inside this replica's leadership term.
+	elector elector
+	fence   *leader.Fence
 }
 
 func newOps(e *env, cfg *config.Config, store *storage.Store) *ops {
-	o := &ops{log: e.Log, health: &storageHealth{log: e.Log, path: cfg.Storage.Path}}
+	o := &ops{log: e.Log, health: &storageHealth{log: e.Log, path: storeName(cfg.Storage)}}
+	if cfg.Storage.Postgres() {
+		o.fence = &leader.Fence{}
+	}
 	if cfg.Metrics.Listen != "" {
 		o.metrics = metrics.New(metrics.Options{ProcessMetrics: true, Storage: storageStats(store)})
 	}
@@ -250,7 +260,7 @@ func settings(cfg *config.Config) []taxii.Setting {
 	}
 	tc := cfg.ThreatConnect
 	out := []taxii.Setting{
-		{Key: "storage.path", Value: cfg.Storage.Path},
+		storageSetting(cfg.Storage),
 		{Key: "threatconnect.base_url", Value: orNone(tc.BaseURL)},
 		{Key: "threatconnect.access_id", Value: orNone(tc.AccessID)},
 		{Key: "threatconnect.secret_key", Value: secret(tc.SecretKey)},
@@ -279,6 +289,15 @@ func settings(cfg *config.Config) []taxii.Setting {
 		out = append(out, taxii.Setting{Key: "principal", Value: p})
 	}
 	return out
+}
+
+// storageSetting is the status page's line for the backend, the
+// PostgreSQL URL without its password.
+func storageSetting(s config.Storage) taxii.Setting {
+	if s.Postgres() {
+		return taxii.Setting{Key: "storage.postgres_url", Value: s.PostgresDisplay()}
+	}
+	return taxii.Setting{Key: "storage.path", Value: s.Path}
 }
 
 func principalSummary(name string, read, write []string, maxTLP config.TLP, profile string, rl *config.RateLimit, admin bool) string {

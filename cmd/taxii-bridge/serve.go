@@ -42,9 +42,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := storage.Open(ctx, cfg.Storage.Path)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", cfg.Storage.Path, err)
+		return err
 	}
 	defer store.Close()
 	o := newOps(e, cfg, store)
@@ -56,7 +56,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	g.Go(func() error { return o.serveMetrics(gctx, cfg) })
 	g.Go(func() error {
 		if err := o.health.quickCheck(gctx, store); err == nil {
-			e.Log.Info("database integrity check passed", "file", cfg.Storage.Path)
+			e.Log.Info("database integrity check passed", "database", storeName(cfg.Storage))
 		}
 		return nil
 	})
@@ -65,12 +65,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		g.Go(func() error { return serveTAXII(gctx, e, cfg, store, nil, o) })
 		return g.Wait()
 	}
+	el := newElector(e, cfg, o)
 	w, err := newWorker(ctx, e, cfg, store, nil, o)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return serveTAXII(gctx, e, cfg, store, w.Health, o) })
-	g.Go(func() error { return w.Run(gctx) })
+	// Every replica serves; only the leader syncs (on SQLite, always this
+	// process). A term that ends cancels the worker; the elector then
+	// campaigns again, and a replica that wins resumes from the committed
+	// stream positions.
+	g.Go(func() error {
+		return el.Run(gctx, func(ctx context.Context) error {
+			return syncTerm(ctx, e.Log, o.fence, store, electionInterval(cfg.Sync.Interval.D()), w.Run)
+		})
+	})
 	return g.Wait()
 }
 
@@ -142,6 +151,7 @@ func newTAXIIServer(ctx context.Context, e *env, cfg *config.Config, store *stor
 		StatusRetention:   cfg.TAXII.StatusRetention.D(),
 		CursorSecret:      secret,
 		Ready:             o.readiness(store, health),
+		ReadyDetails:      o.readyDetails(),
 
 		Observer:         o.observer(),
 		OnServerError:    o.health.report,

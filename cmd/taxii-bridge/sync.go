@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/config"
-	"github.com/taxii-bridge/taxii-bridge/storage"
+	"github.com/taxii-bridge/taxii-bridge/leader"
 	"github.com/taxii-bridge/taxii-bridge/tcsync"
 )
 
@@ -34,9 +34,9 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if !cfg.ThreatConnect.Enabled() {
 		return usageErrorf("threatconnect.base_url is not set: there is nothing to sync")
 	}
-	store, err := storage.Open(ctx, cfg.Storage.Path)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer store.Close()
 
@@ -58,27 +58,49 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	retry := electionInterval(cfg.Sync.Interval.D())
 	if !*once && !*reconcile {
-		return w.Run(ctx)
+		// The worker alone campaigns like serve: on PostgreSQL it syncs
+		// only while it leads.
+		el := newElector(e, cfg, o)
+		return el.Run(ctx, func(ctx context.Context) error {
+			return syncTerm(ctx, e.Log, o.fence, store, retry, w.Run)
+		})
 	}
 	if *check {
 		// Writing into a damaged file spreads the damage; the exit code
 		// must say so rather than report a sync (issue 11).
 		if err := o.health.quickCheck(ctx, store); err != nil {
-			return fmt.Errorf("database %s failed its integrity check; not syncing: %w", cfg.Storage.Path, err)
+			return fmt.Errorf("database %s failed its integrity check; not syncing: %w", storeName(cfg.Storage), err)
 		}
 	}
 	run := w.RunOnce
 	if *reconcile {
 		run = w.Reconcile
 	}
-	sum, err := run(ctx)
+	var sum tcsync.Summary
+	syncOnce := func(ctx context.Context) error {
+		return syncTerm(ctx, e.Log, o.fence, store, 0, func(ctx context.Context) error {
+			var err error
+			sum, err = run(ctx)
+			return err
+		})
+	}
+	if cfg.Storage.Postgres() {
+		// A one-off sync takes the leader lock too, so it never writes
+		// beside a serve replica's sync; it refuses rather than waits,
+		// since a serve replica leads for as long as it runs.
+		el := leader.New(cfg.Storage.PostgresConnString(), leader.Options{Interval: retry, Log: e.Log})
+		err = notLeaderError(scrubbed(cfg, el.Once(ctx, syncOnce)))
+	} else {
+		err = syncOnce(ctx)
+	}
 	if terminal {
 		fmt.Fprintln(e.Stderr)
 	}
 	if err != nil {
 		if o.health.err() != nil {
-			return fmt.Errorf("sync stopped by a storage fault in %s: %w", cfg.Storage.Path, err)
+			return fmt.Errorf("sync stopped by a storage fault in %s: %w", storeName(cfg.Storage), err)
 		}
 		return err
 	}

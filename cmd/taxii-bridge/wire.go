@@ -91,6 +91,9 @@ func newWorker(ctx context.Context, e *env, cfg *config.Config, store *storage.S
 	opt.Log = e.Log
 	opt.Progress = progress
 	opt.OnRun = o.recordRun
+	if o != nil && o.fence != nil {
+		opt.Fence = o.fence.Check
+	}
 	return tcsync.New(src, store, opt)
 }
 
