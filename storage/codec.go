@@ -96,6 +96,15 @@ var tokenTable = [...]string{
 	`"amber+strict"`, `https://`, `http://`, `.threatconnect.com`, `/auth/indicators/details/`,
 	`.xhtml?`, `"mitre-attack"`, `"feed:tc"`, `"owner:`, `T00:00:00`, `:00.000Z"`, `"2.1"`,
 	`"}],"`, `"2024-`, `"2025-`, `"2026-`, `"2027-`, `"2028-`, `"2023-`, `"2022-`, `"2021-`, `"2020-`,
+	// Appended 2026-11 (readable by codec 1 too: codes never change meaning).
+	// Values right after a key token, which took their opening quote.
+	`indicator"`, `relationship"`, `ipv4-addr"`, `ipv6-addr"`, `domain-name"`, `url"`, `file"`,
+	`email-addr"`, `identity"`, `malware"`, `threat-actor"`, `campaign"`, `attack-pattern"`, `report"`,
+	`vulnerability"`, `intrusion-set"`, `tool"`, `marking-definition"`, `note"`, `course-of-action"`,
+	`incident"`, `grouping"`, `autonomous-system"`, `malicious-activity"`, `threatconnect"`,
+	`based-on"`, `related-to"`, `indicates"`, `unknown"`,
+	// ThreatConnect's web links (stixmap's external references).
+	`/#/details/indicators/`, `/#/details/groups/`, `/overview"`,
 }
 
 // tokenCodec holds the lookup tables built from a token table.
