@@ -318,9 +318,9 @@ func (o *obj) appendTo(out []byte, skip string) []byte {
 }
 
 // finish returns the canonical JSON of a top-level STIX object and the
-// SHA-256 of the same JSON without its "modified" member (the content hash
-// the sync compares, stix-mapping.md §0.7).
-func (o *obj) finish() ([]byte, [32]byte) {
+// content hash of the same JSON without its "modified" member (what the sync
+// compares, stix-mapping.md §0.7; see Object.Hash).
+func (o *obj) finish() ([]byte, [16]byte) {
 	o.sort()
 	out := make([]byte, 0, o.size())
 	out = append(out, '{')
@@ -342,14 +342,15 @@ func (o *obj) finish() ([]byte, [32]byte) {
 	out = append(out, '}')
 	o.release()
 	if cutFrom < 0 {
-		return out, sha256.Sum256(out)
+		return out, sha256Of(out)
 	}
 	h := sha256.New()
 	h.Write(out[:cutFrom])
 	h.Write(out[cutTo:])
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return out, sum
+	var sum [sha256.Size]byte
+	var short [16]byte
+	copy(short[:], h.Sum(sum[:0]))
+	return out, short
 }
 
 // appendAny appends v, a value decoded by encoding/json with UseNumber, in

@@ -68,9 +68,11 @@ type Object struct {
 	TLP tlp.Level
 	// ValidUntil is an indicator's valid_until, zero otherwise.
 	ValidUntil time.Time
-	// Hash is the SHA-256 of JSON with the "modified" member removed, so two
-	// versions that differ only in modified compare equal.
-	Hash [32]byte
+	// Hash is the first 16 bytes of the SHA-256 of JSON with the "modified"
+	// member removed, so two versions that differ only in modified compare
+	// equal. 128 bits keep collisions out of reach while costing the store
+	// half the bytes of a whole SHA-256 per version.
+	Hash [16]byte
 	// JSON is the canonical (RFC 8785) JSON of the object.
 	JSON []byte
 
@@ -289,4 +291,9 @@ func (m *Mapper) OwnerByName(id int64, name string) (Object, error) {
 	return m.Owner(tcapi.Owner{ID: id, Name: name})
 }
 
-func sha256Of(b []byte) [32]byte { return sha256.Sum256(b) }
+// sha256Of is a content hash (Object.Hash): SHA-256 cut to 16 bytes.
+func sha256Of(b []byte) (h [16]byte) {
+	sum := sha256.Sum256(b)
+	copy(h[:], sum[:])
+	return h
+}

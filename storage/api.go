@@ -45,8 +45,9 @@ type Object struct {
 	Modified time.Time
 	// TLP is the object's TLP rank (see the TLP constants).
 	TLP int
-	// Hash is a content hash that ignores `modified`, computed by the caller.
-	Hash [32]byte
+	// Hash is a content hash that ignores `modified`, computed by the caller:
+	// 128 bits (migration 0004 cut stored hashes to 16 bytes).
+	Hash [16]byte
 	// JSON is the canonical JSON of the object, served byte for byte
 	// (taxii21.md D-20).
 	JSON []byte
@@ -138,7 +139,7 @@ type Meta struct {
 	DateAdded int64
 	TLP       int
 	Vis       Visibility
-	Hash      [32]byte
+	Hash      [16]byte
 	Revoked   bool
 	TCID      int64
 }
@@ -170,7 +171,7 @@ type Version struct {
 	// Modified is zero for unversioned objects.
 	Modified  time.Time
 	TLP       int
-	Hash      [32]byte
+	Hash      [16]byte
 	JSON      []byte
 	DateAdded int64 // µs since the epoch
 	Vis       Visibility

@@ -34,12 +34,12 @@ type putBatch struct {
 type latestRow struct {
 	da, ver   int64
 	versioned bool
-	hash      [32]byte
+	hash      [16]byte
 }
 
 type verKey struct {
 	oid, mod int64
-	hash     [32]byte
+	hash     [16]byte
 }
 
 // rowsPerInsert bounds one multi-row INSERT. Larger statements cost more to

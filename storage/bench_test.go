@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,7 +43,7 @@ func tcObjects(i int) []Object {
 		}
 		js := []byte(body)
 		return Object{ID: id, Type: typ, SpecVersion: "2.1", Created: created, Modified: mod, TLP: 1 + i%4,
-			Hash: sha256.Sum256(js), JSON: js}
+			Hash: hash16(js), JSON: js}
 	}
 	return []Object{
 		mk(obs, "ipv4-addr", false, fmt.Sprintf(`{"id":"%s","object_marking_refs":["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"],"spec_version":"2.1","type":"ipv4-addr","value":"%s","x_threatconnect_indicator_id":%d,"x_threatconnect_owner":"Example Org Intelligence Feed"}`, obs, ip, 1000000+i)),

@@ -52,8 +52,9 @@ func obj(typ string, n int, created, modified time.Time, tlp int, content string
 		m["modified"] = formatSTIXTime(modified)
 	}
 	b := marshalNoEscape(m)
-	return Object{ID: id, Type: typ, SpecVersion: "2.1", Created: created, Modified: modified, TLP: tlp,
-		Hash: sha256.Sum256(h), JSON: b}
+	o := Object{ID: id, Type: typ, SpecVersion: "2.1", Created: created, Modified: modified, TLP: tlp, JSON: b}
+	o.Hash = hash16(h)
+	return o
 }
 
 func put(t testing.TB, s *Store, cid string, objs ...Object) PutResult {
@@ -114,4 +115,10 @@ func formatSTIXTime(t time.Time) string {
 		return t.Format("2006-01-02T15:04:05.000Z")
 	}
 	return t.Format("2006-01-02T15:04:05.000000Z")
+}
+
+// hash16 is a content hash as callers compute it: SHA-256 cut to 16 bytes.
+func hash16(b []byte) [16]byte {
+	sum := sha256.Sum256(b)
+	return [16]byte(sum[:16])
 }

@@ -23,7 +23,7 @@ type mrow struct {
 	da, ver             int64
 	versioned           bool
 	tlp                 int
-	hash                [32]byte
+	hash                [16]byte
 	json                []byte
 }
 

@@ -3,7 +3,6 @@ package taxii
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,7 +48,7 @@ func benchObject(i int) storage.Object {
 	js := fmt.Sprintf(`{"confidence":%d,"created":"%s","created_by_ref":"identity--2f9a8a3c-1111-4e0e-9d9b-123456789abc","description":"Address observed in command and control traffic of a commodity loader; reported by the sharing community.","id":"%s","indicator_types":["malicious-activity"],"labels":["c2","loader"],"modified":"%s","name":"%s","object_marking_refs":["%s"],"pattern":"[ipv4-addr:value = '%s']","pattern_type":"stix","spec_version":"2.1","type":"indicator","valid_from":"%s","x_threatconnect_rating":3}`,
 		i%100, ts, id, ts, ip, tlpGreen, ip, ts)
 	return storage.Object{ID: id, Type: "indicator", SpecVersion: "2.1", Created: created, Modified: created, TLP: 2,
-		Hash: sha256.Sum256([]byte(js)), JSON: []byte(js)}
+		Hash: hash16([]byte(js)), JSON: []byte(js)}
 }
 
 // rssKB reads a field (VmRSS, VmHWM) of /proc/self/status in KiB.

@@ -355,3 +355,9 @@ func (nopStore) Status(context.Context, string) (storage.Status, error) {
 }
 func (nopStore) PutStatus(context.Context, storage.Status) error       { return errTest }
 func (nopStore) Update(context.Context, func(*storage.Tx) error) error { return errTest }
+
+// hash16 is a content hash as the store keeps it: SHA-256 cut to 16 bytes.
+func hash16(b []byte) [16]byte {
+	sum := sha256.Sum256(b)
+	return [16]byte(sum[:16])
+}

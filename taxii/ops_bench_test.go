@@ -52,7 +52,7 @@ func variedObject(i int) storage.Object {
 	js := fmt.Sprintf(`{"confidence":%d,"created":"%s","created_by_ref":"identity--2f9a8a3c-1111-4e0e-9d9b-123456789abc","description":%q,"id":"%s","indicator_types":["malicious-activity"],"labels":%s,"modified":"%s","name":"%s","object_marking_refs":["%s"],"pattern":"[ipv4-addr:value = '%s']","pattern_type":"stix","spec_version":"2.1","type":"indicator","valid_from":"%s","x_threatconnect_rating":%d}`,
 		int(h[25])%101, ts, descs[int(h[26])%len(descs)], id, lb, ts, ip, tlpGreen, ip, ts, int(h[27])%6)
 	return storage.Object{ID: id, Type: "indicator", SpecVersion: "2.1", Created: created, Modified: created, TLP: 2,
-		Hash: sha256.Sum256([]byte(js)), JSON: []byte(js)}
+		Hash: hash16([]byte(js)), JSON: []byte(js)}
 }
 
 // opsBenchServer is a server over a store of n benchmark objects in

@@ -451,7 +451,8 @@ func checkObject(raw []byte) (storage.Object, string, error) {
 	obj.Type = typ
 	obj.SpecVersion = "2.1"
 	obj.TLP = int(level)
-	obj.Hash = sha256.Sum256(canon)
+	sum := sha256.Sum256(canon)
+	copy(obj.Hash[:], sum[:]) // storage keeps 16 bytes (storage.Object.Hash)
 	obj.JSON = canon
 	return obj, version, nil
 }

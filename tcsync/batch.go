@@ -414,7 +414,7 @@ func (b *batch) version(col string) error {
 	}
 	type prev struct {
 		mod  time.Time
-		hash [32]byte
+		hash [16]byte
 	}
 	latest := make(map[string]prev, len(stored))
 	for id, m := range stored {

@@ -11,6 +11,9 @@
 -- row per edge, keyed by target. The Go step of this migration (migrate4)
 -- rewrites the objects rows, fills refs from edges and then drops
 -- edges_by_src.
+-- Content hashes are 16 bytes from now on (storage.Object.Hash).
+UPDATE versions SET hash = substr(hash, 1, 16) WHERE length(hash) > 16;
+
 CREATE TABLE refs (
     cid  INTEGER NOT NULL,
     src  INTEGER NOT NULL,
