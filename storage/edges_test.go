@@ -155,6 +155,11 @@ func TestMigration4KeepsTheGraph(t *testing.T) {
 	if idx != 0 {
 		t.Error("edges_by_src kept")
 	}
+	var width int
+	s2.w.QueryRow("SELECT max(length(hash)) FROM versions").Scan(&width)
+	if width != 16 {
+		t.Errorf("stored hashes are %d bytes after migration, want 16", width)
+	}
 	// The cut hashes still recognise unchanged content.
 	if res := put(t, s2, c.ID, a, b, r, p, m); res.Unchanged != 5 {
 		t.Errorf("re-put after migration: %+v, want 5 unchanged", res)
