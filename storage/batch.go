@@ -85,9 +85,9 @@ func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 		}
 	}
 	if len(unsure) > 0 {
-		rows, err := tx.tx.QueryContext(tx.ctx, `SELECT m.oid, m.date_added, m.ver, m.versioned, v.hash
+		rows, err := tx.query(`SELECT m.oid, m.date_added, m.ver, m.versioned, v.hash
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
-		WHERE m.cid = ? AND m.oid IN (SELECT value FROM json_each(?)) AND m.latest = 1`, cid, jsonList(unsure))
+		WHERE m.cid = ? AND m.oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) AND m.latest = 1`, cid, jsonList(unsure))
 		if err != nil {
 			return nil, fmt.Errorf("prefetch latest versions: %w", err)
 		}
@@ -120,8 +120,8 @@ func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 	if len(elsewhere) == 0 {
 		return b, nil
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT vid, oid, modified, hash FROM versions INDEXED BY versions_by_object
-		WHERE oid IN (SELECT value FROM json_each(?))`, jsonList(elsewhere))
+	rows, err := tx.query(`SELECT vid, oid, modified, hash FROM versions INDEXED BY versions_by_object
+		WHERE oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?))`, jsonList(elsewhere))
 	if err != nil {
 		return nil, fmt.Errorf("prefetch versions: %w", err)
 	}
@@ -224,7 +224,7 @@ func (b *putBatch) newOID(id string) int64 {
 // so that later objects of the batch do not assign them again.
 func (b *putBatch) learn(o *Object) error {
 	ids := append(append([]string{o.ID}, o.Refs...), o.Wants...)
-	rows, err := b.tx.tx.QueryContext(b.tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
+	rows, err := b.tx.query("SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(ids))
 	if err != nil {
 		return fmt.Errorf("look up object keys: %w", err)
 	}
@@ -241,7 +241,7 @@ func (b *putBatch) learn(o *Object) error {
 }
 
 func (b *putBatch) loadNextIDs() error {
-	err := b.tx.tx.QueryRowContext(b.tx.ctx, "SELECT coalesce(max(oid), 0) + 1, (SELECT coalesce(max(vid), 0) + 1 FROM versions) FROM objects").
+	err := b.tx.queryRow("SELECT coalesce(max(oid), 0) + 1, (SELECT coalesce(max(vid), 0) + 1 FROM versions) FROM objects").
 		Scan(&b.nextOID, &b.nextVID)
 	if err != nil {
 		return fmt.Errorf("read next row ids: %w", err)
@@ -283,19 +283,21 @@ func (b *putBatch) insert(into string, cols int, args []any) error {
 	return nil
 }
 
+// multiInsert writes a multi-row INSERT; into "OR IGNORE INTO t (…)"
+// becomes the ON CONFLICT DO NOTHING both backends accept.
 func multiInsert(into string, cols, rows int) string {
 	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
 	var sb strings.Builder
-	if strings.HasPrefix(into, "OR ") {
-		sb.WriteString("INSERT " + into + " VALUES ")
-	} else {
-		sb.WriteString("INSERT INTO " + into + " VALUES ")
-	}
+	into, ignore := strings.CutPrefix(into, "OR IGNORE INTO ")
+	sb.WriteString("INSERT INTO " + into + " VALUES ")
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
 		sb.WriteString(one)
+	}
+	if ignore {
+		sb.WriteString(" ON CONFLICT DO NOTHING")
 	}
 	return sb.String()
 }

@@ -215,7 +215,7 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 			}
 			b.none = len(oids) == 0
 			b.from = "members m INDEXED BY members_by_object"
-			b.add(termIDs, "m.oid IN (SELECT value FROM json_each(?))", jsonList(oids))
+			b.add(termIDs, "m.oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?))", jsonList(oids))
 		}
 		return nil
 	},
@@ -265,7 +265,7 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 				at[i] = t.UnixMicro()
 			}
 			term |= termAt
-			or = append(or, "m.ver IN (SELECT value FROM json_each(?))")
+			or = append(or, "m.ver IN (SELECT CAST(value AS INTEGER) FROM json_each(?))")
 			args = append(args, jsonList(at))
 		}
 		b.add(term, "("+strings.Join(or, " OR ")+")", args...)
@@ -460,7 +460,7 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := s.rstmts[query]; ok {
 		return st, nil
 	}
-	st, err := s.r.PrepareContext(ctx, query)
+	st, err := s.r.PrepareContext(ctx, s.d.sql(query))
 	if err != nil {
 		return nil, fmt.Errorf("prepare query: %w", err)
 	}
@@ -482,7 +482,7 @@ func (s *Store) listStmt(ctx context.Context, key uint64, text func() string) (s
 	if st, ok := s.lstmts[key]; ok {
 		return st, false, nil
 	}
-	if st, err = s.r.PrepareContext(ctx, text()); err != nil {
+	if st, err = s.r.PrepareContext(ctx, s.d.sql(text())); err != nil {
 		return nil, false, fmt.Errorf("prepare query: %w", err)
 	}
 	if len(s.lstmts) >= maxListStmts {
@@ -524,6 +524,8 @@ func (s *Store) resolveIDs(ctx context.Context, ids []string) ([]int64, error) {
 // expired without reading a body.
 const statusExpiryPrefix = "~"
 
+const sqlPutStatus = `INSERT INTO statuses (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`
+
 func statusExpiryKey(expires time.Time, id string) string {
 	return fmt.Sprintf("%s%020d~%s", statusExpiryPrefix, expires.UnixMicro(), id)
 }
@@ -547,11 +549,11 @@ func (s *Store) PutStatus(ctx context.Context, st Status) error {
 		if err := tx.pruneStatuses(); err != nil {
 			return err
 		}
-		if _, err := tx.tx.ExecContext(ctx, "INSERT OR REPLACE INTO statuses (id, body) VALUES (?, ?)", st.ID, body); err != nil {
+		if err := tx.exec(sqlPutStatus, st.ID, body); err != nil {
 			return fmt.Errorf("put status %s: %w", st.ID, err)
 		}
 		if !st.Expires.IsZero() {
-			if _, err := tx.tx.ExecContext(ctx, "INSERT OR REPLACE INTO statuses (id, body) VALUES (?, x'')", statusExpiryKey(st.Expires, st.ID)); err != nil {
+			if err := tx.exec(sqlPutStatus, statusExpiryKey(st.Expires, st.ID), []byte{}); err != nil {
 				return fmt.Errorf("put status %s: index expiry: %w", st.ID, err)
 			}
 		}
@@ -564,7 +566,7 @@ func (s *Store) PutStatus(ctx context.Context, st Status) error {
 func (tx *Tx) pruneStatuses() error {
 	lo := statusExpiryPrefix
 	hi := statusExpiryKey(tx.s.now(), "")
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM statuses WHERE id > ? AND id < ?", lo, hi)
+	rows, err := tx.query("SELECT id FROM statuses WHERE id > ? AND id < ?", lo, hi)
 	if err != nil {
 		return fmt.Errorf("prune statuses: %w", err)
 	}
@@ -583,7 +585,7 @@ func (tx *Tx) pruneStatuses() error {
 	}
 	for _, k := range keys {
 		id := k[strings.LastIndexByte(k, '~')+1:]
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM statuses WHERE id IN (?, ?)", k, id); err != nil {
+		if err := tx.exec("DELETE FROM statuses WHERE id IN (?, ?)", k, id); err != nil {
 			return fmt.Errorf("prune statuses: %w", err)
 		}
 	}
@@ -597,7 +599,7 @@ func (s *Store) Status(ctx context.Context, id string) (Status, error) {
 		return Status{}, fmt.Errorf("status %q: %w", id, ErrNotFound)
 	}
 	var body []byte
-	err := s.r.QueryRowContext(ctx, "SELECT body FROM statuses WHERE id = ?", id).Scan(&body)
+	err := s.r.QueryRowContext(ctx, s.d.sql("SELECT body FROM statuses WHERE id = ?"), id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Status{}, fmt.Errorf("status %q: %w", id, ErrNotFound)
 	}
