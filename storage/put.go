@@ -63,7 +63,7 @@ const (
 	sqlFindVersion   = `SELECT vid FROM versions WHERE oid = ? AND modified = ? AND hash = ? LIMIT 1`
 	sqlInsertVersion = `INSERT INTO versions (vid, oid, modified, hash, codec, json, revoked, tcid, valid_until)
 		VALUES ((SELECT coalesce(max(vid), 0) + 1 FROM versions), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING vid`
-	sqlInsertMember  = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)
+	sqlInsertMember = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlClearLatest = `UPDATE members SET latest = 0 WHERE cid = ? AND date_added = ?`
 	sqlClearFirst  = `UPDATE members SET first = 0 WHERE cid = ? AND date_added = ?`
