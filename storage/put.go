@@ -57,13 +57,10 @@ const (
 	sqlLatest = `SELECT m.date_added, m.ver, m.versioned, m.vis, v.hash
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
 		WHERE m.cid = ? AND m.oid = ? AND m.latest = 1 LIMIT 1`
-	// Keys are assigned explicitly, as SQLite assigns a rowid (see doc.go).
-	sqlInsertObject = `INSERT INTO objects (oid, stix_id) VALUES ((SELECT coalesce(max(oid), 0) + 1 FROM objects), ?)
-		RETURNING oid`
+	sqlInsertObject  = `INSERT INTO objects (oid, stix_id) VALUES ((SELECT coalesce(max(oid), 0) + 1 FROM objects), ?) RETURNING oid`
 	sqlFindVersion   = `SELECT vid FROM versions WHERE oid = ? AND modified = ? AND hash = ? LIMIT 1`
-	sqlInsertVersion = `INSERT INTO versions (vid, oid, modified, hash, codec, json, revoked, tcid, valid_until)
-		VALUES ((SELECT coalesce(max(vid), 0) + 1 FROM versions), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING vid`
-	sqlInsertMember = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)
+	sqlInsertVersion = `INSERT INTO versions (vid, oid, modified, hash, codec, json, revoked, tcid, valid_until) VALUES ((SELECT coalesce(max(vid), 0) + 1 FROM versions), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING vid`
+	sqlInsertMember  = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlClearLatest = `UPDATE members SET latest = 0 WHERE cid = ? AND date_added = ?`
 	sqlClearFirst  = `UPDATE members SET first = 0 WHERE cid = ? AND date_added = ?`
