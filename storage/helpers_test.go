@@ -55,7 +55,12 @@ var (
 // when TB_POSTGRES_URL names a server (it skips with a message otherwise).
 func eachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 	for _, b := range []backend{sqliteBackend, postgresBackend} {
-		t.Run(b.name, func(t *testing.T) { f(t, b) })
+		t.Run(b.name, func(t *testing.T) {
+			if b.name == "postgres" {
+				postgresURL(t) // skips once for the variant
+			}
+			f(t, b)
+		})
 	}
 }
 

@@ -35,10 +35,14 @@ type pgInfo struct {
 	lockKey int32
 }
 
-var pgPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(\\.|[^'])*'|\S+)`)
+var (
+	pgPassword     = regexp.MustCompile(`(?i)(password\s*=\s*)('(\\.|[^'])*'|[^\s&]+)`)
+	pgUserPassword = regexp.MustCompile(`^(\w+://[^:/@]*):.*@`)
+)
 
 // redactURL is a connection string fit for messages: no password, in
-// neither URL nor key=value form.
+// neither URL (user info or query) nor key=value form, also when it does
+// not parse.
 func redactURL(conn string) string {
 	if u, err := url.Parse(conn); err == nil && u.Scheme != "" {
 		if q := u.Query(); q.Has("password") {
@@ -47,6 +51,7 @@ func redactURL(conn string) string {
 		}
 		return u.Redacted()
 	}
+	conn = pgUserPassword.ReplaceAllString(conn, "${1}:xxxxx@")
 	return pgPassword.ReplaceAllString(conn, "${1}xxxxx")
 }
 
