@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,14 +71,15 @@ func OpenPostgres(ctx context.Context, conn string, opts ...Option) (*Store, err
 	where := redactURL(conn)
 	cfg, err := pgx.ParseConfig(conn)
 	if err != nil {
-		// pgx's own message quotes the connection string: keep only
-		// what it found wrong.
-		var pe *pgconn.ParseConfigError
-		if errors.As(err, &pe) && pe.Unwrap() != nil {
-			err = pe.Unwrap()
+		// pgx's message quotes the connection string, and the error it
+		// wraps may too (net/url's does): keep only what pgx found wrong.
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg, _, _ = strings.Cut(msg[i+3:], " (")
 		} else {
-			err = errors.New("cannot parse connection string")
+			msg = "malformed"
 		}
+		err = errors.New("cannot parse connection string: " + msg)
 		return nil, fmt.Errorf("open storage %s: %w", where, err)
 	}
 	o.readConns = max(o.readConns, 1)
