@@ -93,7 +93,7 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
-	b := &listSQL{cid: cid, mode: mode, from: "members m NOT INDEXED"}
+	b := &listSQL{cid: cid, mode: mode, from: "members m NOT INDEXED", boundLimit: s.d.pg}
 	b.where, b.args = b.wherev[:0], b.argv[:0]
 	for _, f := range listFilters {
 		if err := f(ctx, s, b, &q); err != nil {
@@ -145,6 +145,10 @@ type listSQL struct {
 	oneID string
 	// none: a filter can match nothing (no requested id is known).
 	none bool
+	// boundLimit: LIMIT is bound, q.Limit+1 exactly (PostgreSQL: the
+	// server sends every row up to the LIMIT, and a bound one costs no
+	// re-plan there; see limitBucket for SQLite).
+	boundLimit bool
 }
 
 // Terms of a listing, as bits of listSQL.shape. The collection and cap
@@ -282,7 +286,10 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 
 // key identifies the statement text of this listing (see listSQL).
 func (b *listSQL) key(q *Query) uint64 {
-	k := b.shape | uint64(b.mode)<<16 | uint64(bits.Len(uint(limitBucket(q.Limit+1))))<<20
+	k := b.shape | uint64(b.mode)<<16
+	if !b.boundLimit {
+		k |= uint64(bits.Len(uint(limitBucket(q.Limit+1)))) << 20
+	}
 	if q.WithNewest {
 		k |= 1 << 28
 	}
@@ -319,18 +326,26 @@ func (b *listSQL) text(q *Query) string {
 		cols += `, max(coalesce((SELECT n.date_added FROM members n WHERE n.cid = +? AND n.tlp <= ? AND n.vis <= ?
 			ORDER BY n.date_added DESC LIMIT 1), 0), (SELECT changed FROM collections WHERE cid = +?))`
 	}
+	limit := "?"
+	if !b.boundLimit {
+		limit = strconv.Itoa(limitBucket(q.Limit + 1))
+	}
 	return "SELECT " + cols + " FROM " + b.from + join + " WHERE " + strings.Join(b.where, " AND ") +
-		" ORDER BY m.date_added LIMIT " + strconv.Itoa(limitBucket(q.Limit+1))
+		" ORDER BY m.date_added LIMIT " + limit
 }
 
 // bind is the statement's arguments, in text order: the newest column's
 // come before the WHERE terms'.
 func (b *listSQL) bind(q *Query) []any {
-	if !q.WithNewest {
-		return b.args
+	args := b.args
+	if q.WithNewest {
+		rank := min(q.MaxTLP, TLPRed)
+		args = append([]any{b.cid, rank, rank, b.cid}, args...)
 	}
-	rank := min(q.MaxTLP, TLPRed)
-	return append([]any{b.cid, rank, rank, b.cid}, b.args...)
+	if b.boundLimit {
+		args = append(args, q.Limit+1)
+	}
+	return args
 }
 
 // scanRow holds the scan targets of one listing row; one allocation for
