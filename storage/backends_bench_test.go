@@ -3,9 +3,12 @@ package storage
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -62,10 +65,12 @@ func BenchmarkBackends(b *testing.B) {
 				b.ReportMetric(float64(n)/fill.Seconds(), "objects/s")
 			})
 			b.Run("Crawl", func(b *testing.B) {
+				cpu := startCPU()
 				for b.Loop() {
 					benchCrawl(b, s, c.ID, n)
 				}
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/object")
+				cpu.report(b, b.N*n, "object")
 			})
 			b.Run("GetOne", func(b *testing.B) { benchGetOne(b, []*Store{s}, c.ID, n) })
 			b.Run("GetOne2", func(b *testing.B) {
@@ -111,6 +116,7 @@ func benchGetOne(b *testing.B, stores []*Store, cid string, n int) {
 	)
 	per := b.N/workers + 1
 	b.ResetTimer()
+	cpu := startCPU()
 	for w := range workers {
 		s := stores[w%len(stores)]
 		wg.Add(1)
@@ -134,9 +140,47 @@ func benchGetOne(b *testing.B, stores []*Store, cid string, n int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	cpu.report(b, workers*per, "op")
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	if len(lats) > 0 {
 		b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-µs")
 		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
 	}
+}
+
+// cpuMark is the CPU time used so far by this process and by every
+// PostgreSQL server process of the machine (Linux /proc; the database's
+// share of the work, when nothing else uses it meanwhile).
+type cpuMark struct{ self, db time.Duration }
+
+func startCPU() cpuMark {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	m := cpuMark{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		name, rest, ok := strings.Cut(string(b), ") ")
+		if !ok || !strings.HasSuffix(name, "(postgres") {
+			continue
+		}
+		f := strings.Fields(rest) // f[11], f[12]: utime, stime in clock ticks
+		if len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			stime, _ := strconv.ParseInt(f[12], 10, 64)
+			m.db += time.Duration(ut+stime) * 10 * time.Millisecond // USER_HZ = 100
+		}
+	}
+	return m
+}
+
+// report adds the CPU used since m per unit: this process's and the
+// database server's (0 on SQLite, which runs in this process).
+func (m cpuMark) report(b *testing.B, n int, unit string) {
+	now := startCPU()
+	b.ReportMetric(float64((now.self-m.self).Microseconds())/float64(n), "cpu-µs/"+unit)
+	b.ReportMetric(float64((now.db-m.db).Microseconds())/float64(n), "db-cpu-µs/"+unit)
 }
