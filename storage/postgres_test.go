@@ -238,3 +238,54 @@ func testFailedStatementLosesNothing(t *testing.T, be backend) {
 		t.Errorf("Update returned %v, want fn's error", err)
 	}
 }
+
+// TestPostgresCheckFindsBrokenInvariants: Check on PostgreSQL passes on a
+// sound store and reports, as an *IntegrityError that IsFault recognises,
+// a store whose rows contradict each other.
+func TestPostgresCheckFindsBrokenInvariants(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openPostgresTest(t)
+	c := ensure(t, s, "c")
+	put(t, s, c.ID, obj("indicator", 1, t0, t0, 0, "a"))
+	put(t, s, c.ID, obj("indicator", 1, t0, t0.Add(time.Second), 0, "b"))
+	for _, full := range []bool{false, true} {
+		if err := s.Check(ctx, full); err != nil {
+			t.Fatalf("Check(%v) of a sound store = %v", full, err)
+		}
+	}
+	if _, err := s.w.Exec("UPDATE members SET latest = 1"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Check(ctx, true)
+	var ie *IntegrityError
+	if !errors.As(err, &ie) || !IsFault(err) || !strings.Contains(err.Error(), "more than one latest") {
+		t.Errorf("Check(full) of two latest versions = %v; want an IntegrityError saying so", err)
+	}
+	if err := s.Check(ctx, false); err != nil {
+		t.Errorf("Check(quick) = %v; it reads no rows", err)
+	}
+}
+
+// TestPostgresDateAddedComesFromTheDatabaseClock: without WithNow a
+// replica's date_added is the database's clock, not its own.
+func TestPostgresDateAddedComesFromTheDatabaseClock(t *testing.T) {
+	s, _ := openPostgresTest(t)
+	c := ensure(t, s, "c")
+	var before, after int64
+	q := "SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000000) AS BIGINT)"
+	if err := s.r.QueryRow(q).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	o := obj("indicator", 1, t0, t0, 0, "a")
+	put(t, s, c.ID, o)
+	if err := s.r.QueryRow(q).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Objects(context.Background(), Query{CollectionID: c.ID, MaxTLP: TLPRed, Limit: 1})
+	if err != nil || len(p.Items) != 1 {
+		t.Fatalf("Objects = %v, %v", p, err)
+	}
+	if da := p.Items[0].DateAdded; da < before || da > after {
+		t.Errorf("date_added %d outside the database's clock during the write [%d, %d]", da, before, after)
+	}
+}
