@@ -84,8 +84,8 @@ func TestOpenPostgresNeverPrintsThePassword(t *testing.T) {
 }
 
 // TestReplicasShareOneDateAddedSequence: two Stores on one PostgreSQL
-// schema (two replicas) writing at once get unique date_added values, each
-// writer's strictly increasing, and lose nothing — also when their clocks
+// schema (two replicas) writing at once get unique date_added values,
+// increasing in commit order, and lose nothing — also when their clocks
 // disagree by an hour, as only the database's order counts.
 func TestReplicasShareOneDateAddedSequence(t *testing.T) {
 	for _, clocks := range []string{"database", "skewed"} {
@@ -109,6 +109,14 @@ func TestReplicasShareOneDateAddedSequence(t *testing.T) {
 			const writers, batches, per = 4, 15, 5
 			var wg sync.WaitGroup
 			got := make([][]int64, writers)
+			// Transactions run one at a time across both Stores (the
+			// advisory lock), so appending inside them records commit
+			// order; date_added must follow it, or a reader paging by
+			// date_added would miss what committed later with less.
+			var (
+				mu    sync.Mutex
+				order []int64
+			)
 			for w := range writers {
 				s := []*Store{a, b}[w%2]
 				wg.Add(1)
@@ -130,6 +138,9 @@ func TestReplicasShareOneDateAddedSequence(t *testing.T) {
 									return fmt.Errorf("read back %s: %v %v", o.ID, ok, err)
 								}
 								got[w] = append(got[w], v.DateAdded)
+								mu.Lock()
+								order = append(order, v.DateAdded)
+								mu.Unlock()
 							}
 							return nil
 						})
@@ -141,6 +152,11 @@ func TestReplicasShareOneDateAddedSequence(t *testing.T) {
 				}()
 			}
 			wg.Wait()
+			for i := 1; i < len(order); i++ {
+				if order[i] <= order[i-1] {
+					t.Fatalf("date_added %d committed after %d", order[i], order[i-1])
+				}
+			}
 			seen := map[int64]bool{}
 			for w, das := range got {
 				for i, da := range das {
