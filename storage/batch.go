@@ -85,9 +85,9 @@ func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 		}
 	}
 	if len(unsure) > 0 {
-		rows, err := tx.tx.QueryContext(tx.ctx, `SELECT m.oid, m.date_added, m.ver, m.versioned, v.hash
+		rows, err := tx.query(`SELECT m.oid, m.date_added, m.ver, m.versioned, v.hash
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
-		WHERE m.cid = ? AND m.oid IN (SELECT value FROM json_each(?)) AND m.latest = 1`, cid, jsonList(unsure))
+		WHERE m.cid = ? AND m.oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) AND m.latest = 1`, cid, jsonList(unsure))
 		if err != nil {
 			return nil, fmt.Errorf("prefetch latest versions: %w", err)
 		}
@@ -120,8 +120,8 @@ func newPutBatch(tx *Tx, cid int64, objs []Object) (*putBatch, error) {
 	if len(elsewhere) == 0 {
 		return b, nil
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT vid, oid, modified, hash FROM versions INDEXED BY versions_by_object
-		WHERE oid IN (SELECT value FROM json_each(?))`, jsonList(elsewhere))
+	rows, err := tx.query(`SELECT vid, oid, modified, hash FROM versions INDEXED BY versions_by_object
+		WHERE oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?))`, jsonList(elsewhere))
 	if err != nil {
 		return nil, fmt.Errorf("prefetch versions: %w", err)
 	}
@@ -233,7 +233,7 @@ func (b *putBatch) newOID(id string) int64 {
 // so that later objects of the batch do not assign them again.
 func (b *putBatch) learn(o *Object) error {
 	ids := append(append([]string{o.ID}, o.Refs...), o.Wants...)
-	rows, err := b.tx.tx.QueryContext(b.tx.ctx, "SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(objKeys(ids)))
+	rows, err := b.tx.query("SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(objKeys(ids)))
 	if err != nil {
 		return fmt.Errorf("look up object keys: %w", err)
 	}
@@ -250,7 +250,7 @@ func (b *putBatch) learn(o *Object) error {
 }
 
 func (b *putBatch) loadNextIDs() error {
-	err := b.tx.tx.QueryRowContext(b.tx.ctx, "SELECT coalesce(max(oid), 0) + 1, (SELECT coalesce(max(vid), 0) + 1 FROM versions) FROM objects").
+	err := b.tx.queryRow("SELECT coalesce(max(oid), 0) + 1, (SELECT coalesce(max(vid), 0) + 1 FROM versions) FROM objects").
 		Scan(&b.nextOID, &b.nextVID)
 	if err != nil {
 		return fmt.Errorf("read next row ids: %w", err)
@@ -295,6 +295,8 @@ func (b *putBatch) insert(into string, cols int, args []any) error {
 	return nil
 }
 
+// multiInsert writes a multi-row INSERT into "t (cols…)"; insert adds the
+// table's conflict clause (onConflict).
 func multiInsert(into string, cols, rows int) string {
 	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
 	var sb strings.Builder

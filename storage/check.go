@@ -43,6 +43,9 @@ const maxProblems = 10
 // which on an open Store also means the file is unusable. Check reads the
 // whole file: seconds per gigabyte.
 func (s *Store) Check(ctx context.Context, full bool) error {
+	if s.pg != nil {
+		return s.pgCheck(ctx, full)
+	}
 	path, err := s.Path(ctx)
 	if err != nil {
 		return err
@@ -78,8 +81,12 @@ func (s *Store) Check(ctx context.Context, full bool) error {
 	return nil
 }
 
-// Path is the file the store has open, as SQLite resolved it.
+// Path is the file the store has open, as SQLite resolved it; on
+// PostgreSQL, the connection URL without its password.
 func (s *Store) Path(ctx context.Context) (string, error) {
+	if s.pg != nil {
+		return s.pg.where, nil
+	}
 	rows, err := s.r.QueryContext(ctx, "PRAGMA database_list")
 	if err != nil {
 		return "", fmt.Errorf("database file name: %w", err)
@@ -103,11 +110,15 @@ func (s *Store) Path(ctx context.Context) (string, error) {
 
 // IsFault reports whether err says the database file itself is damaged or
 // unusable — SQLite's CORRUPT, NOTADB, IOERR, CANTOPEN, FULL, READONLY or
-// PERM, or a failed Check — as opposed to a bad request or a cancelled
-// context. Such errors do not go away by retrying; an operator must act.
+// PERM, or a failed Check; PostgreSQL's insufficient resources, system and
+// internal errors — as opposed to a bad request or a cancelled context.
+// Such errors do not go away by retrying; an operator must act.
 func IsFault(err error) bool {
 	if err == nil {
 		return false
+	}
+	if pgFault(err) {
+		return true
 	}
 	var ie *IntegrityError
 	if errors.As(err, &ie) {

@@ -99,9 +99,11 @@ func TestStore_Check(t *testing.T) {
 	})
 }
 
-func TestStore_StatsAndNewest(t *testing.T) {
+func TestStore_StatsAndNewest(t *testing.T) { eachBackend(t, testStore_StatsAndNewest) }
+
+func testStore_StatsAndNewest(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "intel")
 	empty := ensure(t, s, "empty")
 	put(t, s, c.ID, obj("indicator", 1, t0, t0, TLPGreen, "a"), obj("indicator", 2, t0, t0, TLPRed, "b"))

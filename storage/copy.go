@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // Copying a store (taxii-bridge migrate, issue 13).
@@ -58,6 +56,16 @@ import (
 // foreign keys hold at every insert. schema_migrations is not copied: both
 // stores have applied the same migrations, which Copy checks.
 var copyTables = []string{"state", "collections", "objects", "versions", "members", "refs", "edges", "statuses"}
+
+// copyFrom is what Copy reads of table t: its rows, less the state row
+// that is the PostgreSQL backend's own write bookkeeping (genKey), which
+// every write transaction, the copy's included, moves.
+func copyFrom(t string) string {
+	if t == "state" {
+		return "state WHERE key <> '" + genKey + "'"
+	}
+	return t
+}
 
 // Batch bounds of the copy (see Copy).
 const (
@@ -273,7 +281,7 @@ func sameSet(a, b []string) bool {
 func isEmpty(ctx context.Context, q querier) (bool, error) {
 	for _, t := range copyTables {
 		var one int
-		err := q.QueryRowContext(ctx, "SELECT 1 FROM "+t+" LIMIT 1").Scan(&one)
+		err := q.QueryRowContext(ctx, "SELECT 1 FROM "+copyFrom(t)+" LIMIT 1").Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -312,7 +320,7 @@ func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]st
 			}
 			return nil
 		}
-		rows, err := rtx.QueryContext(ctx, "SELECT "+strings.Join(c, ", ")+" FROM "+t)
+		rows, err := rtx.QueryContext(ctx, "SELECT "+strings.Join(c, ", ")+" FROM "+copyFrom(t))
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", t, err)
 		}
@@ -431,10 +439,7 @@ func valueSize(v any) int {
 }
 
 // isSQLite reports whether the store is the SQLite backend.
-func (s *Store) isSQLite() bool {
-	_, ok := s.w.Driver().(*sqlite3.SQLiteDriver)
-	return ok
-}
+func (s *Store) isSQLite() bool { return !s.d.pg }
 
 // restartKeys moves the destination's key generators past the copied keys.
 // SQLite derives the next INTEGER PRIMARY KEY from the greatest stored, so it
@@ -591,7 +596,7 @@ func digestTables(ctx context.Context, q querier, cols map[string][]string) (sum
 	for _, t := range copyTables {
 		c := cols[t]
 		d := newTableSum(t, c)
-		rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(c, ", ")+" FROM "+t)
+		rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(c, ", ")+" FROM "+copyFrom(t))
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", t, err)
 		}

@@ -1,5 +1,8 @@
 // Package storage keeps taxii-bridge's STIX objects, collections, TAXII status
-// resources and sync state in one SQLite file (github.com/mattn/go-sqlite3).
+// resources and sync state in one SQLite file (github.com/mattn/go-sqlite3),
+// or in a PostgreSQL database shared by any number of replicas
+// (github.com/jackc/pgx/v5; see "PostgreSQL" below). Both are the one Store:
+// nothing above this package knows which it talks to.
 //
 // # Connections
 //
@@ -118,4 +121,80 @@
 // under keys "~<expiry µs>~<id>", which no UUID can equal, so PutStatus
 // deletes what has expired with a range scan before each write. The file is
 // created 0600 (and SQLite gives -wal and -shm the same mode).
+//
+// # PostgreSQL
+//
+// OpenPostgres opens the same Store on a PostgreSQL database through pgx's
+// database/sql driver (pgx/v5/stdlib); search_path, a runtime parameter of
+// the URL, selects the schema. There is one implementation: the statements
+// are written for SQLite, in a subset PostgreSQL also accepts, and
+// dialect.go rewrites each statement text once (cached) for PostgreSQL.
+// Every statement goes through the Store's helpers (Tx.stmt, query,
+// queryRow, exec, execResult; Store.readStmt, listStmt; s.d.sql for the few
+// fixed reads), never straight to database/sql, so the rewrite applies.
+//
+// The dialect rules, which every statement and every future migration
+// follows:
+//
+//   - Parameters are ? or ?N (SQLite's numbering: a bare ? is one more than
+//     the greatest so far); they become $N. No ? inside string literals.
+//   - Plan pins stay SQLite's: INDEXED BY x, NOT INDEXED and the unary
+//     plus of "= +?" are dropped for PostgreSQL, as is WITHOUT ROWID.
+//     CROSS JOIN t a ON … (SQLite's fixed loop order) becomes JOIN t a ON.
+//   - Types: INTEGER (everywhere, also in CAST) becomes BIGINT, BLOB
+//     BYTEA; TEXT stays. Use no other type names.
+//   - Keys are never implicit: an INTEGER PRIMARY KEY is not a rowid alias
+//     on PostgreSQL, so inserts give it (max(key) + 1 under the write lock,
+//     which is also what SQLite would pick) and read it back with
+//     RETURNING, never LastInsertId.
+//   - No INSERT OR IGNORE / OR REPLACE: INSERT … ON CONFLICT DO NOTHING,
+//     or ON CONFLICT (key) DO UPDATE SET v = excluded.v.
+//   - Booleans are stored as integers 0/1: compare them (latest = 1), never
+//     use a column as a condition, and write a comparison into a column as
+//     CASE WHEN … THEN 1 ELSE 0 END. Go bools are bound as 0/1.
+//   - A list is bound as one JSON array and read with json_each(?) (on
+//     PostgreSQL json_array_elements_text, whose values are text): compare
+//     its value with an integer column through CAST(value AS INTEGER).
+//   - Scalar max(a, b) / min(a, b) become greatest / least (which ignore a
+//     NULL argument: coalesce arguments that may be NULL).
+//   - No blob literals (x'00'): bind a []byte. No PRAGMA, sqlite_schema or
+//     other engine-specific statement outside a branch on the backend.
+//
+// Listings bind their LIMIT (exactly Limit+1) on PostgreSQL, which sends
+// every row up to the LIMIT, instead of SQLite's bucketed literal.
+// Statements of a write transaction are not prepared on PostgreSQL: pgx
+// keeps a prepared statement per connection and text. Migrations are the
+// same numbered files, rewritten; they run under a session advisory lock
+// (pg_advisory_lock on a fixed key) so that replicas starting together
+// migrate once. SQLite-only steps have no PostgreSQL form: application_id,
+// page_size and the file checks (a schema is not a file to mistake for
+// another program's), WAL and checkpoints, PRAGMA optimize (Maintain runs
+// ANALYZE instead). Check verifies the schema version and the store's own
+// invariants (the engine checks its pages); Stats reports the store's
+// tables' pg_total_relation_size; Path is the URL without its password, and
+// no error carries the password.
+//
+// Writes: every write transaction (Update, and so EnsureCollection,
+// PutStatus, …) first takes pg_advisory_xact_lock on a fixed key (the
+// second key a hash of the schema, so stores in different schemas do not
+// wait for each other), so writes are serialised across processes exactly
+// as SQLite's single writer serialises them, and released at commit or
+// rollback, also when a replica dies.
+//
+// date_added: inside the locked transaction the store reads the high-water
+// mark from state, not from memory, whenever another process may have
+// written (below), and hands out max(now, high-water + 1), where now is the
+// database's clock_timestamp() read when the lock was taken plus the time
+// since (WithNow replaces it in tests). So date_added is unique and never
+// decreases across replicas whatever their clocks; the mark is persisted
+// in the same transaction, as on SQLite.
+//
+// Caches: a write generation tells a Store that another process wrote
+// since its own last write transaction. On SQLite it is PRAGMA
+// data_version; on PostgreSQL a row in state (storage.generation) that
+// every write transaction moves and the next one compares. When it moved,
+// the known-ids Bloom filter is dropped and the high-water mark re-read.
+// The txCache lives and dies with one transaction; the collection id → key
+// map holds only what never changes (a collection's key). Prepared
+// statements are per connection. Storage caches nothing else.
 package storage

@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"context"
-	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -58,7 +56,7 @@ func (tx *Tx) targetKeys(cid int64, kind int, srcs []int64) (map[int64][]int64, 
 	if len(srcs) == 0 {
 		return out, nil
 	}
-	st, err := tx.stmt(`SELECT src, dsts FROM refs WHERE cid = ?1 AND kind = ?2 AND src IN (SELECT value FROM json_each(?3))`)
+	st, err := tx.stmt(`SELECT src, dsts FROM refs WHERE cid = ?1 AND kind = ?2 AND src IN (SELECT CAST(value AS INTEGER) FROM json_each(?3))`)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +149,7 @@ func (tx *Tx) idsOf(keys []int64) (map[int64]string, error) {
 	if len(keys) == 0 {
 		return out, nil
 	}
-	st, err := tx.stmt(`SELECT oid, stix_id FROM objects WHERE oid IN (SELECT value FROM json_each(?))`)
+	st, err := tx.stmt(`SELECT oid, stix_id FROM objects WHERE oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?))`)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +173,7 @@ func (tx *Tx) idsOf(keys []int64) (map[int64]string, error) {
 // names an object (Remove purged it), in every collection.
 func (tx *Tx) dropKey(oid int64) error {
 	// Its own references: their reverse rows, then the refs rows.
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT r.cid, r.kind, r.dsts FROM collections c CROSS JOIN refs r
+	rows, err := tx.query(`SELECT r.cid, r.kind, r.dsts FROM collections c CROSS JOIN refs r
 		WHERE r.cid = c.cid AND r.src = ?`, oid)
 	if err != nil {
 		return fmt.Errorf("read references: %w", err)
@@ -209,7 +207,7 @@ func (tx *Tx) dropKey(oid int64) error {
 		}
 	}
 	// References to it: take it out of each referrer's list.
-	rows, err = tx.tx.QueryContext(tx.ctx, `SELECT e.cid, e.kind, e.src FROM collections c CROSS JOIN edges e
+	rows, err = tx.query(`SELECT e.cid, e.kind, e.src FROM collections c CROSS JOIN edges e
 		WHERE e.cid = c.cid AND e.dst = ?`, oid)
 	if err != nil {
 		return fmt.Errorf("read referrers: %w", err)
@@ -250,17 +248,17 @@ func (tx *Tx) dropKey(oid int64) error {
 }
 
 // migrate4 is the Go step of migration 0004: object keys, then refs.
-func migrate4(ctx context.Context, tx *sql.Tx) error {
-	if err := rekeyObjects(ctx, tx); err != nil {
+func migrate4(tx *Tx) error {
+	if err := rekeyObjects(tx); err != nil {
 		return err
 	}
-	return fillRefs(ctx, tx)
+	return fillRefs(tx)
 }
 
 // fillRefs writes refs from the edges of a store older than migration 0004
 // (read in source order through edges_by_src), then drops that index.
-func fillRefs(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT cid, src, kind, dst FROM edges INDEXED BY edges_by_src ORDER BY cid, src, kind, dst`)
+func fillRefs(tx *Tx) error {
+	rows, err := tx.query(`SELECT cid, src, kind, dst FROM edges INDEXED BY edges_by_src ORDER BY cid, src, kind, dst`)
 	if err != nil {
 		return fmt.Errorf("fill refs: %w", err)
 	}
@@ -273,7 +271,7 @@ func fillRefs(ctx context.Context, tx *sql.Tx) error {
 		keys []int64
 		out  []any
 	)
-	b := putBatch{tx: &Tx{ctx: ctx, tx: tx}}
+	b := putBatch{tx: tx}
 	flush := func() error {
 		err := b.insert(refInsert, 4, out)
 		out = out[:0]
@@ -309,7 +307,7 @@ func fillRefs(ctx context.Context, tx *sql.Tx) error {
 	if err := flush(); err != nil {
 		return fmt.Errorf("fill refs: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "DROP INDEX edges_by_src"); err != nil {
+	if err := tx.exec("DROP INDEX edges_by_src"); err != nil {
 		return fmt.Errorf("fill refs: %w", err)
 	}
 	return nil

@@ -183,10 +183,13 @@ func equalAnswers(a, b [3][2]map[string][]string) bool {
 }
 
 // Purging an object (Remove from its last collection) takes it out of
-// every edge, both ways, so that its key can be handed out again.
-func TestRemovePurgesEdgesBothWays(t *testing.T) {
+// every edge, both ways, so that its key can be handed out again; refs
+// and edges agree throughout.
+func TestRemovePurgesEdgesBothWays(t *testing.T) { eachBackend(t, testRemovePurgesEdgesBothWays) }
+
+func testRemovePurgesEdgesBothWays(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	a, b, r, p, m := graphFixture(t, s, c.ID)
 	graphTablesAgree(t, s)

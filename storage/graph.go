@@ -44,7 +44,7 @@ func (tx *Tx) Meta(collectionID string, ids []string) (map[string]Meta, error) {
 	if len(list) > 0 {
 		st, err := tx.stmt(`SELECT m.oid, m.type, m.ver, m.versioned, m.date_added, m.tlp, m.vis, v.hash, v.revoked, v.tcid
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
-		WHERE m.cid = ?1 AND m.oid IN (SELECT value FROM json_each(?2)) AND m.latest = 1`)
+		WHERE m.cid = ?1 AND m.oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?2)) AND m.latest = 1`)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +88,7 @@ func (tx *Tx) Meta(collectionID string, ids []string) (map[string]Meta, error) {
 func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string][]string, error) {
 	return tx.referrers(collectionID, kind, ids, `SELECT e.dst, s.stix_id
 		FROM edges e CROSS JOIN objects s
-		WHERE e.cid = ?1 AND e.dst IN (SELECT value FROM json_each(?3)) AND e.kind = ?2 AND s.oid = e.src`)
+		WHERE e.cid = ?1 AND e.dst IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)) AND e.kind = ?2 AND s.oid = e.src`)
 }
 
 // Targets returns, for each of ids, the ids its edges of this kind point at
@@ -257,8 +257,8 @@ func (tx *Tx) Holding(ids []string) (map[string][]string, error) {
 	if len(list) == 0 {
 		return out, nil
 	}
-	st, err := tx.stmt(`SELECT o.value, c.id FROM json_each(?) o CROSS JOIN collections c
-		WHERE EXISTS (SELECT 1 FROM members m INDEXED BY members_by_object WHERE m.cid = c.cid AND m.oid = o.value)`)
+	st, err := tx.stmt(`SELECT CAST(o.value AS INTEGER), c.id FROM json_each(?) o CROSS JOIN collections c
+		WHERE EXISTS (SELECT 1 FROM members m INDEXED BY members_by_object WHERE m.cid = c.cid AND m.oid = CAST(o.value AS INTEGER))`)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +370,7 @@ func (tx *Tx) Backfill(collectionID string, fn func(v Version) (refs []string, r
 		v        Version
 	}
 	var todo []row
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT m.oid, m.vid, o.stix_id, m.type, v.codec, v.json
+	rows, err := tx.query(`SELECT m.oid, m.vid, o.stix_id, m.type, v.codec, v.json
 		FROM members m NOT INDEXED CROSS JOIN objects o ON o.oid = m.oid CROSS JOIN versions v ON v.vid = m.vid
 		WHERE m.cid = ? AND m.latest = 1`, cid)
 	if err != nil {
@@ -414,7 +414,7 @@ func (tx *Tx) Items(collectionID string) ([]Meta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list items: %w", err)
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT o.stix_id, m.type, v.tcid
+	rows, err := tx.query(`SELECT o.stix_id, m.type, v.tcid
 		FROM members m NOT INDEXED CROSS JOIN versions v ON v.vid = m.vid CROSS JOIN objects o ON o.oid = m.oid
 		WHERE m.cid = ? AND m.latest = 1 AND v.tcid <> 0 AND v.revoked = 0`, cid)
 	if err != nil {

@@ -34,7 +34,11 @@ func views(t *testing.T, s *Store, col, id string, capTLP int) (objects, manifes
 // issue 9 point 6: visibility is decided on the latest version, so older
 // versions below the cap do not leak through match[version] or the manifest.
 func TestCappedReaderCannotSeeObjectWhoseLatestVersionIsAboveCap(t *testing.T) {
-	s, _ := openTest(t)
+	eachBackend(t, testCappedReaderCannotSeeObjectWhoseLatestVersionIsAboveCap)
+}
+
+func testCappedReaderCannotSeeObjectWhoseLatestVersionIsAboveCap(t *testing.T, be backend) {
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	v1 := obj("indicator", 1, t0, t0, TLPGreen, "a")
 	v2 := obj("indicator", 1, t0, t0.Add(time.Hour), TLPRed, "b")
@@ -57,9 +61,13 @@ func TestCappedReaderCannotSeeObjectWhoseLatestVersionIsAboveCap(t *testing.T) {
 // checks SetVisibility: withdrawn and blocked objects are absent for every
 // cap, and publishing again moves date_added so added_after pollers see it.
 func TestHiddenObjectIsInvisibleToEveryReaderAndReappearsWithFreshDateAdded(t *testing.T) {
+	eachBackend(t, testHiddenObjectIsInvisibleToEveryReaderAndReappearsWithFreshDateAdded)
+}
+
+func testHiddenObjectIsInvisibleToEveryReaderAndReappearsWithFreshDateAdded(t *testing.T, be backend) {
 	ctx := context.Background()
 	clk := &clock{t: t0}
-	s, _ := openTest(t, WithNow(clk.now))
+	s, _ := be.open(t, WithNow(clk.now))
 	c := ensure(t, s, "c")
 	o := obj("indicator", 1, t0, t0, TLPClear, "a")
 	put(t, s, c.ID, o)
@@ -116,9 +124,11 @@ func setVis(t *testing.T, s *Store, col, id string, v Visibility, wantChange boo
 
 // TestEdgesFollowLatestVersion checks that reference edges are those of the
 // latest version, that origins are replaced as a set, and the batch lookups.
-func TestEdgesFollowLatestVersion(t *testing.T) {
+func TestEdgesFollowLatestVersion(t *testing.T) { eachBackend(t, testEdgesFollowLatestVersion) }
+
+func testEdgesFollowLatestVersion(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	d := ensure(t, s, "d")
 	a, b := obj("indicator", 1, t0, t0, 0, "a"), obj("malware", 2, t0, t0, 0, "b")
@@ -183,14 +193,17 @@ func TestEdgesFollowLatestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	graphTablesAgree(t, s)
 }
 
 // TestHidingMovesNewestDateAdded: conditional polling rests on
 // NewestDateAdded, so hiding an object (no new row) must move it, or a
 // reader would get 304 for a listing that changed.
-func TestHidingMovesNewestDateAdded(t *testing.T) {
+func TestHidingMovesNewestDateAdded(t *testing.T) { eachBackend(t, testHidingMovesNewestDateAdded) }
+
+func testHidingMovesNewestDateAdded(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	o := obj("indicator", 1, t0, t0, TLPGreen, "a")
 	put(t, s, c.ID, o, obj("indicator", 2, t0, t0, TLPGreen, "b"))
@@ -214,8 +227,12 @@ func TestHidingMovesNewestDateAdded(t *testing.T) {
 // must move, or the reader's conditional poll would be answered 304 for a
 // listing that lost an object.
 func TestTighterVersionMovesNewestDateAdded(t *testing.T) {
+	eachBackend(t, testTighterVersionMovesNewestDateAdded)
+}
+
+func testTighterVersionMovesNewestDateAdded(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	put(t, s, c.ID, obj("indicator", 1, t0, t0, TLPGreen, "a"), obj("indicator", 2, t0, t0, TLPGreen, "b"))
 	before, err := s.NewestDateAdded(ctx, c.ID, TLPGreen)
@@ -236,8 +253,10 @@ func TestTighterVersionMovesNewestDateAdded(t *testing.T) {
 }
 
 // TestPutReportsWrittenIDs: the sync settles only what a Put wrote.
-func TestPutReportsWrittenIDs(t *testing.T) {
-	s, _ := openTest(t)
+func TestPutReportsWrittenIDs(t *testing.T) { eachBackend(t, testPutReportsWrittenIDs) }
+
+func testPutReportsWrittenIDs(t *testing.T, be backend) {
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	a, b := obj("indicator", 1, t0, t0, 0, "a"), obj("indicator", 2, t0, t0, 0, "b")
 	put(t, s, c.ID, a)
@@ -250,8 +269,12 @@ func TestPutReportsWrittenIDs(t *testing.T) {
 // TestCurrentAtKeepsOnlyCurrentVersions: the bootstrap view leaves out
 // revoked versions and those past their valid_until, in every mode.
 func TestCurrentAtKeepsOnlyCurrentVersions(t *testing.T) {
+	eachBackend(t, testCurrentAtKeepsOnlyCurrentVersions)
+}
+
+func testCurrentAtKeepsOnlyCurrentVersions(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	live := obj("indicator", 1, t0, t0, 0, "live")
 	expired := obj("indicator", 2, t0, t0, 0, "expired")

@@ -18,8 +18,9 @@ import (
 // finds most of a large lookup absent — so a re-read of stored data never
 // pays for it — and rebuilt at twice the size when it fills. Only write
 // transactions use it, under the writer lock, and Update drops it when
-// another process has written to the file since (PRAGMA data_version), so
-// a "no" never misses a row someone else inserted.
+// another process has written to the database since (SQLite's PRAGMA
+// data_version; PostgreSQL's generation row, see Tx.begin), so a "no" never
+// misses a row someone else inserted.
 type knownIDs struct {
 	f        *bloom.BloomFilter
 	n, limit uint
@@ -52,12 +53,12 @@ func (k *knownIDs) full() bool { return k != nil && k.n > k.limit }
 // twice its rows.
 func (tx *Tx) buildKnown() error {
 	var rows int64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM objects").Scan(&rows); err != nil {
+	if err := tx.queryRow("SELECT count(*) FROM objects").Scan(&rows); err != nil {
 		return fmt.Errorf("size the id filter: %w", err)
 	}
 	limit := max(uint(2*rows), knownMinCapacity)
 	k := &knownIDs{f: bloom.NewWithEstimates(limit, knownFPRate), limit: limit}
-	r, err := tx.tx.QueryContext(tx.ctx, "SELECT stix_id FROM objects")
+	r, err := tx.query("SELECT stix_id FROM objects")
 	if err != nil {
 		return fmt.Errorf("build the id filter: %w", err)
 	}

@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"context"
-	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -99,7 +97,7 @@ func objKeys(ids []string) []string {
 
 // rekeyObjects rewrites the stix_id of every objects row written before
 // migration 0004 (plain STIX ids) as its key, a chunk of rows at a time.
-func rekeyObjects(ctx context.Context, tx *sql.Tx) error {
+func rekeyObjects(tx *Tx) error {
 	const chunk = 20000
 	type row struct {
 		oid int64
@@ -107,7 +105,7 @@ func rekeyObjects(ctx context.Context, tx *sql.Tx) error {
 	}
 	var last int64
 	for {
-		rows, err := tx.QueryContext(ctx, "SELECT oid, stix_id FROM objects WHERE oid > ? ORDER BY oid LIMIT ?", last, chunk)
+		rows, err := tx.query("SELECT oid, stix_id FROM objects WHERE oid > ? ORDER BY oid LIMIT ?", last, chunk)
 		if err != nil {
 			return fmt.Errorf("rekey objects: %w", err)
 		}
@@ -131,7 +129,7 @@ func rekeyObjects(ctx context.Context, tx *sql.Tx) error {
 			if strings.HasPrefix(r.id, "~") { // a key already (STIX types start with a letter)
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, "UPDATE objects SET stix_id = ? WHERE oid = ?", objKey(r.id), r.oid); err != nil {
+			if err := tx.exec("UPDATE objects SET stix_id = ? WHERE oid = ?", objKey(r.id), r.oid); err != nil {
 				return fmt.Errorf("rekey object %s: %w", r.id, err)
 			}
 		}

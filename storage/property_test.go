@@ -160,19 +160,21 @@ func (m *model) query(coll string, q Query) []mrow {
 // compares random filter combinations, paged at random sizes, with the
 // brute-force answer (taxii21.md D-3, D-5, D-7).
 func TestQueriesMatchReferenceModel(t *testing.T) {
-	seeds := 6
-	if testing.Short() {
-		seeds = 2
-	}
-	for seed := 0; seed < seeds; seed++ {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { checkModel(t, uint64(seed)) })
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		seeds := 6
+		if testing.Short() {
+			seeds = 2
+		}
+		for seed := 0; seed < seeds; seed++ {
+			t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { checkModel(t, b, uint64(seed)) })
+		}
+	})
 }
 
-func checkModel(t *testing.T, seed uint64) {
+func checkModel(t *testing.T, b backend, seed uint64) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 42))
-	s, _ := openTest(t, WithNow(func() time.Time { return t0 }))
+	s, _ := b.open(t, WithNow(func() time.Time { return t0 }))
 	m := &model{next: t0.UnixMicro()}
 	colls := []Collection{ensure(t, s, "a"), ensure(t, s, "b")}
 	types := []string{"indicator", "malware", "ipv4-addr", "marking-definition"}
@@ -305,8 +307,12 @@ func checkModel(t *testing.T, seed uint64) {
 // before the crawl started is returned exactly once, in strictly increasing
 // date_added order (taxii21.md D-7, D-9).
 func TestKeysetPagingIsLosslessUnderConcurrentWrites(t *testing.T) {
+	eachBackend(t, testKeysetPagingIsLosslessUnderConcurrentWrites)
+}
+
+func testKeysetPagingIsLosslessUnderConcurrentWrites(t *testing.T, b backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := b.open(t)
 	c := ensure(t, s, "c")
 	var batch []Object
 	for i := 0; i < 500; i++ {

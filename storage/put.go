@@ -26,17 +26,17 @@ func fromMicro(us int64) time.Time {
 }
 
 // stmt returns the transaction's prepared statement for query, preparing it
-// on first use.
-func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
+// on first use (see dialect.go).
+func (tx *Tx) stmt(query string) (*stmt, error) {
 	if st, ok := tx.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := tx.tx.PrepareContext(tx.ctx, query)
+	st, err := tx.prepare(query)
 	if err != nil {
 		return nil, fmt.Errorf("prepare %q: %w", firstWords(query), err)
 	}
 	if tx.stmts == nil {
-		tx.stmts = map[string]*sql.Stmt{}
+		tx.stmts = map[string]*stmt{}
 	}
 	tx.stmts[query] = st
 	return st, nil
@@ -57,9 +57,9 @@ const (
 	sqlLatest = `SELECT m.date_added, m.ver, m.versioned, m.vis, v.hash
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
 		WHERE m.cid = ? AND m.oid = ? AND m.latest = 1 LIMIT 1`
-	sqlInsertObject  = `INSERT INTO objects (stix_id) VALUES (?)`
+	sqlInsertObject  = `INSERT INTO objects (oid, stix_id) VALUES ((SELECT coalesce(max(oid), 0) + 1 FROM objects), ?) RETURNING oid`
 	sqlFindVersion   = `SELECT vid FROM versions WHERE oid = ? AND modified = ? AND hash = ? LIMIT 1`
-	sqlInsertVersion = `INSERT INTO versions (oid, modified, hash, codec, json, revoked, tcid, valid_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertVersion = `INSERT INTO versions (vid, oid, modified, hash, codec, json, revoked, tcid, valid_until) VALUES ((SELECT coalesce(max(vid), 0) + 1 FROM versions), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING vid`
 	sqlInsertMember  = `INSERT INTO members (cid, date_added, oid, vid, ver, versioned, created, type, spec_version, tlp, latest, first, vis)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlClearLatest = `UPDATE members SET latest = 0 WHERE cid = ? AND date_added = ?`
@@ -293,11 +293,7 @@ func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
 		if err != nil {
 			return 0, false, err
 		}
-		r, err := ins.ExecContext(tx.ctx, objKey(id))
-		if err != nil {
-			return 0, false, fmt.Errorf("insert object: %w", err)
-		}
-		if oid, err = r.LastInsertId(); err != nil {
+		if err := ins.QueryRowContext(tx.ctx, objKey(id)).Scan(&oid); err != nil {
 			return 0, false, fmt.Errorf("insert object: %w", err)
 		}
 		tx.learn(id, oid)
@@ -344,11 +340,7 @@ func (tx *Tx) versionRow(oid, mod int64, o *Object) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, err := ins.ExecContext(tx.ctx, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID, toMicro(o.ValidUntil))
-	if err != nil {
-		return 0, fmt.Errorf("insert version: %w", err)
-	}
-	if vid, err = r.LastInsertId(); err != nil {
+	if err := ins.QueryRowContext(tx.ctx, oid, mod, o.Hash[:], codec, body, o.Revoked, o.TCID, toMicro(o.ValidUntil)).Scan(&vid); err != nil {
 		return 0, fmt.Errorf("insert version: %w", err)
 	}
 	return vid, nil
@@ -377,7 +369,7 @@ func (tx *Tx) Latest(collectionID, id string) (Version, bool, error) {
 		codec                     int
 		body                      []byte
 	)
-	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.date_added, m.ver, m.versioned, m.created, m.type, m.spec_version, m.tlp, m.vis, v.hash, v.codec, v.json, v.revoked, v.tcid
+	err = tx.queryRow(`SELECT m.date_added, m.ver, m.versioned, m.created, m.type, m.spec_version, m.tlp, m.vis, v.hash, v.codec, v.json, v.revoked, v.tcid
 		FROM members m INDEXED BY members_by_object CROSS JOIN versions v ON v.vid = m.vid
 		WHERE m.cid = ?1 AND m.oid = (SELECT oid FROM objects WHERE stix_id = ?2) AND m.latest = 1 LIMIT 1`, cid, objKey(id)).
 		Scan(&v.DateAdded, &ver, &versed, &created, &v.Type, &v.SpecVersion, &v.TLP, &vis, &hash, &codec, &body, &v.Revoked, &v.TCID)
@@ -415,7 +407,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
 	var oid int64
-	err = tx.tx.QueryRowContext(tx.ctx, "SELECT oid FROM objects WHERE stix_id = ?", objKey(id)).Scan(&oid)
+	err = tx.queryRow("SELECT oid FROM objects WHERE stix_id = ?", objKey(id)).Scan(&oid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -423,7 +415,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
 	var latestTLP int
-	err = tx.tx.QueryRowContext(tx.ctx, `SELECT tlp FROM members INDEXED BY members_by_object
+	err = tx.queryRow(`SELECT tlp FROM members INDEXED BY members_by_object
 		WHERE cid = ? AND oid = ? AND latest = 1 LIMIT 1`, cid, oid).Scan(&latestTLP)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && latestTLP > maxTLP) {
 		return false, nil
@@ -431,7 +423,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
-	r, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND tlp <= ?", cid, oid, maxTLP)
+	r, err := tx.execResult("DELETE FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND tlp <= ?", cid, oid, maxTLP)
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
@@ -443,10 +435,10 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 	// flags move to them (latest: greatest version instant, ties to the
 	// newest membership; first: smallest, ties to the oldest).
 	if err := tx.exec(`UPDATE members INDEXED BY members_by_object SET
-			latest = (date_added = (SELECT date_added FROM members INDEXED BY members_by_object
-				WHERE cid = ?1 AND oid = ?2 ORDER BY ver DESC, date_added DESC LIMIT 1)),
-			first = (date_added = (SELECT date_added FROM members INDEXED BY members_by_object
-				WHERE cid = ?1 AND oid = ?2 ORDER BY ver, date_added LIMIT 1))
+			latest = CASE WHEN date_added = (SELECT date_added FROM members INDEXED BY members_by_object
+				WHERE cid = ?1 AND oid = ?2 ORDER BY ver DESC, date_added DESC LIMIT 1) THEN 1 ELSE 0 END,
+			first = CASE WHEN date_added = (SELECT date_added FROM members INDEXED BY members_by_object
+				WHERE cid = ?1 AND oid = ?2 ORDER BY ver, date_added LIMIT 1) THEN 1 ELSE 0 END
 		WHERE cid = ?1 AND oid = ?2`, cid, oid); err != nil {
 		return false, fmt.Errorf("remove %s: move latest and first flags: %w", id, err)
 	}
@@ -461,16 +453,16 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
 	var held int
-	err = tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM collections c
+	err = tx.queryRow(`SELECT count(*) FROM collections c
 		WHERE EXISTS (SELECT 1 FROM members m WHERE m.cid = c.cid AND m.oid = ?)`, oid).Scan(&held)
 	if err != nil {
 		return false, fmt.Errorf("remove %s: check other collections: %w", id, err)
 	}
 	if held == 0 {
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM versions WHERE oid = ?", oid); err != nil {
+		if _, err := tx.execResult("DELETE FROM versions WHERE oid = ?", oid); err != nil {
 			return false, fmt.Errorf("remove %s: purge versions: %w", id, err)
 		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM objects WHERE oid = ?", oid); err != nil {
+		if _, err := tx.execResult("DELETE FROM objects WHERE oid = ?", oid); err != nil {
 			return false, fmt.Errorf("remove %s: purge object: %w", id, err)
 		}
 		// The key may be handed out again: no edge may keep naming it.
@@ -498,7 +490,7 @@ func (tx *Tx) PruneVersions(collectionID string, addedBefore int64) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("prune versions: %w", err)
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT DISTINCT oid FROM members NOT INDEXED
+	rows, err := tx.query(`SELECT DISTINCT oid FROM members NOT INDEXED
 		WHERE cid = ? AND date_added < ? AND latest = 0`, cid, addedBefore)
 	if err != nil {
 		return 0, fmt.Errorf("prune versions: find candidates: %w", err)
@@ -519,7 +511,7 @@ func (tx *Tx) PruneVersions(collectionID string, addedBefore int64) (int, error)
 	if len(oids) == 0 {
 		return 0, nil
 	}
-	r, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM members WHERE cid = ? AND date_added < ? AND latest = 0", cid, addedBefore)
+	r, err := tx.execResult("DELETE FROM members WHERE cid = ? AND date_added < ? AND latest = 0", cid, addedBefore)
 	if err != nil {
 		return 0, fmt.Errorf("prune versions: %w", err)
 	}
@@ -528,9 +520,9 @@ func (tx *Tx) PruneVersions(collectionID string, addedBefore int64) (int, error)
 		return 0, fmt.Errorf("prune versions: %w", err)
 	}
 	for _, oid := range oids {
-		if err := tx.exec(`UPDATE members INDEXED BY members_by_object SET first = (date_added = (
+		if err := tx.exec(`UPDATE members INDEXED BY members_by_object SET first = CASE WHEN date_added = (
 				SELECT date_added FROM members INDEXED BY members_by_object
-				WHERE cid = ?1 AND oid = ?2 ORDER BY ver, date_added LIMIT 1))
+				WHERE cid = ?1 AND oid = ?2 ORDER BY ver, date_added LIMIT 1) THEN 1 ELSE 0 END
 			WHERE cid = ?1 AND oid = ?2`, cid, oid); err != nil {
 			return 0, fmt.Errorf("prune versions: move first flag: %w", err)
 		}

@@ -93,7 +93,7 @@ func (s *Store) list(ctx context.Context, q Query, mode listMode) (Page, error) 
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
-	b := &listSQL{cid: cid, mode: mode, from: "members m NOT INDEXED"}
+	b := &listSQL{cid: cid, mode: mode, from: "members m NOT INDEXED", boundLimit: s.d.pg}
 	b.where, b.args = b.wherev[:0], b.argv[:0]
 	for _, f := range listFilters {
 		if err := f(ctx, s, b, &q); err != nil {
@@ -145,6 +145,10 @@ type listSQL struct {
 	oneID string
 	// none: a filter can match nothing (no requested id is known).
 	none bool
+	// boundLimit: LIMIT is bound, q.Limit+1 exactly (PostgreSQL: the
+	// server sends every row up to the LIMIT, and a bound one costs no
+	// re-plan there; see limitBucket for SQLite).
+	boundLimit bool
 }
 
 // Terms of a listing, as bits of listSQL.shape. The collection and cap
@@ -215,7 +219,7 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 			}
 			b.none = len(oids) == 0
 			b.from = "members m INDEXED BY members_by_object"
-			b.add(termIDs, "m.oid IN (SELECT value FROM json_each(?))", jsonList(oids))
+			b.add(termIDs, "m.oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?))", jsonList(oids))
 		}
 		return nil
 	},
@@ -265,7 +269,7 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 				at[i] = t.UnixMicro()
 			}
 			term |= termAt
-			or = append(or, "m.ver IN (SELECT value FROM json_each(?))")
+			or = append(or, "m.ver IN (SELECT CAST(value AS INTEGER) FROM json_each(?))")
 			args = append(args, jsonList(at))
 		}
 		b.add(term, "("+strings.Join(or, " OR ")+")", args...)
@@ -282,7 +286,10 @@ var listFilters = [...]func(ctx context.Context, s *Store, b *listSQL, q *Query)
 
 // key identifies the statement text of this listing (see listSQL).
 func (b *listSQL) key(q *Query) uint64 {
-	k := b.shape | uint64(b.mode)<<16 | uint64(bits.Len(uint(limitBucket(q.Limit+1))))<<20
+	k := b.shape | uint64(b.mode)<<16
+	if !b.boundLimit {
+		k |= uint64(bits.Len(uint(limitBucket(q.Limit+1)))) << 20
+	}
 	if q.WithNewest {
 		k |= 1 << 28
 	}
@@ -319,18 +326,26 @@ func (b *listSQL) text(q *Query) string {
 		cols += `, max(coalesce((SELECT n.date_added FROM members n WHERE n.cid = +? AND n.tlp <= ? AND n.vis <= ?
 			ORDER BY n.date_added DESC LIMIT 1), 0), (SELECT changed FROM collections WHERE cid = +?))`
 	}
+	limit := "?"
+	if !b.boundLimit {
+		limit = strconv.Itoa(limitBucket(q.Limit + 1))
+	}
 	return "SELECT " + cols + " FROM " + b.from + join + " WHERE " + strings.Join(b.where, " AND ") +
-		" ORDER BY m.date_added LIMIT " + strconv.Itoa(limitBucket(q.Limit+1))
+		" ORDER BY m.date_added LIMIT " + limit
 }
 
 // bind is the statement's arguments, in text order: the newest column's
 // come before the WHERE terms'.
 func (b *listSQL) bind(q *Query) []any {
-	if !q.WithNewest {
-		return b.args
+	args := b.args
+	if q.WithNewest {
+		rank := min(q.MaxTLP, TLPRed)
+		args = append([]any{b.cid, rank, rank, b.cid}, args...)
 	}
-	rank := min(q.MaxTLP, TLPRed)
-	return append([]any{b.cid, rank, rank, b.cid}, b.args...)
+	if b.boundLimit {
+		args = append(args, q.Limit+1)
+	}
+	return args
 }
 
 // scanRow holds the scan targets of one listing row; one allocation for
@@ -463,7 +478,7 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := s.rstmts[query]; ok {
 		return st, nil
 	}
-	st, err := s.r.PrepareContext(ctx, query)
+	st, err := s.r.PrepareContext(ctx, s.d.sql(query))
 	if err != nil {
 		return nil, fmt.Errorf("prepare query: %w", err)
 	}
@@ -485,7 +500,7 @@ func (s *Store) listStmt(ctx context.Context, key uint64, text func() string) (s
 	if st, ok := s.lstmts[key]; ok {
 		return st, false, nil
 	}
-	if st, err = s.r.PrepareContext(ctx, text()); err != nil {
+	if st, err = s.r.PrepareContext(ctx, s.d.sql(text())); err != nil {
 		return nil, false, fmt.Errorf("prepare query: %w", err)
 	}
 	if len(s.lstmts) >= maxListStmts {
@@ -527,6 +542,8 @@ func (s *Store) resolveIDs(ctx context.Context, ids []string) ([]int64, error) {
 // expired without reading a body.
 const statusExpiryPrefix = "~"
 
+const sqlPutStatus = `INSERT INTO statuses (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`
+
 func statusExpiryKey(expires time.Time, id string) string {
 	return fmt.Sprintf("%s%020d~%s", statusExpiryPrefix, expires.UnixMicro(), id)
 }
@@ -550,11 +567,11 @@ func (s *Store) PutStatus(ctx context.Context, st Status) error {
 		if err := tx.pruneStatuses(); err != nil {
 			return err
 		}
-		if _, err := tx.tx.ExecContext(ctx, "INSERT OR REPLACE INTO statuses (id, body) VALUES (?, ?)", st.ID, body); err != nil {
+		if err := tx.exec(sqlPutStatus, st.ID, body); err != nil {
 			return fmt.Errorf("put status %s: %w", st.ID, err)
 		}
 		if !st.Expires.IsZero() {
-			if _, err := tx.tx.ExecContext(ctx, "INSERT OR REPLACE INTO statuses (id, body) VALUES (?, x'')", statusExpiryKey(st.Expires, st.ID)); err != nil {
+			if err := tx.exec(sqlPutStatus, statusExpiryKey(st.Expires, st.ID), []byte{}); err != nil {
 				return fmt.Errorf("put status %s: index expiry: %w", st.ID, err)
 			}
 		}
@@ -567,7 +584,7 @@ func (s *Store) PutStatus(ctx context.Context, st Status) error {
 func (tx *Tx) pruneStatuses() error {
 	lo := statusExpiryPrefix
 	hi := statusExpiryKey(tx.s.now(), "")
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM statuses WHERE id > ? AND id < ?", lo, hi)
+	rows, err := tx.query("SELECT id FROM statuses WHERE id > ? AND id < ?", lo, hi)
 	if err != nil {
 		return fmt.Errorf("prune statuses: %w", err)
 	}
@@ -586,7 +603,7 @@ func (tx *Tx) pruneStatuses() error {
 	}
 	for _, k := range keys {
 		id := k[strings.LastIndexByte(k, '~')+1:]
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM statuses WHERE id IN (?, ?)", k, id); err != nil {
+		if err := tx.exec("DELETE FROM statuses WHERE id IN (?, ?)", k, id); err != nil {
 			return fmt.Errorf("prune statuses: %w", err)
 		}
 	}
@@ -600,7 +617,7 @@ func (s *Store) Status(ctx context.Context, id string) (Status, error) {
 		return Status{}, fmt.Errorf("status %q: %w", id, ErrNotFound)
 	}
 	var body []byte
-	err := s.r.QueryRowContext(ctx, "SELECT body FROM statuses WHERE id = ?", id).Scan(&body)
+	err := s.r.QueryRowContext(ctx, s.d.sql("SELECT body FROM statuses WHERE id = ?"), id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Status{}, fmt.Errorf("status %q: %w", id, ErrNotFound)
 	}

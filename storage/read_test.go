@@ -11,10 +11,12 @@ import (
 // what NewestDateAdded says for the same collection and cap, for readers
 // with and without a cap that hides the newest row, and after the
 // collection changed without a new row (an object withdrawn).
-func TestListWithNewest(t *testing.T) {
+func TestListWithNewest(t *testing.T) { eachBackend(t, testListWithNewest) }
+
+func testListWithNewest(t *testing.T, be backend) {
 	ctx := context.Background()
 	clk := &clock{t: t0}
-	s, _ := openTest(t, WithNow(clk.now))
+	s, _ := be.open(t, WithNow(clk.now))
 	c := ensure(t, s, "c")
 	a := obj("indicator", 1, t0, t0, TLPGreen, "a")
 	b := obj("indicator", 2, t0, t0, TLPGreen, "b")
@@ -64,10 +66,12 @@ func TestListWithNewest(t *testing.T) {
 // TestSingleIDListing checks the single-id statement (no objects join) on
 // an object with several versions: every mode names the object, in
 // date_added order, and match[version] selects as in a crawl.
-func TestSingleIDListing(t *testing.T) {
+func TestSingleIDListing(t *testing.T) { eachBackend(t, testSingleIDListing) }
+
+func testSingleIDListing(t *testing.T, be backend) {
 	ctx := context.Background()
 	clk := &clock{t: t0}
-	s, _ := openTest(t, WithNow(clk.now))
+	s, _ := be.open(t, WithNow(clk.now))
 	c := ensure(t, s, "c")
 	var vs []Object
 	for i := 0; i < 3; i++ {
@@ -120,9 +124,11 @@ func TestSingleIDListing(t *testing.T) {
 // TestListStmtCacheBounded checks that listings keep working, each with a
 // statement of its own, once the statement cache is full, and that the
 // cache does not grow past its bound.
-func TestListStmtCacheBounded(t *testing.T) {
+func TestListStmtCacheBounded(t *testing.T) { eachBackend(t, testListStmtCacheBounded) }
+
+func testListStmtCacheBounded(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	a := obj("indicator", 1, t0, t0, TLPGreen, "a")
 	put(t, s, c.ID, a)
@@ -159,10 +165,12 @@ func TestListStmtCacheBounded(t *testing.T) {
 
 // TestJSONOnly checks that a JSONOnly listing returns the same bytes and
 // positions as a full one, pages included, and nothing else.
-func TestJSONOnly(t *testing.T) {
+func TestJSONOnly(t *testing.T) { eachBackend(t, testJSONOnly) }
+
+func testJSONOnly(t *testing.T, be backend) {
 	ctx := context.Background()
 	clk := &clock{t: t0}
-	s, _ := openTest(t, WithNow(clk.now))
+	s, _ := be.open(t, WithNow(clk.now))
 	c := ensure(t, s, "c")
 	for i := 0; i < 7; i++ {
 		clk.t = clk.t.Add(time.Second)

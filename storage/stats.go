@@ -19,9 +19,10 @@ type CollectionStats struct {
 
 // Stats describes the database for operators (metrics, status page).
 type Stats struct {
-	// Path is the database file.
+	// Path is the database file (PostgreSQL: the URL without password).
 	Path string
-	// DatabaseBytes is page_count × page_size: the main file, WAL excluded.
+	// DatabaseBytes is page_count × page_size: the main file, WAL
+	// excluded (PostgreSQL: the store's tables with indexes and TOAST).
 	DatabaseBytes int64
 	Collections   []CollectionStats
 }
@@ -35,19 +36,25 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		return st, err
 	}
 	st.Path = path
-	var pages, size int64
-	if err := s.r.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
-		return st, fmt.Errorf("stats %s: page count: %w", path, err)
+	if s.pg != nil {
+		if st.DatabaseBytes, err = s.pgSize(ctx); err != nil {
+			return st, fmt.Errorf("stats %s: size: %w", path, err)
+		}
+	} else {
+		var pages, size int64
+		if err := s.r.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+			return st, fmt.Errorf("stats %s: page count: %w", path, err)
+		}
+		if err := s.r.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+			return st, fmt.Errorf("stats %s: page size: %w", path, err)
+		}
+		st.DatabaseBytes = pages * size
 	}
-	if err := s.r.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
-		return st, fmt.Errorf("stats %s: page size: %w", path, err)
-	}
-	st.DatabaseBytes = pages * size
-	rows, err := s.r.QueryContext(ctx, `SELECT c.id, c.alias, c.title, c.description, c.kind, c.can_write,
+	rows, err := s.r.QueryContext(ctx, s.d.sql(`SELECT c.id, c.alias, c.title, c.description, c.kind, c.can_write,
 		(SELECT count(*) FROM members m WHERE m.cid = c.cid),
-		(SELECT count(*) FROM members m WHERE m.cid = c.cid AND m.latest),
+		(SELECT count(*) FROM members m WHERE m.cid = c.cid AND m.latest = 1),
 		(SELECT coalesce(max(date_added), 0) FROM members m WHERE m.cid = c.cid)
-		FROM collections c ORDER BY c.id`)
+		FROM collections c ORDER BY c.id`))
 	if err != nil {
 		return st, fmt.Errorf("stats %s: %w", path, err)
 	}

@@ -31,9 +31,11 @@ func TestOpenCreatesDatabaseFilesOwnerOnly(t *testing.T) {
 // Issue 14 and issue 9 point 4: a status keeps its owner, stays readable
 // until it expires, and expired statuses are deleted by the next PutStatus
 // through the expiry index (never by reading bodies).
-func TestStatusOwnerAndRetention(t *testing.T) {
+func TestStatusOwnerAndRetention(t *testing.T) { eachBackend(t, testStatusOwnerAndRetention) }
+
+func testStatusOwnerAndRetention(t *testing.T, be backend) {
 	clk := &clock{t: t0}
-	s, _ := openTest(t, WithNow(clk.now))
+	s, _ := be.open(t, WithNow(clk.now))
 	ctx := context.Background()
 	st := Status{ID: "00000000-0000-4000-8000-000000000001", Status: "complete", Total: 1, Success: 1,
 		Successes: []StatusDetail{{ID: "x", Version: "v"}}, Owner: "alice", Expires: t0.Add(24 * time.Hour)}
@@ -87,7 +89,11 @@ func TestStatusOwnerAndRetention(t *testing.T) {
 
 // Issue 14: the stored form of a status is bounded.
 func TestPutStatusRefusesOversizedStatus(t *testing.T) {
-	s, _ := openTest(t)
+	eachBackend(t, testPutStatusRefusesOversizedStatus)
+}
+
+func testPutStatusRefusesOversizedStatus(t *testing.T, be backend) {
+	s, _ := be.open(t)
 	big := Status{ID: "00000000-0000-4000-8000-000000000001", Status: "complete",
 		Failures: []StatusDetail{{ID: "x", Message: strings.Repeat("a", MaxStatusBytes)}}}
 	if err := s.PutStatus(context.Background(), big); err == nil {
@@ -98,8 +104,10 @@ func TestPutStatusRefusesOversizedStatus(t *testing.T) {
 // Issue 9 point 3: Remove with a TLP cap removes nothing of an object whose
 // latest version is above the cap, and only the visible versions of one
 // whose latest version is within it; the flags move to what remains.
-func TestRemoveRespectsTLPCap(t *testing.T) {
-	s, _ := openTest(t)
+func TestRemoveRespectsTLPCap(t *testing.T) { eachBackend(t, testRemoveRespectsTLPCap) }
+
+func testRemoveRespectsTLPCap(t *testing.T, be backend) {
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	ctx := context.Background()
 	t1, t2 := t0, t0.Add(time.Minute)

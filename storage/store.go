@@ -29,18 +29,29 @@ const applicationID = 0x54584252
 // hwKey is the state key of the persisted date_added high-water mark (D-1).
 const hwKey = "storage.date_added_high_water"
 
+// genKey is the state key of the write generation on PostgreSQL: every
+// write transaction moves it (the equivalent of SQLite's data_version).
+const genKey = "storage.generation"
+
 // Store is a taxii-bridge database: one writer connection and a small pool of
-// read connections over the same SQLite file. It is safe for concurrent use.
+// read connections over the same SQLite file, or over one PostgreSQL
+// database (OpenPostgres). It is safe for concurrent use.
 type Store struct {
 	w   *sql.DB // exactly one connection: every write goes through it
 	r   *sql.DB // read-only pool
 	now func() time.Time
+	// dbClock: date_added comes from the database's clock (PostgreSQL
+	// without WithNow), not from now.
+	dbClock bool
+	d       *dialect
+	pg      *pgInfo // nil for SQLite
 
 	wmu   sync.Mutex // serialises Update; guards hw and known
 	hw    int64      // greatest date_added handed out, µs
 	known *knownIDs  // nil until a transaction builds it (known.go)
-	// dataVersion is the writer connection's PRAGMA data_version when
-	// known was last valid: it moves when another connection commits.
+	// dataVersion is the writer connection's PRAGMA data_version (on
+	// PostgreSQL the generation row in state) when known and hw were last
+	// valid: it moves when another connection or process commits.
 	dataVersion int64
 
 	cmu  sync.RWMutex
@@ -61,12 +72,16 @@ type Option func(*options)
 
 type options struct {
 	now       func() time.Time
+	nowSet    bool
 	readConns int
 	cacheKiB  int
 }
 
-// WithNow replaces the clock used for date_added (tests).
-func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+// WithNow replaces the clock used for date_added (tests); on PostgreSQL it
+// also replaces the database's clock.
+func WithNow(now func() time.Time) Option {
+	return func(o *options) { o.now, o.nowSet = now, true }
+}
 
 // WithReadConns sets the size of the read pool (default 4).
 func WithReadConns(n int) Option { return func(o *options) { o.readConns = n } }
@@ -108,7 +123,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, now: o.now, cids: map[string]int64{}, rstmts: map[string]*sql.Stmt{}, lstmts: map[uint64]*sql.Stmt{}}
+	s := &Store{w: w, now: o.now, d: sqliteDialect, cids: map[string]int64{}, rstmts: map[string]*sql.Stmt{}, lstmts: map[uint64]*sql.Stmt{}}
 	if err := s.checkFile(ctx, path); err != nil {
 		w.Close()
 		return nil, err
@@ -188,7 +203,7 @@ type migration struct {
 
 // migrationSteps are the parts of migrations that SQL cannot express, run
 // after the migration's SQL in its transaction.
-var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+var migrationSteps = map[int]func(*Tx) error{
 	4: migrate4,
 }
 
@@ -221,39 +236,53 @@ func loadMigrations() ([]migration, error) {
 }
 
 // migrate applies every embedded migration not yet recorded, each in its own
-// transaction together with its record.
+// transaction together with its record. On PostgreSQL it holds a session
+// advisory lock meanwhile, so that replicas starting together migrate once.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer c.Close()
+	if s.pg != nil {
+		if _, err := c.ExecContext(ctx, "SELECT pg_advisory_lock($1, $2)", pgMigrateLock, s.pg.lockKey); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		// Unlocked also when ctx is cancelled: the connection goes back
+		// to the pool holding nothing (and closing it would release it).
+		defer c.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, $2)", pgMigrateLock, s.pg.lockKey)
+	}
+	if _, err := c.ExecContext(ctx, s.d.sql(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var have int
-	if err := s.w.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+	if err := c.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if have > len(ms) {
 		return fmt.Errorf("database schema version %d is newer than this program knows (%d)", have, len(ms))
 	}
 	for _, m := range ms[have:] {
-		tx, err := s.w.BeginTx(ctx, nil)
+		tx, err := c.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("begin migration %s: %w", m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		if _, err := tx.ExecContext(ctx, s.d.sql(m.sql)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("apply migration %s: %w", m.name, err)
 		}
 		if step := migrationSteps[m.version]; step != nil {
-			if err := step(ctx, tx); err != nil {
+			if err := step(&Tx{ctx: ctx, tx: tx, s: s}); err != nil {
 				tx.Rollback()
 				return fmt.Errorf("apply migration %s: %w", m.name, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+		if _, err := tx.ExecContext(ctx, s.d.sql("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 			m.version, m.name, s.now().UTC().Format(time.RFC3339Nano)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("record migration %s: %w", m.name, err)
@@ -268,19 +297,11 @@ func (s *Store) migrate(ctx context.Context) error {
 // loadHighWater restores the date_added high-water mark: the persisted value,
 // or the greatest stored date_added if that is larger.
 func (s *Store) loadHighWater(ctx context.Context) error {
-	var raw []byte
-	err := s.w.QueryRowContext(ctx, "SELECT value FROM state WHERE key = ?", hwKey).Scan(&raw)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return fmt.Errorf("read date_added high-water mark: %w", err)
-	default:
-		v, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
-			return fmt.Errorf("parse date_added high-water mark %q: %w", raw, err)
-		}
-		s.hw = v
+	v, err := readHighWater(ctx, s.w, s.d)
+	if err != nil {
+		return err
 	}
+	s.hw = max(s.hw, v)
 	rows, err := s.w.QueryContext(ctx, "SELECT cid FROM collections")
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
@@ -300,7 +321,7 @@ func (s *Store) loadHighWater(ctx context.Context) error {
 	}
 	for _, cid := range cids {
 		var m sql.NullInt64
-		if err := s.w.QueryRowContext(ctx, "SELECT max(date_added) FROM members WHERE cid = ?", cid).Scan(&m); err != nil {
+		if err := s.w.QueryRowContext(ctx, s.d.sql("SELECT max(date_added) FROM members WHERE cid = ?"), cid).Scan(&m); err != nil {
 			return fmt.Errorf("read greatest date_added: %w", err)
 		}
 		if m.Valid && m.Int64 > s.hw {
@@ -308,6 +329,21 @@ func (s *Store) loadHighWater(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// readHighWater reads the persisted date_added high-water mark (0: none).
+func readHighWater(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, d *dialect) (int64, error) {
+	raw, ok, err := readState(ctx, q, d, hwKey)
+	if err != nil || !ok {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse date_added high-water mark %q: %w", raw, err)
+	}
+	return v, nil
 }
 
 // Close closes both connection pools.
@@ -326,8 +362,10 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
-	if _, err := s.w.Exec("PRAGMA optimize"); err != nil {
-		errs = append(errs, fmt.Errorf("optimize: %w", err))
+	if s.pg == nil {
+		if _, err := s.w.Exec("PRAGMA optimize"); err != nil {
+			errs = append(errs, fmt.Errorf("optimize: %w", err))
+		}
 	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
@@ -340,14 +378,19 @@ type Tx struct {
 	tx      *sql.Tx
 	s       *Store
 	hwDirty bool
-	stmts   map[string]*sql.Stmt
+	stmts   map[string]*stmt
 	cache   txCache
+	// dbNow is the database's clock when the transaction took the write
+	// lock, and at when it did by this process's monotonic clock
+	// (PostgreSQL without WithNow; see nextDateAdded).
+	dbNow, at time.Time
 }
 
 // Update runs fn in one write transaction on the single writer connection and
-// commits iff fn returns nil. Updates are serialised; fn must not call the
-// Store's own writing methods (EnsureCollection, PutStatus, Update, Maintain),
-// which would wait for fn to finish. Keep transactions to a batch (≈1,000
+// commits iff fn returns nil. Updates are serialised, on PostgreSQL across
+// every process sharing the database; fn must not call the Store's own
+// writing methods (EnsureCollection, PutStatus, Update, Maintain), which
+// would wait for fn to finish. Keep transactions to a batch (≈1,000
 // objects) so that WAL checkpoints can complete.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	s.wmu.Lock()
@@ -362,17 +405,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	// Cancelling ctx still rolls the transaction back (database/sql watches
 	// the context given to BeginTx), and fn's statements then fail.
 	tx := &Tx{ctx: context.WithoutCancel(ctx), tx: sqlTx, s: s}
-	// Another process that wrote to the file since our last transaction
-	// (a `sync -once` beside `serve`) may have added ids the filter has
-	// not seen. The transaction holds the write lock from its start, so
-	// nothing else commits until it ends.
-	var dv int64
-	if err := sqlTx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&dv); err != nil {
+	if err := tx.begin(ctx); err != nil {
 		sqlTx.Rollback()
-		return fmt.Errorf("read data version: %w", err)
-	}
-	if dv != s.dataVersion {
-		s.known, s.dataVersion = nil, dv
+		return err
 	}
 	if err := fn(tx); err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {
@@ -381,22 +416,78 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	if tx.hwDirty {
-		if _, err := sqlTx.ExecContext(ctx, "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-			hwKey, []byte(strconv.FormatInt(s.hw, 10))); err != nil {
+		if err := tx.setState(ctx, hwKey, []byte(strconv.FormatInt(s.hw, 10))); err != nil {
 			sqlTx.Rollback()
 			return fmt.Errorf("persist date_added high-water mark: %w", err)
+		}
+	}
+	gen := s.dataVersion
+	if s.pg != nil {
+		// Every write moves the generation, so that other processes
+		// drop what they cached (begin).
+		gen++
+		if err := tx.setState(ctx, genKey, []byte(strconv.FormatInt(gen, 10))); err != nil {
+			sqlTx.Rollback()
+			return fmt.Errorf("move generation: %w", err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit write transaction: %w", err)
 	}
+	s.dataVersion = gen
+	return nil
+}
+
+// begin makes the transaction the only writer and brings what the Store
+// caches of the database up to date with what other processes committed.
+//
+// Another process that wrote since our last transaction (a `sync -once`
+// beside `serve`, another replica) may have added ids the filter has not
+// seen and handed out date_added beyond our high-water mark. The
+// transaction holds the write lock from its start (SQLite: _txlock=
+// immediate; PostgreSQL: the advisory lock), so nothing else commits until
+// it ends, and the high-water mark read now is the database's.
+func (tx *Tx) begin(ctx context.Context) error {
+	s := tx.s
+	var dv int64
+	if s.pg == nil {
+		if err := tx.tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&dv); err != nil {
+			return fmt.Errorf("read data version: %w", err)
+		}
+	} else {
+		if _, err := tx.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, $2)", pgWriteLock, s.pg.lockKey); err != nil {
+			return fmt.Errorf("take write lock: %w", err)
+		}
+		var gen, now sql.NullInt64
+		if err := tx.tx.QueryRowContext(ctx, `SELECT (SELECT CAST(convert_from(value, 'UTF8') AS BIGINT) FROM state WHERE key = $1),
+			CAST(floor(extract(epoch FROM clock_timestamp()) * 1000000) AS BIGINT)`, genKey).Scan(&gen, &now); err != nil {
+			return fmt.Errorf("read generation: %w", err)
+		}
+		dv = gen.Int64
+		tx.dbNow, tx.at = time.UnixMicro(now.Int64), time.Now()
+	}
+	if dv != s.dataVersion {
+		hw, err := readHighWater(ctx, tx.tx, s.d)
+		if err != nil {
+			return err
+		}
+		s.known, s.dataVersion, s.hw = nil, dv, max(s.hw, hw)
+	}
 	return nil
 }
 
 // nextDateAdded hands out the next date_added: max(now, high-water + 1) in µs
-// (taxii21.md D-1). Only called with wmu held.
+// (taxii21.md D-1). now is the database's clock on PostgreSQL (read when
+// the transaction took the write lock, advanced by the time since), so
+// replicas whose clocks differ still hand out increasing values. Only
+// called with the write lock held.
 func (tx *Tx) nextDateAdded() int64 {
-	v := tx.s.now().UnixMicro()
+	var v int64
+	if tx.s.dbClock {
+		v = tx.dbNow.Add(time.Since(tx.at)).UnixMicro()
+	} else {
+		v = tx.s.now().UnixMicro()
+	}
 	if v <= tx.s.hw {
 		v = tx.s.hw + 1
 	}
@@ -415,14 +506,15 @@ func (s *Store) EnsureCollection(ctx context.Context, c Collection) (Collection,
 	}
 	err := s.Update(ctx, func(tx *Tx) error {
 		var id string
-		err := tx.tx.QueryRowContext(ctx, "SELECT id FROM collections WHERE alias = ?", c.Alias).Scan(&id)
+		err := tx.queryRow("SELECT id FROM collections WHERE alias = ?", c.Alias).Scan(&id)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			id = uuid.NewString()
-			_, err = tx.tx.ExecContext(ctx, `INSERT INTO collections (id, alias, title, description, kind, can_write)
-				VALUES (?, ?, ?, ?, ?, ?)`, id, c.Alias, c.Title, c.Description, c.Kind, c.CanWrite)
+			_, err = tx.execResult(`INSERT INTO collections (cid, id, alias, title, description, kind, can_write)
+				VALUES ((SELECT coalesce(max(cid), 0) + 1 FROM collections), ?, ?, ?, ?, ?, ?)`,
+				id, c.Alias, c.Title, c.Description, c.Kind, c.CanWrite)
 		case err == nil:
-			_, err = tx.tx.ExecContext(ctx, `UPDATE collections SET title = ?, description = ?, kind = ?, can_write = ?
+			_, err = tx.execResult(`UPDATE collections SET title = ?, description = ?, kind = ?, can_write = ?
 				WHERE alias = ?`, c.Title, c.Description, c.Kind, c.CanWrite, c.Alias)
 		}
 		c.ID = id
@@ -444,7 +536,7 @@ func scanCollection(sc interface{ Scan(...any) error }) (Collection, error) {
 
 // Collections lists every collection sorted by id (taxii21.md D-3).
 func (s *Store) Collections(ctx context.Context) ([]Collection, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+collectionCols+" FROM collections ORDER BY id")
+	rows, err := s.r.QueryContext(ctx, s.d.sql("SELECT "+collectionCols+" FROM collections ORDER BY id"))
 	if err != nil {
 		return nil, fmt.Errorf("list collections: %w", err)
 	}
@@ -466,8 +558,8 @@ func (s *Store) Collections(ctx context.Context) ([]Collection, error) {
 // Collection returns the collection with this id or alias, or an error
 // wrapping ErrNotFound. An id match wins over an alias match.
 func (s *Store) Collection(ctx context.Context, idOrAlias string) (Collection, error) {
-	c, err := scanCollection(s.r.QueryRowContext(ctx, "SELECT "+collectionCols+
-		" FROM collections WHERE id = ?1 OR alias = ?1 ORDER BY id <> ?1 LIMIT 1", idOrAlias))
+	c, err := scanCollection(s.r.QueryRowContext(ctx, s.d.sql("SELECT "+collectionCols+
+		" FROM collections WHERE id = ?1 OR alias = ?1 ORDER BY id <> ?1 LIMIT 1"), idOrAlias))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Collection{}, fmt.Errorf("collection %q: %w", idOrAlias, ErrNotFound)
 	}
@@ -487,7 +579,7 @@ func (s *Store) cid(ctx context.Context, q interface {
 	if ok {
 		return cid, nil
 	}
-	err := q.QueryRowContext(ctx, "SELECT cid FROM collections WHERE id = ?", id).Scan(&cid)
+	err := q.QueryRowContext(ctx, s.d.sql("SELECT cid FROM collections WHERE id = ?"), id).Scan(&cid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("collection %q: %w", id, ErrNotFound)
 	}
@@ -505,27 +597,33 @@ func (tx *Tx) SetState(key string, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", key, value); err != nil {
+	if err := tx.setState(tx.ctx, key, value); err != nil {
 		return fmt.Errorf("set state %q: %w", key, err)
 	}
 	return nil
 }
 
+func (tx *Tx) setState(ctx context.Context, key string, value []byte) error {
+	_, err := tx.tx.ExecContext(ctx, tx.s.d.sql(`INSERT INTO state (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`), key, value)
+	return err
+}
+
 // State reads the value stored under key inside the transaction.
 func (tx *Tx) State(key string) ([]byte, bool, error) {
-	return readState(tx.ctx, tx.tx, key)
+	return readState(tx.ctx, tx.tx, tx.s.d, key)
 }
 
 // State reads the value stored under key.
 func (s *Store) State(ctx context.Context, key string) ([]byte, bool, error) {
-	return readState(ctx, s.r, key)
+	return readState(ctx, s.r, s.d, key)
 }
 
 func readState(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, key string) ([]byte, bool, error) {
+}, d *dialect, key string) ([]byte, bool, error) {
 	var v []byte
-	err := q.QueryRowContext(ctx, "SELECT value FROM state WHERE key = ?", key).Scan(&v)
+	err := q.QueryRowContext(ctx, d.sql("SELECT value FROM state WHERE key = ?"), key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -545,11 +643,18 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Maintain checkpoints the WAL into the database file and lets SQLite
-// refresh its planner statistics (taxii21.md D-22). Run it now and then, e.g.
-// after a sync; readers keep reading meanwhile.
+// refresh its planner statistics (taxii21.md D-22); on PostgreSQL it
+// ANALYZEs the store's tables (autovacuum does the rest). Run it now and
+// then, e.g. after a sync; readers keep reading meanwhile.
 func (s *Store) Maintain(ctx context.Context) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.pg != nil {
+		if _, err := s.w.ExecContext(ctx, "ANALYZE state, collections, objects, versions, members, edges, statuses"); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+		return nil
+	}
 	if _, err := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}

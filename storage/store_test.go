@@ -17,14 +17,18 @@ import (
 )
 
 func TestOpenIsIdempotentAndKeepsCollectionIDs(t *testing.T) {
+	eachBackend(t, testOpenIsIdempotentAndKeepsCollectionIDs)
+}
+
+func testOpenIsIdempotentAndKeepsCollectionIDs(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, path := openTest(t)
+	s, path := be.open(t)
 	c := ensure(t, s, "local")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		s2, err := Open(ctx, path)
+		s2, err := reopen(ctx, path)
 		if err != nil {
 			t.Fatalf("reopen %d: %v", i, err)
 		}
@@ -32,12 +36,14 @@ func TestOpenIsIdempotentAndKeepsCollectionIDs(t *testing.T) {
 		if err := s2.w.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		var pageSize int
-		var mode string
-		s2.w.QueryRow("PRAGMA page_size").Scan(&pageSize)
-		s2.w.QueryRow("PRAGMA journal_mode").Scan(&mode)
-		if pageSize != 16384 || mode != "wal" {
-			t.Errorf("page_size %d, journal_mode %s; want 16384, wal (taxii21.md D-22)", pageSize, mode)
+		if be.name == "sqlite" {
+			var pageSize int
+			var mode string
+			s2.w.QueryRow("PRAGMA page_size").Scan(&pageSize)
+			s2.w.QueryRow("PRAGMA journal_mode").Scan(&mode)
+			if pageSize != 16384 || mode != "wal" {
+				t.Errorf("page_size %d, journal_mode %s; want 16384, wal (taxii21.md D-22)", pageSize, mode)
+			}
 		}
 		ms, _ := loadMigrations()
 		if n != len(ms) {
@@ -131,9 +137,11 @@ func TestOpenRefusesForeignFiles(t *testing.T) {
 	}
 }
 
-func TestCollections(t *testing.T) {
+func TestCollections(t *testing.T) { eachBackend(t, testCollections) }
+
+func testCollections(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	var ids []string
 	for _, a := range []string{"b", "a", "c", "d"} {
 		c := ensure(t, s, a)
@@ -169,7 +177,9 @@ func TestCollections(t *testing.T) {
 	}
 }
 
-func TestPutSemantics(t *testing.T) {
+func TestPutSemantics(t *testing.T) { eachBackend(t, testPutSemantics) }
+
+func testPutSemantics(t *testing.T, be backend) {
 	m1 := t0.Add(time.Hour)
 	m2 := t0.Add(2 * time.Hour)
 	type step struct {
@@ -206,7 +216,7 @@ func TestPutSemantics(t *testing.T) {
 		}, []time.Time{{}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := openTest(t)
+			s, _ := be.open(t)
 			c := ensure(t, s, "c")
 			for i, st := range tc.steps {
 				if got := put(t, s, c.ID, st.obj); !sameCounts(got, st.want) {
@@ -228,7 +238,11 @@ func TestPutSemantics(t *testing.T) {
 }
 
 func TestPutRejectsBadObjectsAtomically(t *testing.T) {
-	s, _ := openTest(t)
+	eachBackend(t, testPutRejectsBadObjectsAtomically)
+}
+
+func testPutRejectsBadObjectsAtomically(t *testing.T, be backend) {
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	good := obj("indicator", 1, t0, t0, 0, "a")
 	for _, tc := range []struct {
@@ -261,9 +275,13 @@ func TestPutRejectsBadObjectsAtomically(t *testing.T) {
 }
 
 func TestDateAddedUniqueAcrossCollectionsAndRestarts(t *testing.T) {
+	eachBackend(t, testDateAddedUniqueAcrossCollectionsAndRestarts)
+}
+
+func testDateAddedUniqueAcrossCollectionsAndRestarts(t *testing.T, be backend) {
 	ctx := context.Background()
 	clk := &clock{t: t0}
-	s, path := openTest(t, WithNow(clk.now))
+	s, path := be.open(t, WithNow(clk.now))
 	a, b := ensure(t, s, "a"), ensure(t, s, "b")
 	o := obj("indicator", 1, t0, t0, 0, "x")
 	put(t, s, a.ID, o)
@@ -293,7 +311,7 @@ func TestDateAddedUniqueAcrossCollectionsAndRestarts(t *testing.T) {
 	last := pb.Items[0].DateAdded
 	s.Close()
 	clk.t = t0.Add(-24 * time.Hour)
-	s2, err := Open(ctx, path, WithNow(clk.now))
+	s2, err := reopen(ctx, path, WithNow(clk.now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +326,10 @@ func TestDateAddedUniqueAcrossCollectionsAndRestarts(t *testing.T) {
 	}
 }
 
-func TestLatestAndFirstFlags(t *testing.T) {
-	s, _ := openTest(t)
+func TestLatestAndFirstFlags(t *testing.T) { eachBackend(t, testLatestAndFirstFlags) }
+
+func testLatestAndFirstFlags(t *testing.T, be backend) {
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	mk := func(h int, content string) Object {
 		return obj("malware", 7, t0, t0.Add(time.Duration(h)*time.Hour), 0, content)
@@ -363,9 +383,11 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-func TestMaxTLPHidesRows(t *testing.T) {
+func TestMaxTLPHidesRows(t *testing.T) { eachBackend(t, testMaxTLPHidesRows) }
+
+func testMaxTLPHidesRows(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	for tlp := 0; tlp <= 5; tlp++ {
 		put(t, s, c.ID, obj("indicator", tlp, t0, t0, tlp, "x"))
@@ -395,9 +417,11 @@ func TestMaxTLPHidesRows(t *testing.T) {
 	}
 }
 
-func TestRemoveStateStatus(t *testing.T) {
+func TestRemoveStateStatus(t *testing.T) { eachBackend(t, testRemoveStateStatus) }
+
+func testRemoveStateStatus(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	a, b := ensure(t, s, "a"), ensure(t, s, "b")
 	o := obj("indicator", 1, t0, t0, 0, "x")
 	put(t, s, a.ID, o)
@@ -499,9 +523,11 @@ func TestMigrationUpgradesOlderSchema(t *testing.T) {
 	}
 }
 
-func TestLatestAndCancelledReads(t *testing.T) {
+func TestLatestAndCancelledReads(t *testing.T) { eachBackend(t, testLatestAndCancelledReads) }
+
+func testLatestAndCancelledReads(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	o := obj("ipv4-addr", 1, time.Time{}, time.Time{}, TLPAmber, "x")
 	put(t, s, c.ID, o)
@@ -541,10 +567,12 @@ func TestLatestAndCancelledReads(t *testing.T) {
 	}
 }
 
-func TestPruneVersions(t *testing.T) {
+func TestPruneVersions(t *testing.T) { eachBackend(t, testPruneVersions) }
+
+func testPruneVersions(t *testing.T, be backend) {
 	ctx := context.Background()
 	clk := &clock{t: t0}
-	s, _ := openTest(t, WithNow(clk.now))
+	s, _ := be.open(t, WithNow(clk.now))
 	a, b := ensure(t, s, "a"), ensure(t, s, "b")
 	mk := func(h int) Object { return obj("malware", 1, t0, t0.Add(time.Duration(h)*time.Hour), 0, fmt.Sprint(h)) }
 	// Versions 1..4 arrive a minute apart; version 1 is also in collection b.

@@ -10,8 +10,12 @@ import (
 // process writes to the file afterwards, its ids must not be taken for
 // absent (a duplicate objects row would fail every later write).
 func TestKnownIDsNeverHideAnotherWritersRows(t *testing.T) {
+	eachBackend(t, testKnownIDsNeverHideAnotherWritersRows)
+}
+
+func testKnownIDsNeverHideAnotherWritersRows(t *testing.T, be backend) {
 	ctx := context.Background()
-	a, path := openTest(t)
+	a, path := be.open(t)
 	ca, cb := ensure(t, a, "a"), ensure(t, a, "b")
 	var ids []string
 	var batch []Object
@@ -33,7 +37,7 @@ func TestKnownIDsNeverHideAnotherWritersRows(t *testing.T) {
 		t.Fatal("a lookup of 1,024 absent ids did not build the filter")
 	}
 
-	other, err := Open(ctx, path) // another process on the same file
+	other, err := reopen(ctx, path) // another process on the same file
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +58,10 @@ func TestKnownIDsNeverHideAnotherWritersRows(t *testing.T) {
 // TestEncodedFormFollowsTheJSON: an object prepared with Encode and then
 // given new JSON (the sync bumps or remarks after preparing) is stored as
 // its new JSON, not as what was prepared.
-func TestEncodedFormFollowsTheJSON(t *testing.T) {
-	s, _ := openTest(t)
+func TestEncodedFormFollowsTheJSON(t *testing.T) { eachBackend(t, testEncodedFormFollowsTheJSON) }
+
+func testEncodedFormFollowsTheJSON(t *testing.T, be backend) {
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	o := obj("indicator", 1, t0, t0, 0, "prepared")
 	o.Encode()
@@ -74,9 +80,11 @@ func TestEncodedFormFollowsTheJSON(t *testing.T) {
 // TestKnownIDsGrowByRebuilding: a filter that holds more ids than it was
 // sized for is rebuilt from the table, larger, and still never answers "no"
 // for a stored id.
-func TestKnownIDsGrowByRebuilding(t *testing.T) {
+func TestKnownIDsGrowByRebuilding(t *testing.T) { eachBackend(t, testKnownIDsGrowByRebuilding) }
+
+func testKnownIDsGrowByRebuilding(t *testing.T, be backend) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := be.open(t)
 	c := ensure(t, s, "c")
 	var ids []string
 	var batch []Object
