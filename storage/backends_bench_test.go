@@ -16,16 +16,7 @@ import (
 // backendBenchN is the size of the collection BenchmarkBackends compares
 // the backends on: 100,000 objects by default, STORAGE_BENCH_BACKENDS_N to
 // change it.
-func backendBenchN(b *testing.B) int {
-	if v := os.Getenv("STORAGE_BENCH_BACKENDS_N"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1000 {
-			b.Fatalf("STORAGE_BENCH_BACKENDS_N=%q: want an integer >= 1000", v)
-		}
-		return n
-	}
-	return 100_000
-}
+func backendBenchN(b *testing.B) int { return benchSize(b, "STORAGE_BENCH_BACKENDS_N", 100_000) }
 
 // BenchmarkBackends puts the same collection (n/3 TC indicators) into
 // SQLite and PostgreSQL and measures, on each, a keyset crawl of the whole

@@ -15,15 +15,20 @@ import (
 
 // benchN is the size of the benchmark collection: 1,000,000 by default
 // (DESIGN.md §8), STORAGE_BENCH_N to change it.
-func benchN(b *testing.B) int {
-	if v := os.Getenv("STORAGE_BENCH_N"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1000 {
-			b.Fatalf("STORAGE_BENCH_N=%q: want an integer >= 1000", v)
-		}
-		return n
+func benchN(b *testing.B) int { return benchSize(b, "STORAGE_BENCH_N", 1_000_000) }
+
+// benchSize is the integer (at least 1,000) in the environment variable
+// name, else def.
+func benchSize(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
 	}
-	return 1_000_000
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1000 {
+		b.Fatalf("%s=%q: want an integer >= 1000", name, v)
+	}
+	return n
 }
 
 // tcObjects returns the three objects the sync writes for TC indicator i: an

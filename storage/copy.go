@@ -329,16 +329,7 @@ func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]st
 			rows.Close()
 			return nil, fmt.Errorf("read %s: %w", t, err)
 		}
-		vals := make([]any, len(c))
-		ptrs := make([]any, len(c))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read %s: %w", t, err)
-			}
+		err = eachRow(rows, len(c), func(vals []any) error {
 			d.add(vals)
 			for i, v := range vals {
 				if convert {
@@ -349,17 +340,13 @@ func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]st
 			}
 			n++
 			if len(args) == perInsert*len(c) || bytes >= copyBatchBytes {
-				if err := flush(); err != nil {
-					rows.Close()
-					return nil, err
-				}
+				return flush()
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("copy %s: %w", t, err)
 		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read %s: %w", t, err)
-		}
-		rows.Close()
 		if len(args) > 0 {
 			if err := flush(); err != nil {
 				return nil, err
@@ -600,26 +587,32 @@ func digestTables(ctx context.Context, q querier, cols map[string][]string) (sum
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", t, err)
 		}
-		vals := make([]any, len(c))
-		ptrs := make([]any, len(c))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read %s: %w", t, err)
-			}
-			d.add(vals)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
+		if err := eachRow(rows, len(c), func(vals []any) error { d.add(vals); return nil }); err != nil {
 			return nil, fmt.Errorf("read %s: %w", t, err)
 		}
 		out[t] = d
 	}
 	return out, nil
+}
+
+// eachRow calls fn with the values of each row of rows (n columns; the
+// slice is reused), then closes rows.
+func eachRow(rows *sql.Rows, n int, fn func(vals []any) error) error {
+	defer rows.Close()
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		if err := fn(vals); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // diffSums describes how b differs from a (the source), or "".

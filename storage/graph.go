@@ -86,25 +86,46 @@ func (tx *Tx) Meta(collectionID string, ids []string) (map[string]Meta, error) {
 // Referrers returns, for each of ids, the ids whose edges of this kind
 // point at it in the collection (who references X, who X was derived from).
 func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string][]string, error) {
-	return tx.referrers(collectionID, kind, ids, `SELECT e.dst, s.stix_id
-		FROM edges e CROSS JOIN objects s
+	out := map[string][]string{}
+	cid, byKey, list, err := tx.graphKeys(collectionID, ids)
+	if err != nil || len(list) == 0 {
+		return out, err
+	}
+	st, err := tx.stmt(`SELECT e.dst, s.stix_id FROM edges e CROSS JOIN objects s
 		WHERE e.cid = ?1 AND e.dst IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)) AND e.kind = ?2 AND s.oid = e.src`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(list))
+	if err != nil {
+		return nil, fmt.Errorf("read edges: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k int64
+		var v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("read edges: %w", err)
+		}
+		id := byKey[k]
+		out[id] = append(out[id], stixID(v))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read edges: %w", err)
+	}
+	for k := range out {
+		slices.Sort(out[k])
+	}
+	return out, nil
 }
 
 // Targets returns, for each of ids, the ids its edges of this kind point at
 // in the collection (what X references, what was derived from item X).
 func (tx *Tx) Targets(collectionID string, kind int, ids []string) (map[string][]string, error) {
 	out := map[string][]string{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
-	if err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
-	}
-	byKey, list, err := tx.resolveKeys(ids)
-	if err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
+	cid, byKey, list, err := tx.graphKeys(collectionID, ids)
+	if err != nil || len(list) == 0 {
+		return out, err
 	}
 	fwd, err := tx.targetKeys(cid, kind, list)
 	if err != nil {
@@ -130,47 +151,19 @@ func (tx *Tx) Targets(collectionID string, kind int, ids []string) (map[string][
 	return out, nil
 }
 
-func (tx *Tx) referrers(collectionID string, kind int, ids []string, query string) (map[string][]string, error) {
-	out := map[string][]string{}
+// graphKeys is what Referrers and Targets start from: the collection's key
+// and the object keys of ids (those that have one), both ways.
+func (tx *Tx) graphKeys(collectionID string, ids []string) (cid int64, byKey map[int64]string, list []int64, err error) {
 	if len(ids) == 0 {
-		return out, nil
+		return 0, nil, nil, nil
 	}
-	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
-	if err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
+	if cid, err = tx.s.cid(tx.ctx, tx.tx, collectionID); err != nil {
+		return 0, nil, nil, fmt.Errorf("read edges: %w", err)
 	}
-	byKey, list, err := tx.resolveKeys(ids)
-	if err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
+	if byKey, list, err = tx.resolveKeys(ids); err != nil {
+		return 0, nil, nil, fmt.Errorf("read edges: %w", err)
 	}
-	if len(list) == 0 {
-		return out, nil
-	}
-	st, err := tx.stmt(query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(list))
-	if err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k int64
-		var v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, fmt.Errorf("read edges: %w", err)
-		}
-		id := byKey[k]
-		out[id] = append(out[id], stixID(v))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
-	}
-	for k := range out {
-		slices.Sort(out[k])
-	}
-	return out, nil
+	return cid, byKey, list, nil
 }
 
 // SetOrigins makes, for each item src in items, items[src] the complete
