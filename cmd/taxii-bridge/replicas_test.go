@@ -230,9 +230,9 @@ func (r *replicaProc) ready() (readyState, bool) {
 	return st, json.NewDecoder(resp.Body).Decode(&st) == nil && st.Replica != ""
 }
 
-// syncSuccesses is taxii_bridge_sync_runs_total{result="success"}, -1 when
-// the metrics do not answer.
-func (r *replicaProc) syncSuccesses() int {
+// metric is the value of the sample named by series (name and labels as
+// exposed), -1 when the metrics do not answer or lack it.
+func (r *replicaProc) metric(series string) float64 {
 	resp, err := http.Get(r.metrics)
 	if err != nil {
 		return -1
@@ -240,12 +240,18 @@ func (r *replicaProc) syncSuccesses() int {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, `taxii_bridge_sync_runs_total{result="success"} `); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return int(n)
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			if n, err := strconv.ParseFloat(v, 64); err == nil {
+				return n
+			}
 		}
 	}
-	return 0
+	return -1
+}
+
+// syncSuccesses is how many syncs the replica completed.
+func (r *replicaProc) syncSuccesses() int {
+	return int(r.metric(`taxii_bridge_sync_runs_total{result="success"}`))
 }
 
 // taxiiDo sends one TAXII request as the demo user.
@@ -496,6 +502,16 @@ func TestReplicasAlternatingCrawlAndPosts(t *testing.T) {
 	lead := leaderOf(t, rs, 60*time.Second)
 	waitFor(t, "the leader's first sync", 60*time.Second, func() bool { return rs[lead].syncSuccesses() >= 1 })
 	bases := []string{rs[0].base, rs[1].base}
+	for i, r := range rs {
+		st, _ := r.ready()
+		want := 0.0
+		if i == lead {
+			want = 1
+		}
+		if got := r.metric(`taxii_bridge_sync_leader{replica="` + st.Replica + `"}`); got != want {
+			t.Errorf("replica %s: taxii_bridge_sync_leader = %v; want %v", st.Replica, got, want)
+		}
+	}
 
 	refIDs, ids := collectionIDs(t, ref), collectionIDs(t, rs[0].base)
 	if got := collectionIDs(t, rs[1].base); !mapsEqual(got, ids) {
@@ -753,11 +769,15 @@ func fenceSpans(t *testing.T, admin *pgx.Conn) []fenceSpan {
 // both moments. The test checks that these spans never overlap; that every
 // transaction carried the store's current epoch from start to commit, so
 // no write of a term happened after the next term began; that terms only
-// advance; and, through each row's xmin (the id of the transaction that
-// wrote it), that every row of objects, versions, members and edges was
-// written by one of those fenced transactions: no sync write escaped the
-// fence (as far as the rows that stand show: a row rewritten later shows
-// only its last writer).
+// advance; that, around a mark the test draws from the same sequence right
+// after the kill, the killed leader's term wrote before it, no transaction
+// spans it, and only a newer term wrote after it; and, through each row's
+// xmin (the id of the transaction that wrote it), that every row of
+// objects, versions, members and edges was written by one of those fenced
+// transactions: no sync write escaped the fence (as far as the rows that
+// stand show: a row rewritten later shows only its last writer). On PostgreSQL the store also serialises all its
+// write transactions (pg_advisory_xact_lock), so the overlap check guards
+// that as well as the fence; the epoch checks are the fence's own.
 func TestReplicasKill9LeaderMidSync(t *testing.T) {
 	base := replicasPostgresURL(t)
 	schemaURL, schema, admin := newReplicaSchema(t, base)
@@ -786,6 +806,11 @@ func TestReplicasKill9LeaderMidSync(t *testing.T) {
 	}
 	<-old.exited
 	killed := time.Now()
+	// A mark in the fence log's sequence: the killed leader wrote before it.
+	var killSeq int64
+	if err := admin.QueryRow(t.Context(), "SELECT nextval('fence_seq')").Scan(&killSeq); err != nil {
+		t.Fatal(err)
+	}
 	partial := pgDigest(t, schemaURL)
 	if partial == "" || partial == ref {
 		t.Fatalf("at the kill the store is empty or complete (%d lines); the test proved nothing", strings.Count(partial, "\n"))
@@ -829,6 +854,31 @@ func TestReplicasKill9LeaderMidSync(t *testing.T) {
 	}
 	if terms < 2 {
 		t.Errorf("%d terms began; want the killed leader's and the new one's", terms)
+	}
+	// Around the kill: the killed leader's term wrote before it, nothing
+	// was in flight across it, and after it only a newer term wrote.
+	var before, after []fenceSpan
+	for _, s := range spans {
+		switch {
+		case s.commit < killSeq:
+			before = append(before, s)
+		case s.start > killSeq:
+			after = append(after, s)
+		default:
+			t.Errorf("transaction %d (seq %d..%d) was in flight at the kill (seq %d) and committed", s.txid, s.start, s.commit, killSeq)
+		}
+	}
+	if len(before) < 2 || before[len(before)-1].carried == "begin" {
+		t.Fatalf("before the kill: %d fenced transactions; want the killed leader's term with writes", len(before))
+	}
+	if len(after) < 2 || after[0].carried != "begin" {
+		t.Fatalf("after the kill: %d fenced transactions; want a new term, then its writes", len(after))
+	}
+	killedTerm, _ := strconv.Atoi(before[len(before)-1].carried)
+	for _, s := range after[1:] {
+		if n, _ := strconv.Atoi(s.carried); n <= killedTerm {
+			t.Errorf("after the kill transaction %d carried epoch %s; want above the killed leader's %d", s.txid, s.carried, killedTerm)
+		}
 	}
 	if len(spans) > 0 && spans[len(spans)-1].carried != term {
 		t.Errorf("the last fenced transaction carried %s; want the last term %s", spans[len(spans)-1].carried, term)
