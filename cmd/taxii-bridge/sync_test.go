@@ -75,12 +75,18 @@ taxii:
 // storeDigest lists every version of every object per collection alias.
 func storeDigest(t *testing.T, path string) string {
 	t.Helper()
-	ctx := context.Background()
-	s, err := storage.Open(ctx, path)
+	s, err := storage.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	return digestOf(t, s)
+}
+
+// digestOf is storeDigest of an open store (SQLite or PostgreSQL).
+func digestOf(t *testing.T, s *storage.Store) string {
+	t.Helper()
+	ctx := context.Background()
 	cols, err := s.Collections(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +160,8 @@ func TestSyncOnceAndExport(t *testing.T) {
 }
 
 // gatedSim serves a simulator of n indicators (the one simServer serves)
-// whose list requests (pages of indicators and groups) can be held: after
+// whose list requests (pages of indicators and groups, not the start-up
+// probes of one item) can be held: after
 // hold(allow), requests past the first allow wait until release is called
 // or the client goes away, so a sync cannot finish before the test lets it.
 type gatedSim struct {
@@ -173,7 +180,10 @@ func newGatedSim(t *testing.T, n int) *gatedSim {
 	}
 	g := &gatedSim{allow: -1}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/api/v3/indicators") || strings.HasPrefix(r.URL.Path, "/api/v3/groups")) {
+		// The start-up TQL probes (resultLimit=1, preflightTQL) pass
+		// uncounted: only the sync's own pages are held.
+		if r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/api/v3/indicators") || strings.HasPrefix(r.URL.Path, "/api/v3/groups")) &&
+			r.URL.Query().Get("resultLimit") != "1" {
 			if gate := g.admit(); gate != nil {
 				select {
 				case <-gate:
@@ -199,6 +209,13 @@ func (g *gatedSim) admit() chan struct{} {
 		return nil
 	}
 	return g.gate
+}
+
+// held reports whether a list request is waiting at the gate.
+func (g *gatedSim) held() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.allow >= 0 && g.pages > g.allow
 }
 
 func (g *gatedSim) hold(allow int) {
