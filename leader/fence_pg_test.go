@@ -3,9 +3,6 @@ package leader_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,39 +11,18 @@ import (
 
 	"github.com/taxii-bridge/taxii-bridge/leader"
 	"github.com/taxii-bridge/taxii-bridge/storage"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // openPostgresStores opens n stores (replicas) on one fresh schema of the
-// test database; the test is skipped without TB_POSTGRES_URL or when this
-// build has no PostgreSQL backend.
+// test database; the test is skipped without TB_POSTGRES_URL.
 func openPostgresStores(t *testing.T, n int) []*storage.Store {
 	t.Helper()
-	base := pgURL(t)
-	admin, err := pgx.Connect(t.Context(), base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("tb_fence_%d", randomKey())
-	if _, err := admin.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close(context.Background())
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	u, _ := pgtest.Schema(t, "tb_fence")
 	var stores []*storage.Store
 	for range n {
-		s, err := storage.OpenPostgres(t.Context(), u.String())
-		if err != nil && strings.Contains(err.Error(), "not built in this branch") {
-			t.Skip("storage.OpenPostgres is not built in this branch: skipping the PostgreSQL fence test")
-		}
+		s, err := storage.OpenPostgres(t.Context(), u)
 		if err != nil {
 			t.Fatal(err)
 		}

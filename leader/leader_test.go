@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,18 +14,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/taxii-bridge/taxii-bridge/leader"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
-// pgURL is the test database, from TB_POSTGRES_URL; the test is skipped
-// without it.
-func pgURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("TB_POSTGRES_URL")
-	if u == "" {
-		t.Skip("TB_POSTGRES_URL is not set: skipping the PostgreSQL leader election tests (set it to e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	return u
-}
+// pgURL is the test database (pgtest), or a skip without TB_POSTGRES_URL.
+func pgURL(t *testing.T) string { return pgtest.URL(t) }
 
 // randomKey keeps parallel tests (and other users of the database) apart.
 func randomKey() int64 { return rand.Int64N(1<<62) + 1 }

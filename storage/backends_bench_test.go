@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // backendBenchN is the size of the collection BenchmarkBackends compares
@@ -30,7 +32,7 @@ func BenchmarkBackends(b *testing.B) {
 	for _, be := range []backend{sqliteBackend, postgresBackend} {
 		b.Run(be.name, func(b *testing.B) {
 			if be.name == "postgres" {
-				postgresURL(b)
+				pgtest.URL(b)
 			}
 			ctx := context.Background()
 			s, where := be.open(b)

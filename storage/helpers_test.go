@@ -3,20 +3,15 @@ package storage
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the pgx driver for the tests' admin connection
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // t0 is the fixed instant test clocks start from.
@@ -57,7 +52,7 @@ func eachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 	for _, b := range []backend{sqliteBackend, postgresBackend} {
 		t.Run(b.name, func(t *testing.T) {
 			if b.name == "postgres" {
-				postgresURL(t) // skips once for the variant
+				pgtest.URL(t) // skips once for the variant
 			}
 			f(t, b)
 		})
@@ -73,48 +68,12 @@ func reopen(ctx context.Context, where string, opts ...Option) (*Store, error) {
 	return Open(ctx, where, opts...)
 }
 
-// postgresURL is TB_POSTGRES_URL, or a skip saying it is not set.
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("TB_POSTGRES_URL")
-	if u == "" {
-		t.Skip("TB_POSTGRES_URL is not set: PostgreSQL variant skipped " +
-			"(set it to e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	return u
-}
-
-// newPostgresSchema creates a schema of its own for one test in the
-// database of TB_POSTGRES_URL, dropped when the test ends, and returns a
-// URL whose search_path selects it.
+// newPostgresSchema is a URL of the test server selecting a fresh schema
+// (pgtest), or a skip without TB_POSTGRES_URL.
 func newPostgresSchema(t testing.TB) string {
 	t.Helper()
-	base := postgresURL(t)
-	var rnd [6]byte
-	rand.Read(rnd[:])
-	schema := "tb_" + hex.EncodeToString(rnd[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("connect to TB_POSTGRES_URL: %v", err)
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("TB_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	u, _ := pgtest.Schema(t, "tb")
+	return u
 }
 
 // openPostgresTest is openTest on PostgreSQL, in a fresh schema.

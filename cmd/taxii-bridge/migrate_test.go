@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +12,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the test's own connection, to make and drop its schema
 
 	"github.com/taxii-bridge/taxii-bridge/storage"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // syncedStore syncs the simulator into a SQLite file and adds what a sync
@@ -218,39 +217,11 @@ func TestMigratePasswordNeverPrinted(t *testing.T) {
 
 // TestMigratePostgres is TestMigrate's copy into PostgreSQL, in a schema of
 // its own (search_path in the URL) that it drops afterwards. It needs
-// TB_POSTGRES_URL and a storage package with the PostgreSQL backend.
+// TB_POSTGRES_URL.
 func TestMigratePostgres(t *testing.T) {
-	base := os.Getenv("TB_POSTGRES_URL")
-	if base == "" {
-		t.Skip("TB_POSTGRES_URL is not set: the PostgreSQL migrate test is skipped")
-	}
 	ctx := context.Background()
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() }) // after the schema is dropped (cleanups run last first)
-	schema := fmt.Sprintf("tb_migrate_%d", time.Now().UnixNano())
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	to := u.String()
+	to, _ := pgtest.Schema(t, "tb_migrate")
 	probe, err := storage.OpenPostgres(ctx, to)
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skip("this build's storage has no PostgreSQL backend yet:", err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

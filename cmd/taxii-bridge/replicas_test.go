@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +28,8 @@ import (
 	"github.com/taxii-bridge/taxii-bridge/leader"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/taxii"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // The process-level acceptance tests of issue 13: real `serve` processes
@@ -45,10 +45,7 @@ import (
 // (or that -short is).
 func replicasPostgresURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("TB_POSTGRES_URL")
-	if u == "" {
-		t.Skip("TB_POSTGRES_URL is not set: skipping the PostgreSQL replica test (set it to e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
+	u := pgtest.URL(t)
 	if testing.Short() {
 		t.Skip("builds the binary and runs replicas")
 	}
@@ -62,32 +59,13 @@ func replicasPostgresURL(t *testing.T) string {
 func newReplicaSchema(t *testing.T, base string) (schemaURL, schema string, admin *pgx.Conn) {
 	t.Helper()
 	ctx := t.Context()
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	schema = "tb_" + hex.EncodeToString(rnd[:])
+	// Registered first, so the drop runs last: after every replica is gone.
+	schemaURL, schema = pgtest.Schema(t, "tb")
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatalf("connect to TB_POSTGRES_URL: %v", err)
 	}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	// Registered first, so it runs last: after every replica is gone.
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close(ctx)
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("TB_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	schemaURL = u.String()
+	t.Cleanup(func() { admin.Close(context.Background()) })
 	s, err := storage.OpenPostgres(ctx, schemaURL) // migrates
 	if err != nil {
 		t.Fatal(err)

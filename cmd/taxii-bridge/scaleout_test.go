@@ -19,6 +19,8 @@ import (
 	"github.com/taxii-bridge/taxii-bridge/leader"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tcsync"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // The PostgreSQL password, from the URL or the environment, never reaches
@@ -126,10 +128,7 @@ func TestSyncTermFencesTheWork(t *testing.T) {
 // converges to what one uninterrupted sync produces. No write of the old
 // term passes the fence after the new term's first.
 func TestFailoverMidSyncConverges(t *testing.T) {
-	url := os.Getenv("TB_POSTGRES_URL")
-	if url == "" {
-		t.Skip("TB_POSTGRES_URL is not set: skipping the PostgreSQL failover test (set it to e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
+	url := pgtest.URL(t)
 	ctx := t.Context()
 	sim := newGatedSim(t, 1000)
 	e := &env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string {
