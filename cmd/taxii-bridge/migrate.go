@@ -11,12 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 )
-
-// postgresPasswordEnv supplies the PostgreSQL password when the URL has none
-// (issue 13).
-const postgresPasswordEnv = "TAXII_BRIDGE_POSTGRES_PASSWORD"
 
 func init() {
 	register(command{
@@ -36,8 +33,8 @@ func init() {
 func runMigrate(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("migrate")
 	from := fs.String("from", "", "source SQLite database `file` (required; opened as serve opens it: an older schema is upgraded first)")
-	to := fs.String("to", "", "destination: a postgres://user@host:5432/db?sslmode=verify-full `URL` (password from the URL or "+
-		postgresPasswordEnv+"), or a SQLite file; must be empty or already hold exactly the source's data")
+	to := fs.String("to", "", "destination: a postgres://user@host:5432/db?sslmode=verify-full `URL` (the password from env "+
+		config.EnvPostgresPassword+", never on the command line), or a SQLite file; must be empty or already hold exactly the source's data")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
@@ -69,7 +66,7 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("check source: %w", err)
 	}
 
-	dst, where, err := openDestination(ctx, e, *to, *from)
+	dst, where, scrub, err := openDestination(ctx, e, *to, *from)
 	if err != nil {
 		return err
 	}
@@ -87,7 +84,7 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 		}
 	}})
 	if err != nil {
-		return fmt.Errorf("migrate %s to %s: %w", *from, where, redact(err, *to, e))
+		return fmt.Errorf("migrate %s to %s: %s", *from, where, scrub(err.Error()))
 	}
 	printCopyReport(e.Stdout, rep, *from, where)
 	return nil
@@ -97,40 +94,38 @@ func isPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
-// openDestination opens -to: a PostgreSQL URL (the password from the URL or
-// the environment) or a SQLite file other than the source. It returns the
-// store and how to name it in messages (the URL without its password).
-func openDestination(ctx context.Context, e *env, to, from string) (*storage.Store, string, error) {
+// openDestination opens -to: a PostgreSQL URL or a SQLite file other than
+// the source. It returns the store, how to name it in messages and what to
+// pass a driver's message through before printing it. A PostgreSQL -to is
+// read as storage.postgres_url would be, so that config decides how the
+// password (env only: a command line is visible to every user through ps)
+// joins the URL and how it is kept out of messages.
+func openDestination(ctx context.Context, e *env, to, from string) (*storage.Store, string, func(string) string, error) {
 	if !isPostgresURL(to) {
 		if same(to, from) {
-			return nil, "", usageErrorf("-to names the source database %s", from)
+			return nil, "", nil, usageErrorf("-to names the source database %s", from)
 		}
 		dst, err := storage.Open(ctx, to)
 		if err != nil {
-			return nil, "", fmt.Errorf("open destination: %w", err)
+			return nil, "", nil, fmt.Errorf("open destination: %w", err)
 		}
-		return dst, to, nil
+		return dst, to, func(s string) string { return s }, nil
 	}
+	st := config.Storage{PostgresURL: config.Secret(to), PostgresPassword: config.Secret(e.Getenv(config.EnvPostgresPassword))}
 	u, err := url.Parse(to)
 	if err != nil {
 		// url's error quotes the input, password and all.
-		return nil, "", usageErrorf("-to: not a valid PostgreSQL URL")
+		return nil, "", nil, usageErrorf("-to: not a valid PostgreSQL URL")
 	}
-	if _, has := u.User.Password(); !has {
-		if pw := e.Getenv(postgresPasswordEnv); pw != "" {
-			name := ""
-			if u.User != nil {
-				name = u.User.Username()
-			}
-			u.User = url.UserPassword(name, pw)
-		}
+	if _, has := u.User.Password(); has || strings.Contains(strings.ToLower(u.RawQuery), "password") {
+		return nil, "", nil, usageErrorf("-to: the URL holds a password; give it in %s instead (a command line is visible to every user through ps)", config.EnvPostgresPassword)
 	}
-	where := u.Redacted()
-	dst, err := storage.OpenPostgres(ctx, u.String())
+	where := st.PostgresDisplay()
+	dst, err := storage.OpenPostgres(ctx, st.PostgresConnString())
 	if err != nil {
-		return nil, "", fmt.Errorf("open destination %s: %w", where, redact(err, u.String(), e))
+		return nil, "", nil, fmt.Errorf("open destination %s: %s", where, st.Scrub(err.Error()))
 	}
-	return dst, where, nil
+	return dst, where, st.Scrub, nil
 }
 
 // same reports whether two paths name the same file.
@@ -143,30 +138,6 @@ func same(a, b string) bool {
 	aa, _ := filepath.Abs(a)
 	ab, _ := filepath.Abs(b)
 	return aa == ab
-}
-
-// redact removes the PostgreSQL password of target (from the URL or the
-// environment) from err's text, in case a driver quotes its connection
-// string. The result no longer wraps err, but keeps its text otherwise.
-func redact(err error, target string, e *env) error {
-	var secrets []string
-	if u, perr := url.Parse(target); perr == nil && isPostgresURL(target) {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			secrets = append(secrets, pw, url.QueryEscape(pw), url.PathEscape(pw))
-		}
-	}
-	if pw := e.Getenv(postgresPasswordEnv); pw != "" {
-		secrets = append(secrets, pw, url.QueryEscape(pw), url.PathEscape(pw))
-	}
-	msg := err.Error()
-	clean := msg
-	for _, s := range secrets {
-		clean = strings.ReplaceAll(clean, s, "xxxxx")
-	}
-	if clean == msg {
-		return err
-	}
-	return errors.New(clean)
 }
 
 func printCopyReport(w io.Writer, rep storage.CopyReport, from, to string) {

@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the test's own connection, to make and drop its schema
 
+	"github.com/taxii-bridge/taxii-bridge/config"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 
 	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
@@ -201,11 +202,16 @@ func TestMigratePasswordNeverPrinted(t *testing.T) {
 		env map[string]string
 	}{
 		{"postgres://tb:s3cr%2Fet-pw@127.0.0.1:1/test?sslmode=disable", nil},
-		{"postgresql://tb@127.0.0.1:1/test", map[string]string{postgresPasswordEnv: "s3cr/et-pw"}},
+		{"postgres://tb@127.0.0.1:1/test?sslmode=disable&password=s3cr%2Fet-pw", nil},
+		{"postgresql://tb@127.0.0.1:1/test", map[string]string{config.EnvPostgresPassword: "s3cr/et-pw"}},
 	} {
 		code, out, errOut := runCmd(t, "", tc.env, "migrate", "-from", filepath.Join(dir, "src.db"), "-to", tc.to)
 		if code == exitOK {
 			t.Errorf("migrate to an unreachable %s succeeded", tc.to)
+		}
+		// A password on the command line is refused: ps shows it to every user.
+		if tc.env == nil && !strings.Contains(errOut, config.EnvPostgresPassword) {
+			t.Errorf("migrate -to with a password in the URL: %s", errOut)
 		}
 		for _, secret := range []string{"s3cr/et-pw", "s3cr%2Fet-pw", "s3cr"} {
 			if strings.Contains(out+errOut, secret) {
