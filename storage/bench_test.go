@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,42 +238,7 @@ func BenchmarkGetOne(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	const workers = 32
-	var (
-		mu   sync.Mutex
-		lats []time.Duration
-		wg   sync.WaitGroup
-	)
-	per := b.N/workers + 1
-	b.ResetTimer()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			local := make([]time.Duration, 0, per)
-			for j := 0; j < per; j++ {
-				i := (w*7919 + j*104729) % (db.n / 3)
-				id := indicatorID(i)
-				start := time.Now()
-				p, err := s.Objects(ctx, Query{CollectionID: db.cid, IDs: []string{id}, MaxTLP: 5, Limit: 1000})
-				local = append(local, time.Since(start))
-				if err != nil || len(p.Items) != 1 {
-					b.Errorf("get %s: %d items, %v", id, len(p.Items), err)
-					return
-				}
-			}
-			mu.Lock()
-			lats = append(lats, local...)
-			mu.Unlock()
-		}(w)
-	}
-	wg.Wait()
-	b.StopTimer()
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	if len(lats) > 0 {
-		b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-µs")
-		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
-	}
+	benchGetOne(b, []*Store{s}, db.cid, db.n)
 }
 
 // BenchmarkResyncUnchanged puts 99,900 objects into a fresh store, then puts
