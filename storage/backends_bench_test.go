@@ -2,11 +2,7 @@ package storage
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -149,25 +145,7 @@ type cpuMark struct{ self, db time.Duration }
 func startCPU() cpuMark {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	m := cpuMark{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, st := range stats {
-		b, err := os.ReadFile(st)
-		if err != nil {
-			continue
-		}
-		name, rest, ok := strings.Cut(string(b), ") ")
-		if !ok || !strings.HasSuffix(name, "(postgres") {
-			continue
-		}
-		f := strings.Fields(rest) // f[11], f[12]: utime, stime in clock ticks
-		if len(f) > 12 {
-			ut, _ := strconv.ParseInt(f[11], 10, 64)
-			stime, _ := strconv.ParseInt(f[12], 10, 64)
-			m.db += time.Duration(ut+stime) * 10 * time.Millisecond // USER_HZ = 100
-		}
-	}
-	return m
+	return cpuMark{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), db: pgtest.ServerCPU()}
 }
 
 // report adds the CPU used since m per unit: this process's and the

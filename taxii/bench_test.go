@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/taxii-bridge/taxii-bridge/storage"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // benchObjects is the size of the benchmark collection: 1,000,000 by default
@@ -82,6 +84,9 @@ func rssKB(field string) int64 {
 // Server CPU is this process's user+system time over the run (handler,
 // prefetch, net/http, GC) divided by the objects or requests served.
 //
+// TAXII_BENCH_BACKEND=postgres runs the same on PostgreSQL (TB_POSTGRES_URL,
+// a fresh schema each run) and adds the database server's CPU (db-cpu-*).
+//
 // Run with: go test -run '^$' -bench BenchmarkServe -benchtime 1x ./taxii/
 func BenchmarkServe(b *testing.B) {
 	n := benchObjects(b)
@@ -91,7 +96,13 @@ func BenchmarkServe(b *testing.B) {
 		path = filepath.Join(b.TempDir(), "bench.db")
 	}
 	_, statErr := os.Stat(path)
-	st, err := storage.Open(ctx, path)
+	open := func() (*storage.Store, error) { return storage.Open(ctx, path) }
+	if os.Getenv("TAXII_BENCH_BACKEND") == "postgres" { // a fresh schema, built each run
+		u, _ := pgtest.Schema(b, "tb_bench")
+		statErr = os.ErrNotExist
+		open = func() (*storage.Store, error) { return storage.OpenPostgres(ctx, u) }
+	}
+	st, err := open()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,12 +146,14 @@ func BenchmarkServe(b *testing.B) {
 		for b.Loop() {
 			debug.FreeOSMemory()
 			_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM
+			db0 := pgtest.ServerCPU()
 			res, server, client := runBenchClient(b, "crawl", base, n)
 			if res.Objects != n {
 				b.Fatalf("crawled %d objects, want %d", res.Objects, n)
 			}
 			b.ReportMetric(res.Seconds, "crawl-s")
 			b.ReportMetric(float64(server.Microseconds())/float64(n), "server-cpu-us/object")
+			b.ReportMetric(float64((pgtest.ServerCPU()-db0).Microseconds())/float64(n), "db-cpu-us/object")
 			b.ReportMetric(client.Seconds(), "client-cpu-s")
 			b.ReportMetric(float64(rssKB("VmHWM"))/1024, "peak-rss-MB")
 		}
@@ -148,7 +161,9 @@ func BenchmarkServe(b *testing.B) {
 
 	b.Run("get", func(b *testing.B) {
 		for b.Loop() {
+			db0 := pgtest.ServerCPU()
 			res, server, client := runBenchClient(b, "get", base, n)
+			db := pgtest.ServerCPU() - db0
 			lats := res.LatenciesUS
 			slices.Sort(lats)
 			q := func(p float64) float64 { return float64(lats[int(p*float64(len(lats)-1))]) / 1000 }
@@ -156,6 +171,7 @@ func BenchmarkServe(b *testing.B) {
 			b.ReportMetric(q(0.99), "p99-ms")
 			b.ReportMetric(float64(len(lats)), "requests")
 			b.ReportMetric(float64(server.Microseconds())/float64(len(lats)), "server-cpu-us/req")
+			b.ReportMetric(float64(db.Microseconds())/float64(len(lats)), "db-cpu-us/req")
 			b.ReportMetric(float64(client.Microseconds())/float64(len(lats)), "client-cpu-us/req")
 		}
 	})

@@ -15,7 +15,11 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
@@ -66,4 +70,31 @@ func Schema(t testing.TB, prefix string) (u, schema string) {
 	q.Set("search_path", schema)
 	pu.RawQuery = q.Encode()
 	return pu.String(), schema
+}
+
+// ServerCPU is the CPU time (user + system) used so far by every process of
+// this machine named postgres: the database server's share of a benchmark
+// when it runs on the same machine and nothing else uses it meanwhile.
+// Processes that exit between two readings take their time with them (Linux
+// /proc; 0 elsewhere).
+func ServerCPU() time.Duration {
+	var total time.Duration
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		name, rest, ok := strings.Cut(string(b), ") ")
+		if !ok || !strings.HasSuffix(name, "(postgres") {
+			continue
+		}
+		f := strings.Fields(rest) // f[11], f[12]: utime, stime in clock ticks
+		if len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			stime, _ := strconv.ParseInt(f[12], 10, 64)
+			total += time.Duration(ut+stime) * 10 * time.Millisecond // USER_HZ = 100
+		}
+	}
+	return total
 }
