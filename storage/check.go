@@ -37,7 +37,9 @@ const maxProblems = 10
 
 // Check runs SQLite's integrity check on the whole file: PRAGMA quick_check
 // (O(N): every page, b-tree shape, record format, NOT NULL) or, when full,
-// PRAGMA integrity_check (also every index against its table, O(N log N)).
+// PRAGMA integrity_check (also every index against its table, O(N log N))
+// followed by the store's own rules (invariants.go: memberships, latest and
+// first flags, the graph's two tables).
 // It returns nil for a sound file, an *IntegrityError naming the file and
 // what SQLite found, or another error when the check itself cannot run —
 // which on an open Store also means the file is unusable. Check reads the
@@ -74,6 +76,12 @@ func (s *Store) Check(ctx context.Context, full bool) error {
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("check database %s: %w", path, err)
+	}
+	if len(problems) == 0 && full {
+		// A sound file: now the store's own rules.
+		if problems, err = s.invariantProblems(ctx); err != nil {
+			return fmt.Errorf("check database %s: %w", path, err)
+		}
 	}
 	if len(problems) > 0 {
 		return &IntegrityError{Path: path, Full: full, Problems: problems}

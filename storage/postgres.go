@@ -169,20 +169,11 @@ func (s *Store) pgCheck(ctx context.Context, full bool) error {
 		problems = append(problems, fmt.Sprintf("schema version %d, this program's is %d", have, len(ms)))
 	}
 	if full {
-		for _, c := range []struct{ what, q string }{
-			{"memberships without version bytes", "SELECT count(*) FROM members m WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.vid = m.vid)"},
-			{"memberships without an object", "SELECT count(*) FROM members m WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.oid = m.oid)"},
-			{"objects with more than one latest version", "SELECT count(*) FROM (SELECT 1 FROM members WHERE latest = 1 GROUP BY cid, oid HAVING count(*) > 1) x"},
-			{"objects with more than one first version", "SELECT count(*) FROM (SELECT 1 FROM members WHERE first = 1 GROUP BY cid, oid HAVING count(*) > 1) x"},
-		} {
-			var n int64
-			if err := s.r.QueryRowContext(ctx, c.q).Scan(&n); err != nil {
-				return fmt.Errorf("check database %s: %w", s.pg.where, err)
-			}
-			if n > 0 {
-				problems = append(problems, fmt.Sprintf("%d %s", n, c.what))
-			}
+		more, err := s.invariantProblems(ctx)
+		if err != nil {
+			return fmt.Errorf("check database %s: %w", s.pg.where, err)
 		}
+		problems = append(problems, more...)
 	}
 	if len(problems) > 0 {
 		return &IntegrityError{Path: s.pg.where, Full: full, Problems: problems}

@@ -30,7 +30,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("check")
 	path := configFlag(fs)
 	configOnly := fs.Bool("config-only", false, "validate the configuration only; reach nothing")
-	full := fs.Bool("full", false, "run SQLite's full integrity_check (every index against its table) instead of quick_check")
+	full := fs.Bool("full", false, "run the full check: SQLite's integrity_check (every index against its table) instead of quick_check, then the store's own rules (memberships, latest and first flags, the reference graph)")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
@@ -95,7 +95,7 @@ func checkDatabase(ctx context.Context, e *env, cfg *config.Config, full bool) e
 	}
 	kind := "quick_check"
 	if full {
-		kind = "integrity_check"
+		kind = "integrity_check and the store's rules"
 	}
 	if err := store.Check(ctx, full); err != nil {
 		checkLine(e, false, "database", fmt.Sprintf("%v; restore it from a backup, or move it aside and let the next sync rebuild it", err))
