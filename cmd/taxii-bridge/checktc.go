@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"slices"
 	"strings"
@@ -135,27 +136,50 @@ func rejection(err error) (string, bool) {
 // a configuration error (exit 2).
 func checkTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config.Config, owners []string) error {
 	var bad []string
-	for _, q := range syncQueries(cfg, owners) {
-		if q.skip {
-			continue
-		}
-		err := q.check(ctx, client, q.tql)
-		msg, rejected := rejection(err)
+	for q, v := range probeQueries(ctx, client, syncQueries(cfg, owners)) {
 		switch {
-		case err == nil:
+		case v.err == nil:
 			checkLine(e, true, q.name, "accepted by ThreatConnect"+q.note)
-		case rejected:
-			checkLine(e, false, q.name, fmt.Sprintf("%s rejected by ThreatConnect: %s", q.key, msg))
-			bad = append(bad, fmt.Sprintf("%s rejected by ThreatConnect: %s", q.key, msg))
+		case v.rejected != "":
+			checkLine(e, false, q.name, v.rejected)
+			bad = append(bad, v.rejected)
 		default:
-			checkLine(e, false, q.name, err.Error())
-			return fmt.Errorf("threatconnect: %w", err)
+			checkLine(e, false, q.name, v.err.Error())
+			return fmt.Errorf("threatconnect: %w", v.err)
 		}
 	}
 	if len(bad) > 0 {
 		return usageErrorf("threatconnect: %s", strings.Join(bad, "; "))
 	}
 	return nil
+}
+
+// verdict is ThreatConnect's answer to one probed query: err nil when it
+// was accepted; rejected, when ThreatConnect refused the TQL itself, says
+// which setting and why; any other err is a failure to ask.
+type verdict struct {
+	err      error
+	rejected string
+}
+
+// probeQueries sends each query of qs the sync would send (one item each)
+// and yields it with ThreatConnect's verdict, for check and for serve's
+// start.
+func probeQueries(ctx context.Context, client *tcapi.Client, qs []syncQuery) iter.Seq2[syncQuery, verdict] {
+	return func(yield func(syncQuery, verdict) bool) {
+		for _, q := range qs {
+			if q.skip {
+				continue
+			}
+			v := verdict{err: q.check(ctx, client, q.tql)}
+			if msg, rejected := rejection(v.err); rejected {
+				v.rejected = fmt.Sprintf("%s rejected by ThreatConnect: %s", q.key, msg)
+			}
+			if !yield(q, v) {
+				return
+			}
+		}
+	}
 }
 
 // syncQuery is one TQL the sync sends, with the key that decides it.

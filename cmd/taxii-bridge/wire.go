@@ -175,18 +175,13 @@ func preflightTQL(ctx context.Context, e *env, client *tcapi.Client, cfg *config
 		return usageErr(err)
 	}
 	e.Log.Info("sync owners", "owners", describeOwnerScope(cfg.Sync.Owners, scope, len(owners)))
-	for _, q := range syncQueries(cfg, scope) {
-		if q.skip {
-			continue
-		}
-		err := q.check(ctx, client, q.tql)
-		msg, rejected := rejection(err)
+	for q, v := range probeQueries(ctx, client, syncQueries(cfg, scope)) {
 		switch {
-		case err == nil:
-		case rejected:
-			return usageErrorf("%s rejected by ThreatConnect: %s", q.key, msg)
+		case v.err == nil:
+		case v.rejected != "":
+			return usageErrorf("%s", v.rejected)
 		default:
-			e.Log.Warn("cannot check the sync's TQL before starting", "query", q.name, "err", err)
+			e.Log.Warn("cannot check the sync's TQL before starting", "query", q.name, "err", v.err)
 		}
 	}
 	return nil
