@@ -2,7 +2,8 @@
 // processes share one PostgreSQL database (issue 13, docs/scale-out.md).
 //
 // An Elector campaigns for a session-level advisory lock,
-// pg_try_advisory_lock(Key), on a connection of its own (never one from a
+// pg_try_advisory_lock(Key # hash of the current schema), on a connection
+// of its own (one deployment per schema; never a connection from a
 // pool, whose connections come and go). While it follows it tries again
 // every Interval; while it leads it watches that connection continuously
 // and checks the lock is still held every Interval. Losing either ends the

@@ -43,7 +43,10 @@ func (e *HeldError) Error() string {
 // Options configure an Elector.
 type Options struct {
 	// Key is the advisory lock key (default DefaultKey). Electors with the
-	// same key on the same database compete.
+	// same key on the same database and schema compete: the lock taken is
+	// Key combined with a hash of the session's current schema (its
+	// search_path), so deployments in different schemas of one database
+	// elect separately, as their writes are serialised separately.
 	Key int64
 	// Interval is how often a follower retries and a leader checks that it
 	// still holds the lock (default DefaultInterval). Each query may take
@@ -337,17 +340,21 @@ func (e *Elector) tryLock(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	qctx, cancel := context.WithTimeout(ctx, e.queryTimeout())
 	defer cancel()
 	var won bool
-	if err := conn.QueryRow(qctx, "SELECT pg_try_advisory_lock($1)", e.opt.Key).Scan(&won); err != nil {
+	if err := conn.QueryRow(qctx, "SELECT pg_try_advisory_lock("+lockKey+")", e.opt.Key).Scan(&won); err != nil {
 		return false, fmt.Errorf("leader: try lock: %w", err)
 	}
 	return won, nil
 }
 
-// lockWhere selects the lock of key $1 in pg_locks: a bigint advisory lock
+// lockKey is the lock an elector with Options.Key $1 takes: the key
+// combined with a hash of the session's current schema (see Options.Key).
+const lockKey = `($1::bigint # hashtextextended(coalesce(current_schema(), ''), 0))`
+
+// lockWhere selects the lock of lockKey in pg_locks: a bigint advisory lock
 // shows as classid (high 32 bits), objid (low 32 bits), objsubid 1, in the
 // current database.
 const lockWhere = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-	AND l.classid::bigint = (($1::bigint >> 32) & 4294967295) AND l.objid::bigint = ($1::bigint & 4294967295)
+	AND l.classid::bigint = ((` + lockKey + ` >> 32) & 4294967295) AND l.objid::bigint = (` + lockKey + ` & 4294967295)
 	AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`
 
 // holds reports whether this session holds the lock.
@@ -382,7 +389,7 @@ func (e *Elector) holder(ctx context.Context, conn *pgx.Conn) string {
 func (e *Elector) release(conn *pgx.Conn, lost error) {
 	if lost == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), e.queryTimeout())
-		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", e.opt.Key)
+		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock("+lockKey+")", e.opt.Key)
 		cancel()
 	}
 	closeConn(conn)

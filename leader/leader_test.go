@@ -283,3 +283,20 @@ func (w tLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// Electors with the same key on different schemas of one database do not
+// compete: each schema is a deployment of its own (Options.Key).
+func TestElector_SchemasElectSeparately(t *testing.T) {
+	pgURL(t)
+	t.Parallel()
+	key := randomKey()
+	var concurrent, maxConcurrent atomic.Int32
+	u1, _ := pgtest.Schema(t, "tb_elect")
+	u2, _ := pgtest.Schema(t, "tb_elect")
+	a := campaign(t, u1, key, "replica-a", 100*time.Millisecond, &concurrent, &maxConcurrent)
+	b := campaign(t, u2, key, "replica-b", 100*time.Millisecond, &concurrent, &maxConcurrent)
+	waitFor(t, "both lead", 10*time.Second, func() bool { return a.e.Leading() && b.e.Leading() })
+	if got := a.e.LeaderReplica(); got != a.e.Replica() {
+		t.Errorf("schema 1's leader seen as %q, want %s", got, a.e.Replica())
+	}
+}

@@ -25,7 +25,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/taxii-bridge/taxii-bridge/leader"
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/taxii"
 
@@ -35,11 +34,8 @@ import (
 // The process-level acceptance tests of issue 13: real `serve` processes
 // (the binary built once per test) share one PostgreSQL schema.
 //
-// serve elects on the fixed key leader.DefaultKey (there is no setting for
-// it), and advisory locks are scoped to the database, not the schema: these
-// tests therefore never run in parallel with each other, and each first
-// waits until no other session (another test run on the same database)
-// holds the key.
+// serve elects on leader.DefaultKey combined with the schema (leader.Options),
+// so each test's fresh schema has a leader lock of its own.
 
 // replicasPostgresURL is TB_POSTGRES_URL, or a skip saying it is not set
 // (or that -short is).
@@ -73,24 +69,6 @@ func newReplicaSchema(t *testing.T, base string) (schemaURL, schema string, admi
 	s.Close()
 	if _, err := admin.Exec(ctx, "SET search_path TO "+schema); err != nil {
 		t.Fatal(err)
-	}
-	// serve elects on the fixed key: wait until no other test run holds it.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var held bool
-		err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
-			AND classid::bigint = (($1::bigint >> 32) & 4294967295) AND objid::bigint = ($1::bigint & 4294967295)
-			AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, leader.DefaultKey).Scan(&held)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !held {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("another session (another test run on this database?) has held the sync leader lock for 60 s; this test needs it")
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	return schemaURL, schema, admin
 }
