@@ -23,6 +23,8 @@ import (
 
 	"github.com/taxii-bridge/taxii-bridge/storage"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // Test principals. Passwords are the user name + "-pw".
@@ -100,13 +102,36 @@ func (c *testClock) now() time.Time {
 	return c.t
 }
 
+// pgTests holds the (sub)tests onBackends runs on PostgreSQL: newFixture
+// opens their store there, in a fresh schema.
+var pgTests sync.Map // testing.TB -> struct{}
+
+// onBackends runs test on a SQLite store and, with TB_POSTGRES_URL, on a
+// PostgreSQL one (skipped with a message otherwise).
+func onBackends(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", func(t *testing.T) {
+		pgtest.URL(t)
+		pgTests.Store(t, struct{}{})
+		defer pgTests.Delete(t)
+		test(t)
+	})
+}
+
 func newFixture(t testing.TB, mutate ...func(*Config)) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	// The store shares the server's clock, so status expiry is decided on
 	// one time line.
-	st, err := storage.Open(ctx, filepath.Join(t.TempDir(), "taxii.db"), storage.WithNow(clock.now))
+	var st *storage.Store
+	var err error
+	if _, pg := pgTests.Load(t); pg {
+		u, _ := pgtest.Schema(t, "tb_taxii")
+		st, err = storage.OpenPostgres(ctx, u, storage.WithNow(clock.now))
+	} else {
+		st, err = storage.Open(ctx, filepath.Join(t.TempDir(), "taxii.db"), storage.WithNow(clock.now))
+	}
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

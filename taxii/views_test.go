@@ -43,6 +43,10 @@ func indicatorWith(n int, extra string) string {
 // not stored, in either order, and a case variant alone is not a STIX
 // property.
 func TestPOSTCaseVariantMarkingCannotUnmarkObject(t *testing.T) {
+	onBackends(t, testPOSTCaseVariantMarkingCannotUnmarkObject)
+}
+
+func testPOSTCaseVariantMarkingCannotUnmarkObject(t *testing.T) {
 	f := newFixture(t)
 	variants := []string{
 		`"object_marking_refs":["` + tlpRed + `"],"OBJECT_MARKING_REFS":[]`,
@@ -144,6 +148,10 @@ func TestPOSTObjectMustBeValidForItsType(t *testing.T) {
 // trace in any listing, manifest or versions list, whatever the filter.
 // Needs the storage membership change.
 func TestCappedReaderGetsNotFoundForHiddenObject(t *testing.T) {
+	onBackends(t, testCappedReaderGetsNotFoundForHiddenObject)
+}
+
+func testCappedReaderGetsNotFoundForHiddenObject(t *testing.T) {
 	f := newFixture(t)
 	f.put("intel", ind(1, 0, tlpGreen))
 	f.put("intel", ind(1, 1, tlpAmber)) // latest AMBER: hidden from greg
@@ -188,6 +196,10 @@ func TestCappedReaderGetsNotFoundForHiddenObject(t *testing.T) {
 // latest is within it stays visible, without the hidden version; an object
 // visible to the reader is never {} on GET (A-6 applies only to filters).
 func TestCappedReaderSeesVisibleObjectWithoutHiddenVersions(t *testing.T) {
+	onBackends(t, testCappedReaderSeesVisibleObjectWithoutHiddenVersions)
+}
+
+func testCappedReaderSeesVisibleObjectWithoutHiddenVersions(t *testing.T) {
 	f := newFixture(t)
 	f.put("intel", ind(1, 0, tlpAmber))
 	f.put("intel", ind(1, 1, tlpGreen)) // latest GREEN
@@ -209,6 +221,10 @@ func TestCappedReaderSeesVisibleObjectWithoutHiddenVersions(t *testing.T) {
 // the same objects — those whose latest version is within the cap.
 // Needs the storage membership change.
 func TestCappedReaderWalkerAgreesAcrossViews(t *testing.T) {
+	onBackends(t, testCappedReaderWalkerAgreesAcrossViews)
+}
+
+func testCappedReaderWalkerAgreesAcrossViews(t *testing.T) {
 	f := newFixture(t)
 	// 40 objects; every third gets a later AMBER version (hidden from
 	// greg), every fifth an earlier AMBER one (visible, that version not).
@@ -300,6 +316,10 @@ func TestCappedReaderWalkerAgreesAcrossViews(t *testing.T) {
 // for an absent object, nothing removed) and deletes only the versions it
 // can see.
 func TestCappedReaderCannotDeleteHiddenObject(t *testing.T) {
+	onBackends(t, testCappedReaderCannotDeleteHiddenObject)
+}
+
+func testCappedReaderCannotDeleteHiddenObject(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Users[1].Write = []string{"submissions"} })
 	f.put("submissions", ind(1, 0, tlpGreen))
 	f.put("submissions", ind(1, 1, tlpAmber)) // hidden from greg
@@ -330,6 +350,10 @@ func TestCappedReaderCannotDeleteHiddenObject(t *testing.T) {
 // Issue 9 point 4: a status resource belongs to its poster; every other
 // principal gets the 404 of an unknown id.
 func TestStatusOfAnotherPrincipalIsNotFound(t *testing.T) {
+	onBackends(t, testStatusOfAnotherPrincipalIsNotFound)
+}
+
+func testStatusOfAnotherPrincipalIsNotFound(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Users[1].Write = []string{"submissions"} })
 	st := f.postOne("wanda", "submissions", string(ind(1, 0, "").raw()))
 	wantStatus(t, f.get("wanda", "/api1/status/"+st.ID+"/"), http.StatusOK)
@@ -349,6 +373,10 @@ func TestStatusOfAnotherPrincipalIsNotFound(t *testing.T) {
 // reveals nothing — its status entry is exactly that of an object new to
 // the collection — and neither overwrites nor downgrades the hidden object.
 func TestPOSTCopyOfHiddenObjectRevealsNothing(t *testing.T) {
+	onBackends(t, testPOSTCopyOfHiddenObjectRevealsNothing)
+}
+
+func testPOSTCopyOfHiddenObjectRevealsNothing(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Users[1].Write = []string{"submissions"} })
 	f.put("submissions", ind(1, 0, tlpRed))
 	sco := stixObj{typ: "ipv4-addr", n: 7, marking: tlpRed}

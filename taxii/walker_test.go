@@ -178,10 +178,11 @@ func poller(ctx context.Context, stop <-chan struct{}, crawl func(ctx context.Co
 // Issue 3 §6 and acceptance: both paging paths are lossless and never
 // duplicate on a collection that grows while it is being crawled
 // (taxii21.md D-1, D-8, D-9, C-9) — for an unlimited reader and, issue 9,
-// for a GREEN-capped one, to whom every seventh object (AMBER) is hidden.
+// for a GREEN-capped one, to whom every seventh object (AMBER) is hidden;
+// on both storage backends.
 func TestWalkerLosslessUnderConcurrentWrites(t *testing.T) {
 	for _, who := range []string{"alice", "greg"} {
-		t.Run(who, func(t *testing.T) { testWalkerLossless(t, who) })
+		t.Run(who, func(t *testing.T) { onBackends(t, func(t *testing.T) { testWalkerLossless(t, who) }) })
 	}
 }
 
