@@ -199,8 +199,12 @@ func ownerAliasOf(owner string) string { return tcsync.OwnerAlias(owner, nil) }
 // simulator behaving like ThreatConnect (associations do not bump
 // lastModified, so they are found by the reconciliation).
 func TestPublishedGraphNeverLeaksAndNeverDrifts(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testPublishedGraph(t, openStore(t, "graph.db")) })
+	t.Run("postgres", func(t *testing.T) { testPublishedGraph(t, openPostgresStore(t)) })
+}
+
+func testPublishedGraph(t *testing.T, store *storage.Store) {
 	f := newFixture(t, 400, 40)
-	store := openStore(t, "graph.db")
 	w := f.worker(store, syncConfig(), nil)
 	ctx := context.Background()
 	run := func(what string) {

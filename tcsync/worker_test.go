@@ -23,6 +23,8 @@ import (
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcapi"
 	"github.com/taxii-bridge/taxii-bridge/tcsync/tcsim"
 	"github.com/taxii-bridge/taxii-bridge/tlp"
+
+	"github.com/taxii-bridge/taxii-bridge/internal/pgtest"
 )
 
 // clock is a settable time shared by the simulator, the client and the worker.
@@ -108,6 +110,19 @@ func (f *fixture) workerWith(store *storage.Store, s tcsync.Sync, cols []tcsync.
 func openStore(t *testing.T, name string) *storage.Store {
 	t.Helper()
 	s, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openPostgresStore is openStore on PostgreSQL (TB_POSTGRES_URL), in a
+// fresh schema; the test skips with a message without it.
+func openPostgresStore(t *testing.T) *storage.Store {
+	t.Helper()
+	u, _ := pgtest.Schema(t, "tb_sync")
+	s, err := storage.OpenPostgres(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
