@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -171,13 +172,8 @@ func TestMigration4KeepsTheGraph(t *testing.T) {
 func equalAnswers(a, b [3][2]map[string][]string) bool {
 	for k := range a {
 		for d := range a[k] {
-			if len(a[k][d]) != len(b[k][d]) {
+			if !maps.EqualFunc(a[k][d], b[k][d], slices.Equal[[]string]) {
 				return false
-			}
-			for id, v := range a[k][d] {
-				if !slices.Equal(v, b[k][d][id]) {
-					return false
-				}
 			}
 		}
 	}
