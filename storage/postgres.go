@@ -46,10 +46,13 @@ var (
 // not parse.
 func redactURL(conn string) string {
 	if u, err := url.Parse(conn); err == nil && u.Scheme != "" {
-		if q := u.Query(); q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
+		q := u.Query()
+		for k := range q { // password, sslpassword, …
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
+			}
 		}
+		u.RawQuery = q.Encode()
 		return u.Redacted()
 	}
 	conn = pgUserPassword.ReplaceAllString(conn, "${1}:xxxxx@")

@@ -78,8 +78,11 @@ func TestOpenPostgresNeverPrintsThePassword(t *testing.T) {
 			t.Errorf("OpenPostgres error shows the password: %v", err)
 		}
 	}
-	if got := redactURL("postgres://u:" + pw + "@h/db"); strings.Contains(got, pw) || !strings.Contains(got, "h/db") {
-		t.Errorf("redactURL = %q", got)
+	for _, conn := range []string{"postgres://u:" + pw + "@h/db", "postgres://u@h/db?sslmode=verify-full&sslpassword=" + pw,
+		"host=h dbname=db sslpassword=" + pw} {
+		if got := redactURL(conn); strings.Contains(got, pw) || !strings.Contains(got, "h") {
+			t.Errorf("redactURL(…) = %q", got)
+		}
 	}
 }
 

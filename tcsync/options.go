@@ -38,7 +38,9 @@ type Options struct {
 	// worker runs (each Store.Update); an error fails the transaction, so
 	// nothing of it is written. Scale-out sets it to the leader's fence
 	// check (leader.Fence.Check), so a replica whose term is over cannot
-	// write even when a write races the loss of leadership.
+	// write even when a write races the loss of leadership. The worker's
+	// EnsureCollection and Maintain calls are not Updates and are not
+	// fenced; both are idempotent.
 	Fence func(tx *storage.Tx) error
 }
 
