@@ -229,24 +229,17 @@ func (b *putBatch) newOID(id string) int64 {
 	return oid
 }
 
-// learn records the keys the slow path gave an object and its references,
-// so that later objects of the batch do not assign them again.
-func (b *putBatch) learn(o *Object) error {
-	ids := append(append([]string{o.ID}, o.Refs...), o.Wants...)
-	rows, err := b.tx.query("SELECT stix_id, oid FROM objects WHERE stix_id IN (SELECT value FROM json_each(?))", jsonList(objKeys(ids)))
-	if err != nil {
-		return fmt.Errorf("look up object keys: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var oid int64
-		if err := rows.Scan(&id, &oid); err != nil {
-			return fmt.Errorf("look up object keys: %w", err)
+// learn records the keys the slow path gave an object and its references
+// (Tx.oid keeps each in the transaction's cache), so that later objects of
+// the batch do not assign them again.
+func (b *putBatch) learn(o *Object) {
+	for _, ids := range [][]string{{o.ID}, o.Refs, o.Wants} {
+		for _, id := range ids {
+			if oid, ok := b.tx.cache.oid[id]; ok {
+				b.oids[id] = oid
+			}
 		}
-		b.oids[stixID(id)] = oid
 	}
-	return rows.Err()
 }
 
 func (b *putBatch) loadNextIDs() error {

@@ -247,15 +247,15 @@ func (tc *tokenCodec) longest(src []byte, i int) int {
 }
 
 // isUUID reports whether b starts with a canonical lowercase UUID.
-func isUUID(b []byte) bool {
+func isUUID[S string | []byte](b S) bool {
 	if len(b) < 36 || b[8] != '-' || b[13] != '-' || b[18] != '-' || b[23] != '-' {
 		return false
 	}
-	for i, c := range b[:36] {
+	for i := range 36 {
 		if i == 8 || i == 13 || i == 18 || i == 23 {
 			continue
 		}
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+		if c := b[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}

@@ -201,9 +201,8 @@ func Copy(ctx context.Context, dst, src *Store, opts CopyOptions) (CopyReport, e
 			if srcSums, err = copyTablesTx(ctx, tx, rtx, cols, opts.Progress); err != nil {
 				return err
 			}
-			if err := restartKeys(tx); err != nil {
-				return err
-			}
+			// No key generator to move: keys are never implicit (the
+			// dialect rules in doc.go), every insert takes max(key)+1.
 			dstSums, err := digestTables(tx.ctx, tx.tx, cols)
 			if err != nil {
 				return fmt.Errorf("read back: %w", err)
@@ -298,7 +297,7 @@ func isEmpty(ctx context.Context, q querier) (bool, error) {
 func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]string, progress func(string, int64)) (sums, error) {
 	out := sums{}
 	// SQLite to SQLite copies every value verbatim, storage class and all.
-	convert := !tx.s.isSQLite()
+	convert := tx.s.pg != nil
 	for _, t := range copyTables {
 		c := cols[t]
 		d := newTableSum(t, c)
@@ -423,51 +422,6 @@ func valueSize(v any) int {
 		return len(v)
 	}
 	return 8
-}
-
-// isSQLite reports whether the store is the SQLite backend.
-func (s *Store) isSQLite() bool { return !s.d.pg }
-
-// restartKeys moves the destination's key generators past the copied keys.
-// SQLite derives the next INTEGER PRIMARY KEY from the greatest stored, so it
-// has nothing to do. PostgreSQL keeps a sequence per identity or serial
-// column (cid, oid, vid, and whatever else the backend generates), found
-// in the catalog rather than listed here.
-func restartKeys(tx *Tx) error {
-	if tx.s.isSQLite() {
-		return nil
-	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT table_name, column_name FROM information_schema.columns
-		WHERE table_schema = current_schema() AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')`)
-	if err != nil {
-		return fmt.Errorf("list key generators: %w", err)
-	}
-	var keys [][2]string
-	for rows.Next() {
-		var t, c string
-		if err := rows.Scan(&t, &c); err != nil {
-			rows.Close()
-			return fmt.Errorf("list key generators: %w", err)
-		}
-		if slices.Contains(copyTables, t) {
-			keys = append(keys, [2]string{t, c})
-		}
-	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return fmt.Errorf("list key generators: %w", err)
-	}
-	for _, k := range keys {
-		t, c := k[0], k[1]
-		// setval of NULL (an empty table) changes nothing.
-		q := "SELECT setval(pg_get_serial_sequence('" + t + "', '" + c + "'), max(" + c + ")) FROM " + t
-		var ignored any
-		if err := tx.tx.QueryRowContext(tx.ctx, q).Scan(&ignored); err != nil {
-			return fmt.Errorf("restart key generator of %s.%s: %w", t, c, err)
-		}
-	}
-	return nil
 }
 
 // afterCopy drops what the store remembers of its (formerly empty) tables:

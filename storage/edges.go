@@ -257,6 +257,8 @@ func migrate4(tx *Tx) error {
 
 // fillRefs writes refs from the edges of a store older than migration 0004
 // (read in source order through edges_by_src), then drops that index.
+// It inserts while its cursor is open, which SQLite allows; a PostgreSQL
+// store never has edges here (it is created empty, all migrations at once).
 func fillRefs(tx *Tx) error {
 	rows, err := tx.query(`SELECT cid, src, kind, dst FROM edges INDEXED BY edges_by_src ORDER BY cid, src, kind, dst`)
 	if err != nil {

@@ -21,7 +21,7 @@ var invariantQueries = []struct{ what, q string }{
 // that refs and edges hold one graph (edges.go). It reads one snapshot.
 func (s *Store) invariantProblems(ctx context.Context) ([]string, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
-	if s.d.pg {
+	if s.pg != nil {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
 	tx, err := s.r.BeginTx(ctx, opts)

@@ -38,7 +38,7 @@ var keyTypeCode = func() map[string]byte {
 // objKey is the objects.stix_id of a STIX id.
 func objKey(id string) string {
 	i := strings.Index(id, "--")
-	if i <= 0 || len(id)-i-2 != 36 || !isUUID([]byte(id[i+2:])) || !stixType(id[:i]) {
+	if i <= 0 || len(id)-i-2 != 36 || !isUUID(id[i+2:]) || !stixType(id[:i]) {
 		return "~~" + id
 	}
 	raw := uuidBytes(id[i+2:])

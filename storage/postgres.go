@@ -139,8 +139,9 @@ func pgFault(err error) bool {
 	return false
 }
 
-// pgTables are the store's tables, for Stats, Check and Maintain.
-var pgTables = []string{"schema_migrations", "state", "collections", "objects", "versions", "members", "edges", "statuses"}
+// pgTables are the store's tables, for Check: what Copy carries, and the
+// migrations' record.
+var pgTables = append([]string{"schema_migrations"}, copyTables...)
 
 // pgCheck is Check on PostgreSQL. The engine checksums and checks its own
 // pages; what the store can check is its schema and its own invariants:
@@ -164,8 +165,8 @@ func (s *Store) pgCheck(ctx context.Context, full bool) error {
 	if err != nil {
 		return err
 	}
-	var have int
-	if err := s.r.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+	have, err := s.schemaVersion(ctx)
+	if err != nil {
 		return fmt.Errorf("check database %s: %w", s.pg.where, err)
 	}
 	if have != len(ms) {

@@ -121,9 +121,9 @@ func (tx *Tx) Put(collectionID string, objs []Object) (PutResult, error) {
 		changed, handled, err := b.put(&o)
 		if err == nil && !handled {
 			if changed, err = tx.putOne(cid, &o); err == nil {
-				err = b.learn(&o)
+				b.learn(&o)
 			}
-			b.nextOID, b.nextVID = 0, 0 // it inserted with implicit row ids
+			b.nextOID, b.nextVID = 0, 0 // it took max(key)+1 keys of its own: reload the counters
 			tx.cache.forget(cid, o.ID)
 		}
 		if err != nil {
@@ -301,6 +301,7 @@ func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
 	case err != nil:
 		return 0, false, fmt.Errorf("look up object: %w", err)
 	}
+	tx.cache.learn(id, oid)
 	return oid, true, nil
 }
 

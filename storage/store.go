@@ -650,7 +650,7 @@ func (s *Store) Maintain(ctx context.Context) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.pg != nil {
-		if _, err := s.w.ExecContext(ctx, "ANALYZE state, collections, objects, versions, members, edges, statuses"); err != nil {
+		if _, err := s.w.ExecContext(ctx, "ANALYZE "+strings.Join(copyTables, ", ")); err != nil {
 			return fmt.Errorf("analyze: %w", err)
 		}
 		return nil
