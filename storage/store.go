@@ -416,7 +416,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	if tx.hwDirty {
-		if err := tx.setState(ctx, hwKey, []byte(strconv.FormatInt(s.hw, 10))); err != nil {
+		if err := tx.setState(tx.ctx, hwKey, []byte(strconv.FormatInt(s.hw, 10))); err != nil {
 			sqlTx.Rollback()
 			return fmt.Errorf("persist date_added high-water mark: %w", err)
 		}
@@ -426,7 +426,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		// Every write moves the generation, so that other processes
 		// drop what they cached (begin).
 		gen++
-		if err := tx.setState(ctx, genKey, []byte(strconv.FormatInt(gen, 10))); err != nil {
+		if err := tx.setState(tx.ctx, genKey, []byte(strconv.FormatInt(gen, 10))); err != nil {
 			sqlTx.Rollback()
 			return fmt.Errorf("move generation: %w", err)
 		}
