@@ -167,6 +167,7 @@ func (b *putBatch) put(o *Object) (changed, handled bool, err error) {
 	if !known {
 		oid = b.newOID(o.ID)
 	}
+	b.tx.fresh.name(oid, o.ID)
 	b.edges(oid, EdgeRef, o.Refs)
 	b.edges(oid, EdgeWant, o.Wants)
 	mod := toMicro(o.Modified)
@@ -216,6 +217,7 @@ func (b *putBatch) edges(src int64, kind int, ids []string) {
 	b.refArgs = append(b.refArgs, b.cid, src, kind, packKeys(keys))
 	for _, dst := range keys {
 		b.edgeArgs = append(b.edgeArgs, b.cid, dst, kind, src)
+		b.tx.fresh.add(b.cid, kind, dst, src)
 	}
 }
 
@@ -226,6 +228,7 @@ func (b *putBatch) newOID(id string) int64 {
 	b.oids[id] = oid
 	b.objArgs = append(b.objArgs, oid, objKey(id))
 	b.tx.s.known.add(id)
+	b.tx.fresh.created(oid, id)
 	return oid
 }
 

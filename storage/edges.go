@@ -105,11 +105,13 @@ func (tx *Tx) setEdges(cid int64, kind int, want map[int64][]int64) (gone map[in
 				if err := tx.exec(`DELETE FROM edges WHERE cid = ? AND dst = ? AND kind = ? AND src = ?`, cid, d, kind, s); err != nil {
 					return nil, fmt.Errorf("drop edge: %w", err)
 				}
+				tx.fresh.remove(cid, kind, d, s)
 			}
 		}
 		for _, d := range w {
 			if _, found := slices.BinarySearch(h, d); !found {
 				add = append(add, cid, d, kind, s)
+				tx.fresh.add(cid, kind, d, s)
 			}
 		}
 		if len(w) == 0 {
@@ -244,6 +246,7 @@ func (tx *Tx) dropKey(oid int64) error {
 	if err := tx.exec(`DELETE FROM edges WHERE cid IN (SELECT cid FROM collections) AND dst = ?`, oid); err != nil {
 		return fmt.Errorf("drop edges: %w", err)
 	}
+	tx.fresh.drop(oid)
 	return nil
 }
 

@@ -242,3 +242,99 @@ func testCheckFindsABrokenGraph(t *testing.T, be backend) {
 		})
 	}
 }
+
+// TestReferrersOfKeysMadeInTheTransaction: Referrers answers from memory
+// for keys the transaction created (fresh.go) and from the edges table for
+// the others; after each kind of edge write in one transaction (new
+// sources, changed references, origins, a purge) both answers must be
+// what the edges table says.
+func TestReferrersOfKeysMadeInTheTransaction(t *testing.T) {
+	eachBackend(t, testReferrersOfKeysMadeInTheTransaction)
+}
+
+func testReferrersOfKeysMadeInTheTransaction(t *testing.T, be backend) {
+	s, _ := be.open(t)
+	c, c2 := ensure(t, s, "one").ID, ensure(t, s, "two").ID
+	old := obj("malware", 9, t0, t0, 0, "old") // a key from an earlier transaction
+	put(t, s, c, old)
+	a, b := obj("indicator", 1, t0, t0, 0, "a"), obj("ipv4-addr", 2, time.Time{}, time.Time{}, 0, "b")
+	r := obj("relationship", 3, t0, t0, 0, "r")
+	r.Refs = []string{a.ID, b.ID, old.ID}
+	p, m := obj("report", 4, t0, t0, 0, "p"), obj("malware", 5, t0, t0, 0, "m")
+	p.Refs, p.Wants = []string{a.ID}, []string{a.ID, m.ID}
+	ids := []string{a.ID, b.ID, r.ID, p.ID, m.ID, old.ID}
+	check := func(tx *Tx, step string) {
+		t.Helper()
+		for _, col := range []string{c, c2} {
+			cid, err := s.cid(tx.ctx, tx.tx, col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for kind := range 3 {
+				got, err := tx.Referrers(col, kind, ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := tx.query(`SELECT d.stix_id, s.stix_id FROM edges e CROSS JOIN objects d CROSS JOIN objects s
+					WHERE e.cid = ? AND e.kind = ? AND d.oid = e.dst AND s.oid = e.src`, cid, kind)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := map[string][]string{}
+				for rows.Next() {
+					var d, src string
+					if err := rows.Scan(&d, &src); err != nil {
+						t.Fatal(err)
+					}
+					if slices.Contains(ids, stixID(d)) {
+						want[stixID(d)] = append(want[stixID(d)], stixID(src))
+					}
+				}
+				rows.Close()
+				for k := range want {
+					slices.Sort(want[k])
+				}
+				if !maps.EqualFunc(got, want, slices.Equal) {
+					t.Errorf("%s, collection %s, kind %d: Referrers = %v, the edges table says %v", step, col, kind, got, want)
+				}
+			}
+		}
+	}
+	err := s.Update(context.Background(), func(tx *Tx) error {
+		if _, err := tx.Put(c, []Object{r, a, b, p, m}); err != nil {
+			return err
+		}
+		if _, err := tx.Put(c2, []Object{r}); err != nil {
+			return err
+		}
+		if _, err := tx.SetOrigins(c, map[string][]string{a.ID: {b.ID, r.ID}}); err != nil {
+			return err
+		}
+		check(tx, "new sources")
+		// A new version of r drops b (setEdges), p wants one member less.
+		r2 := obj("relationship", 3, t0, t0.Add(time.Second), 0, "r2")
+		r2.Refs = []string{a.ID, old.ID}
+		p2 := obj("report", 4, t0, t0.Add(time.Second), 0, "p2")
+		p2.Refs, p2.Wants = []string{a.ID}, []string{a.ID}
+		if _, err := tx.Put(c, []Object{r2, p2}); err != nil {
+			return err
+		}
+		if _, err := tx.SetOrigins(c, map[string][]string{a.ID: {b.ID}}); err != nil {
+			return err
+		}
+		check(tx, "changed references")
+		// Purging r (dropKey) takes its edges out both ways.
+		if _, err := tx.Remove(c2, r.ID, 5); err != nil {
+			return err
+		}
+		if _, err := tx.Remove(c, r.ID, 5); err != nil {
+			return err
+		}
+		check(tx, "purge")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphTablesAgree(t, s)
+}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -91,12 +92,37 @@ func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string
 	if err != nil || len(list) == 0 {
 		return out, err
 	}
+	fresh, ask := tx.fresh.referrers(cid, kind, list)
+	var unnamed []int64
+	for _, srcs := range fresh {
+		for _, s := range srcs {
+			if _, ok := tx.fresh.names[s]; !ok {
+				unnamed = append(unnamed, s)
+			}
+		}
+	}
+	names, err := tx.idsOf(sortedKeys(unnamed))
+	if err != nil {
+		return nil, err
+	}
+	for k, srcs := range fresh {
+		for _, s := range srcs {
+			n, ok := tx.fresh.names[s]
+			if !ok {
+				n = names[s]
+			}
+			out[byKey[k]] = append(out[byKey[k]], n)
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
 	st, err := tx.stmt(`SELECT e.dst, s.stix_id FROM edges e CROSS JOIN objects s
 		WHERE e.cid = ?1 AND e.dst IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)) AND e.kind = ?2 AND s.oid = e.src`)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(list))
+	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(ask))
 	if err != nil {
 		return nil, fmt.Errorf("read edges: %w", err)
 	}
@@ -286,7 +312,8 @@ func (tx *Tx) SetVisibility(collectionID, id string, v Visibility) (bool, error)
 }
 
 // SetVisibilities is SetVisibility for many ids of one collection at once:
-// one read of their current state, one write per change. It returns the
+// one read of their current state, one write per new visibility value
+// (and one per object published again). It returns the
 // ids whose visibility changed, sorted.
 func (tx *Tx) SetVisibilities(collectionID string, want map[string]Visibility) ([]string, error) {
 	if len(want) == 0 {
@@ -312,8 +339,14 @@ func (tx *Tx) SetVisibilities(collectionID string, want map[string]Visibility) (
 		c := tx.cache.latest[colID{cid, id}]
 		state[id] = cur{oid: c.oid, da: m.DateAdded, tlp: int64(m.TLP), vis: c.vis}
 	}
+	// Rows whose vis column alone changes are updated with one statement
+	// per new value (a sync blocks and unblocks many relationships at
+	// once); a hidden object published again also moves to a new
+	// date_added, so pollers see it (one statement each: the row moves in
+	// the primary key).
 	var changed []string
 	hid := false
+	byVis := map[int64][]int64{}
 	for _, id := range ids {
 		c, ok := state[id]
 		if !ok {
@@ -327,18 +360,32 @@ func (tx *Tx) SetVisibilities(collectionID string, want map[string]Visibility) (
 		if to == c.vis {
 			continue
 		}
-		if err := tx.exec(sqlSetVis, to, cid, c.oid); err != nil {
-			return nil, fmt.Errorf("set visibility of %s: %w", id, err)
+		byVis[to] = append(byVis[to], c.oid)
+		changed = append(changed, id)
+	}
+	for _, to := range slices.Sorted(maps.Keys(byVis)) {
+		if err := tx.exec(sqlSetVisMany, to, cid, jsonList(byVis[to])); err != nil {
+			return nil, fmt.Errorf("set visibility: %w", err)
+		}
+	}
+	for _, id := range changed {
+		c, v := state[id], want[id]
+		key := colID{cid, id}
+		cm := tx.cache.latest[key]
+		cm.vis, cm.m.Vis = int64(v.rank()), v
+		if v == Published {
+			cm.vis = c.tlp
 		}
 		if v == Published && c.vis >= visWithdrawn {
-			if err := tx.exec(`UPDATE members SET date_added = ? WHERE cid = ? AND date_added = ?`, tx.nextDateAdded(), cid, c.da); err != nil {
+			da := tx.nextDateAdded()
+			if err := tx.exec(`UPDATE members SET date_added = ? WHERE cid = ? AND date_added = ?`, da, cid, c.da); err != nil {
 				return nil, fmt.Errorf("publish %s: %w", id, err)
 			}
+			cm.m.DateAdded = da
 		} else {
 			hid = true
 		}
-		changed = append(changed, id)
-		tx.cache.forget(cid, id)
+		tx.cache.latest[key] = cm // what Meta would now read back
 	}
 	if hid {
 		if err := tx.changed(cid); err != nil {

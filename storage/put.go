@@ -67,6 +67,7 @@ const (
 	sqlFirst       = `SELECT date_added, ver FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND first = 1 LIMIT 1`
 	sqlHasVersion  = `SELECT 1 FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ? AND ver = ? AND versioned = 1 LIMIT 1`
 	sqlSetVis      = `UPDATE members INDEXED BY members_by_object SET vis = ? WHERE cid = ? AND oid = ?`
+	sqlSetVisMany  = `UPDATE members INDEXED BY members_by_object SET vis = ?1 WHERE cid = ?2 AND oid IN (SELECT CAST(value AS INTEGER) FROM json_each(?3))`
 	sqlDropMembers = `DELETE FROM members INDEXED BY members_by_object WHERE cid = ? AND oid = ?`
 )
 
@@ -297,6 +298,7 @@ func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
 			return 0, false, fmt.Errorf("insert object: %w", err)
 		}
 		tx.learn(id, oid)
+		tx.fresh.created(oid, id)
 		return oid, false, nil
 	case err != nil:
 		return 0, false, fmt.Errorf("look up object: %w", err)

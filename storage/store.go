@@ -380,6 +380,7 @@ type Tx struct {
 	hwDirty bool
 	stmts   map[string]*stmt
 	cache   txCache
+	fresh   freshGraph // reverse edges of the keys this transaction created
 	// dbNow is the database's clock when the transaction took the write
 	// lock, and at when it did by this process's monotonic clock
 	// (PostgreSQL without WithNow; see nextDateAdded).
