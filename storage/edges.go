@@ -92,7 +92,7 @@ func (tx *Tx) setEdges(cid int64, kind int, want map[int64][]int64) (gone map[in
 		return nil, err
 	}
 	gone = map[int64][]int64{}
-	var add []any
+	var add, lists []any
 	for _, s := range srcs {
 		w := sortedKeys(want[s])
 		h := have[s]
@@ -115,16 +115,19 @@ func (tx *Tx) setEdges(cid int64, kind int, want map[int64][]int64) (gone map[in
 			}
 		}
 		if len(w) == 0 {
-			err = tx.exec(`DELETE FROM refs WHERE cid = ? AND src = ? AND kind = ?`, cid, s, kind)
+			if err := tx.exec(`DELETE FROM refs WHERE cid = ? AND src = ? AND kind = ?`, cid, s, kind); err != nil {
+				return nil, fmt.Errorf("write references: %w", err)
+			}
 		} else {
-			err = tx.exec(`INSERT INTO refs (cid, src, kind, dsts) VALUES (?, ?, ?, ?)
-				ON CONFLICT (cid, src, kind) DO UPDATE SET dsts = excluded.dsts`, cid, s, kind, packKeys(w))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("write references: %w", err)
+			lists = append(lists, cid, s, kind, packKeys(w))
 		}
 	}
+	// One multi-row statement per table: a batch of new items sets the
+	// origins of a thousand sources at once. Each source appears once.
 	b := putBatch{tx: tx}
+	if err := b.insert(refInsert, 4, lists); err != nil {
+		return nil, err
+	}
 	if err := b.insert(edgeInsert, 4, add); err != nil {
 		return nil, err
 	}
