@@ -63,7 +63,14 @@ func (m *Mapper) relationship(src, tgt end, typ, description string) Object {
 	o.str("target_ref", tgt.id)
 	o.str("type", "relationship")
 	js, h := o.finish()
-	return Object{ID: id, Type: "relationship", Created: created, Modified: created, TLP: level, Hash: h, JSON: js}
+	owners := []string{owner}
+	for _, e := range []end{src, tgt} {
+		if e.ownerRef != "" && e.ownerRef != owner && !isSCOID(e.id) {
+			owners = append(owners, e.ownerRef)
+		}
+	}
+	return Object{ID: id, Type: "relationship", Created: created, Modified: created, TLP: level, Hash: h, JSON: js,
+		RefOwners: owners}
 }
 
 // isSCOID tells ids of the observable types stixmap emits.

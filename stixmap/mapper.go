@@ -86,6 +86,13 @@ type Object struct {
 	TCID       int64
 	TCType     string
 
+	// RefOwners is, for a relationship, the identities of the owners whose
+	// objects it needs to be served: its creator and the owners of its
+	// SDO ends (observables belong to no owner). An owner's collection
+	// holds no other owner's identity or objects, so a relationship that
+	// names another owner can never be served there.
+	RefOwners []string
+
 	// Omitted is set on an indicator whose observable was left out because
 	// the ThreatConnect value is not valid for the observable type (an xn--
 	// label that is not punycode, an address the STIX schema rejects):

@@ -119,18 +119,42 @@ func (b *batch) prerequisites(col string, u unit) error {
 		b.queue(col, toStorage(br))
 		b.setWant(col, br.ID, true)
 	}
-	id, ok := b.owners[u.owner.Name]
-	if !ok {
-		o, err := b.w.m.Owner(u.owner)
-		if err != nil {
-			return fmt.Errorf("map owner %q: %w", u.owner.Name, err)
-		}
-		id = toStorage(o)
-		b.owners[u.owner.Name] = id
+	id, err := b.ownerIdentity(u)
+	if err != nil {
+		return err
 	}
 	b.queue(col, id)
 	b.setWant(col, id.ID, true)
 	return nil
+}
+
+// ownerIdentity is the identity of a unit's owner.
+func (b *batch) ownerIdentity(u unit) (storage.Object, error) {
+	id, ok := b.owners[u.owner.Name]
+	if !ok {
+		o, err := b.w.m.Owner(u.owner)
+		if err != nil {
+			return storage.Object{}, fmt.Errorf("map owner %q: %w", u.owner.Name, err)
+		}
+		id = toStorage(o)
+		b.owners[u.owner.Name] = id
+	}
+	return id, nil
+}
+
+// foreign tells a relationship that names another owner (its creator or
+// an SDO end) than self, the identity of an owner collection's owner. The
+// collection never holds that owner's identity or objects, so the
+// relationship could only ever be stored there blocked: it is not written
+// there, though it still counts among what the item derives (origins), so
+// that removing the association revokes it where it is served.
+func foreign(o stixmap.Object, self string) bool {
+	for _, r := range o.RefOwners {
+		if r != self {
+			return true
+		}
+	}
+	return false
 }
 
 // unit routes one TC item's objects: into its owner's collection and the
@@ -211,10 +235,20 @@ func (b *batch) unit(u unit, incremental bool) error {
 				continue
 			}
 		}
+		self := ""
+		if t.col == u.ownerCol {
+			id, err := b.ownerIdentity(u)
+			if err != nil {
+				return err
+			}
+			self = id.ID
+		}
 		var kept, derived []string
 		for _, o := range u.objs {
 			if t.keep(o) {
-				kept = append(kept, o.ID)
+				if self == "" || !foreign(o, self) {
+					kept = append(kept, o.ID)
+				}
 				if !hasPrimary || o.ID != primary.ID {
 					derived = append(derived, o.ID)
 				}

@@ -26,7 +26,11 @@ import (
 //     collection, or while an end is marked stricter than it (until either
 //     item is mapped again with the new label); it is revoked when an end
 //     is revoked (deleted in ThreatConnect) or when the item that asserted
-//     it no longer does (the association was removed).
+//     it no longer does (the association was removed). One that names
+//     another owner (its creator or an SDO end: stixmap.Object.RefOwners)
+//     is not written into an owner's collection at all, where it could
+//     only ever be blocked; it lives in the filter collections holding
+//     both ends, and the asserting item's origins still list it.
 //   - container (report, grouping, …): in its owner's collection, its
 //     object_refs list the members (Object.Wants) published there, not
 //     revoked and marked at most like the container — recomputed, as a new

@@ -730,3 +730,95 @@ func TestLoosenedMemberRejoinsItsContainer(t *testing.T) {
 	}
 	checkGraph(t, f, store, "member loosened")
 }
+
+// TestCrossOwnerRelationshipIsStoredOnlyWhereItCanBeServed: a relationship
+// between two owners' objects can never be served in either owner's
+// collection (neither holds the other's objects or identity), so it is
+// stored only in the collections that hold both ends, here the TLP:GREEN
+// filter collection; removing the association still revokes it there.
+func TestCrossOwnerRelationshipIsStoredOnlyWhereItCanBeServed(t *testing.T) {
+	f, store, _, rec := newGraphFixture(t)
+	atMostGreen := func(l tcapi.List[tcapi.SecurityLabel]) bool {
+		for _, s := range l.Data {
+			if s.Name != "TLP:CLEAR" && s.Name != "TLP:WHITE" && s.Name != "TLP:GREEN" {
+				return false
+			}
+		}
+		return true
+	}
+	var ind tcapi.Indicator
+	var g tcapi.Group
+	found := false
+	for n := 1; n <= f.nInd && !found; n++ {
+		i, ok := f.sim.Indicator(tcsim.IndicatorID(n))
+		if !ok || !i.Active || i.PrivateFlag || i.Type != tcapi.TypeHost || !atMostGreen(i.SecurityLabels) {
+			continue
+		}
+		for m := 1; m <= f.nGrp && !found; m++ {
+			gr, ok := f.sim.Group(tcsim.GroupID(m))
+			if ok && gr.OwnerName != i.OwnerName && atMostGreen(gr.SecurityLabels) &&
+				(gr.Type == tcapi.GroupAdversary || gr.Type == tcapi.GroupMalware || gr.Type == tcapi.GroupIntrusionSet) {
+				ind, g, found = i, gr, true
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no TLP:GREEN indicator and group of two owners in the simulator")
+	}
+	if err := f.sim.Associate(ind.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, rec)
+	objs, err := f.mapper.Indicator(ind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := f.mapper.GroupID(g.Type, g.ID)
+	rel := ""
+	green := collectionID(t, store, greenFilter.Alias)
+	for _, it := range list(t, store, storage.Query{CollectionID: green, MaxTLP: 5, Types: []string{"relationship"}}) {
+		if s := string(it.JSON); strings.Contains(s, `"`+objs[0].ID+`"`) && strings.Contains(s, `"`+gid+`"`) {
+			rel = it.ID
+		}
+	}
+	if rel == "" {
+		t.Fatalf("the filter collection serves no relationship between %s and %s", objs[0].ID, gid)
+	}
+	holding := func() []string {
+		t.Helper()
+		var aliases []string
+		err := store.Update(context.Background(), func(tx *storage.Tx) error {
+			held, err := tx.Holding([]string{rel})
+			if err != nil {
+				return err
+			}
+			cols, err := store.Collections(context.Background())
+			if err != nil {
+				return err
+			}
+			for _, c := range cols {
+				if slices.Contains(held[rel], c.ID) {
+					aliases = append(aliases, c.Alias)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(aliases)
+		return aliases
+	}
+	if got := holding(); !slices.Equal(got, []string{greenFilter.Alias}) {
+		t.Fatalf("the relationship of %s (%s) and %s (%s) is held by %v, want only %s",
+			ind.OwnerName, objs[0].ID, g.OwnerName, gid, got, greenFilter.Alias)
+	}
+	if err := f.sim.Disassociate(ind.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, rec)
+	it, ok := latest(t, store, green, rel)
+	if !ok || !strings.Contains(string(it.JSON), `"revoked":true`) {
+		t.Errorf("after the association was removed, the filter collection serves %s", it.JSON)
+	}
+}
