@@ -250,14 +250,34 @@ func (tx *Tx) oids(ids []string) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The rest have no row (resolve asked): one multi-row insert with
+	// keys from max(oid)+1, as putBatch does, instead of a lookup and an
+	// insert each (an origin may be a relationship stored elsewhere only).
+	var missing []string
 	for _, id := range ids {
 		if _, ok := out[id]; !ok {
-			oid, _, err := tx.oid(id)
-			if err != nil {
-				return nil, err
-			}
-			out[id] = oid
+			out[id] = 0
+			missing = append(missing, id)
 		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	var next int64
+	if err := tx.queryRow("SELECT coalesce(max(oid), 0) + 1 FROM objects").Scan(&next); err != nil {
+		return nil, fmt.Errorf("read next object key: %w", err)
+	}
+	args := make([]any, 0, 2*len(missing))
+	for _, id := range missing {
+		out[id] = next
+		args = append(args, next, objKey(id))
+		tx.learn(id, next)
+		tx.fresh.created(next, id)
+		next++
+	}
+	b := putBatch{tx: tx}
+	if err := b.insert("objects (oid, stix_id)", 2, args); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
