@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Codecs of versions.json.
@@ -169,6 +170,11 @@ func newTokenCodec(table []string) *tokenCodec {
 		}
 		tc.buckets[tc.bucket[k]-1] = append(tc.buckets[tc.bucket[k]-1], i)
 	}
+	// Longest first (table order among equals), so that longest stops at
+	// the first token that matches.
+	for _, b := range tc.buckets {
+		slices.SortStableFunc(b, func(x, y int) int { return len(tc.toks[y]) - len(tc.toks[x]) })
+	}
 	return tc
 }
 
@@ -236,14 +242,12 @@ func (tc *tokenCodec) longest(src []byte, i int) int {
 	if tc.pair[a][b>>6]&(1<<(b&63)) == 0 {
 		return -1
 	}
-	best := -1
 	for _, t := range tc.buckets[tc.bucket[uint16(a)<<8|uint16(b)]-1] {
-		tok := tc.toks[t]
-		if len(tok) <= len(src)-i && (best < 0 || len(tok) > len(tc.toks[best])) && bytes.Equal(src[i:i+len(tok)], tok) {
-			best = t
+		if tok := tc.toks[t]; len(tok) <= len(src)-i && bytes.Equal(src[i:i+len(tok)], tok) {
+			return t
 		}
 	}
-	return best
+	return -1
 }
 
 // isUUID reports whether b starts with a canonical lowercase UUID.
