@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -278,7 +279,10 @@ func (b *putBatch) flush() error {
 
 func (b *putBatch) insert(into string, cols int, args []any) error {
 	for len(args) > 0 {
+		// Whole statements of rowsPerInsert rows, then the rest in powers
+		// of two: seven statement texts per table, each prepared once.
 		n := min(len(args)/cols, rowsPerInsert)
+		n = 1 << (bits.Len(uint(n)) - 1)
 		st, err := b.tx.stmt(multiInsert(into, cols, n) + onConflict[into])
 		if err != nil {
 			return err

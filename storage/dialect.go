@@ -170,10 +170,14 @@ func (tx *Tx) prepare(query string) (*stmt, error) {
 	if tx.s.d.pg {
 		return &stmt{tx: tx, q: tx.s.d.sql(query)}, nil
 	}
+	if st, ok := tx.s.wstmts[query]; ok {
+		return &stmt{st: tx.tx.StmtContext(tx.ctx, st)}, nil
+	}
 	st, err := tx.tx.PrepareContext(tx.ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	tx.uncached = append(tx.uncached, query)
 	return &stmt{st: st}, nil
 }
 

@@ -59,6 +59,10 @@ type Store struct {
 
 	smu    sync.Mutex
 	rstmts map[string]*sql.Stmt // prepared read statements by query text
+	// wstmts are the write transactions' statements, prepared once on the
+	// writer connection (SQLite) and reused by every transaction after
+	// the one that first ran them; guarded by wmu.
+	wstmts map[string]*sql.Stmt
 	lstmts map[uint64]*sql.Stmt // prepared listing statements by shape (read.go)
 
 	// rsem admits listings to the read pool in arrival order. database/sql
@@ -359,6 +363,12 @@ func (s *Store) Close() error {
 		delete(s.lstmts, k)
 	}
 	s.smu.Unlock()
+	s.wmu.Lock()
+	for q, st := range s.wstmts {
+		errs = append(errs, st.Close())
+		delete(s.wstmts, q)
+	}
+	s.wmu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -381,6 +391,9 @@ type Tx struct {
 	stmts   map[string]*stmt
 	cache   txCache
 	fresh   freshGraph // reverse edges of the keys this transaction created
+	// uncached lists the statements prepared for this transaction alone
+	// (Store.keepStmts).
+	uncached []string
 	// dbNow is the database's clock when the transaction took the write
 	// lock, and at when it did by this process's monotonic clock
 	// (PostgreSQL without WithNow; see nextDateAdded).
@@ -406,6 +419,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	// Cancelling ctx still rolls the transaction back (database/sql watches
 	// the context given to BeginTx), and fn's statements then fail.
 	tx := &Tx{ctx: context.WithoutCancel(ctx), tx: sqlTx, s: s}
+	defer s.keepStmts(tx)
 	if err := tx.begin(ctx); err != nil {
 		sqlTx.Rollback()
 		return err
@@ -437,6 +451,32 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	s.dataVersion = gen
 	return nil
+}
+
+// maxWriteStmts bounds the writer's prepared statements (wstmts). Multi-row
+// inserts come in seven sizes per table (putBatch.insert), so the write
+// path uses about sixty.
+const maxWriteStmts = 256
+
+// keepStmts prepares on the writer connection, once the transaction has
+// ended and the connection is free again, the statements tx prepared for
+// itself, so that later transactions skip SQLite's parse and code
+// generation (Tx.prepare). A statement that fails to prepare is simply not
+// kept.
+func (s *Store) keepStmts(tx *Tx) {
+	for _, q := range tx.uncached {
+		if _, ok := s.wstmts[q]; ok || len(s.wstmts) >= maxWriteStmts {
+			continue
+		}
+		st, err := s.w.PrepareContext(tx.ctx, q)
+		if err != nil {
+			continue
+		}
+		if s.wstmts == nil {
+			s.wstmts = map[string]*sql.Stmt{}
+		}
+		s.wstmts[q] = st
+	}
 }
 
 // begin makes the transaction the only writer and brings what the Store

@@ -619,3 +619,49 @@ func testPruneVersions(t *testing.T, be backend) {
 		t.Error("a latest version was pruned")
 	}
 }
+
+// TestWriteStatementsArePreparedOnce: a write transaction reuses the
+// statements an earlier one prepared (Store.keepStmts) instead of parsing
+// them again, and multi-row inserts use at most seven sizes per table.
+func TestWriteStatementsArePreparedOnce(t *testing.T) {
+	s, _ := openTest(t)
+	c := ensure(t, s, "c").ID
+	batch := func(from, n int) *Tx {
+		var objs []Object
+		for i := from; i < from+n; i++ {
+			objs = append(objs, obj("malware", i, t0, t0, 0, fmt.Sprint(i)))
+		}
+		var seen *Tx
+		if err := s.Update(context.Background(), func(tx *Tx) error {
+			seen = tx
+			_, err := tx.Put(c, objs)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return seen
+	}
+	if first := batch(1, 100); len(first.uncached) == 0 {
+		t.Fatal("the first transaction prepared nothing of its own")
+	}
+	if second := batch(1000, 100); len(second.uncached) != 0 {
+		t.Errorf("a transaction of the same shape prepared %d statements again: %q", len(second.uncached), second.uncached)
+	}
+	for i := 1; i <= 200; i++ {
+		batch(10000*i, i%67+1)
+	}
+	sizes := map[string]int{}
+	for q := range s.wstmts {
+		if strings.HasPrefix(q, "INSERT INTO") && strings.Contains(q, "), (") {
+			sizes[strings.Fields(q)[2]]++
+		}
+	}
+	for table, n := range sizes {
+		if n > 6 { // 2, 4, … 64 rows; one row has no "), ("
+			t.Errorf("%d multi-row insert statements into %s are kept, want at most 6", n, table)
+		}
+	}
+	if len(sizes) == 0 {
+		t.Error("no multi-row insert statement is kept")
+	}
+}
