@@ -74,6 +74,9 @@ var derivedAt time.Time
 // restrictive live origin.
 func (b *batch) prepare() error {
 	b.indexQueued()
+	if !b.queuesContainer() { // a page of indicators: nothing below applies
+		return b.prepareObservables()
+	}
 	queued := map[string]storage.Object{}
 	in := map[string]map[string]storage.Object{} // collection → id → version queued there
 	for _, col := range b.order {
@@ -155,6 +158,18 @@ func (b *batch) prepare() error {
 		b.replace(id, nobj)
 	}
 	return b.prepareObservables()
+}
+
+// queuesContainer tells whether a container is queued in any collection.
+func (b *batch) queuesContainer() bool {
+	for _, col := range b.order {
+		for _, o := range b.puts[col] {
+			if stixmap.IsContainer(o.Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // keepRevoked reads what the store holds of every id the batch queued or

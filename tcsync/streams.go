@@ -234,7 +234,9 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 				u.stored = make([]storage.Object, len(u.objs))
 				for i, o := range u.objs {
 					u.stored[i] = toStorage(o)
-					u.stored[i].Encode()
+					if w.mayStore(u, o) { // else Put encodes it if it comes to write it
+						u.stored[i].Encode()
+					}
 				}
 				units = append(units, u)
 			}
@@ -260,6 +262,30 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 		}
 	}
 	return w.closeWindow(ctx, name, st)
+}
+
+// mayStore tells, on the fetch side, whether routing (batch.unit) can
+// write o anywhere, so that what only the owner collection would hold and
+// cannot (a foreign relationship there) is not encoded for nothing.
+func (w *Worker) mayStore(u unit, o stixmap.Object) bool {
+	if o.Type != "relationship" || !u.inScope {
+		return true
+	}
+	for _, f := range w.filters {
+		if filterMatches(f.cfg.Filter, u.it, o.Type, o.TLP) {
+			return true
+		}
+	}
+	self, ok := w.selfRefs[u.owner.Name]
+	if !ok {
+		id, err := w.m.Owner(u.owner)
+		if err != nil {
+			return true
+		}
+		self = id.ID
+		w.selfRefs[u.owner.Name] = self
+	}
+	return !foreign(o, self)
 }
 
 // revokeUnseen revokes, after a reconciliation read the whole stream, the

@@ -89,6 +89,9 @@ type Worker struct {
 	owners    map[string]tcapi.Owner // by name, refreshed each run
 	ownerCols map[string]string      // owner name → collection id
 	ownerKind map[string]bool        // collection id → is an owner collection
+	// selfRefs caches each owner's identity id, for the fetch side alone
+	// (mayStore).
+	selfRefs map[string]string
 
 	mu     sync.Mutex
 	health Health
@@ -128,7 +131,8 @@ func New(src Source, store Store, opt Options) (*Worker, error) {
 	if opt.Fence != nil {
 		store = fencedStore{Store: store, fence: opt.Fence}
 	}
-	w := &Worker{src: src, store: store, opt: opt, m: opt.Mapper, ownerCols: map[string]string{}, ownerKind: map[string]bool{}}
+	w := &Worker{src: src, store: store, opt: opt, m: opt.Mapper, ownerCols: map[string]string{}, ownerKind: map[string]bool{},
+		selfRefs: map[string]string{}}
 	if !opt.Sync.BypassExclusionList {
 		w.excl = newExclusions(opt.Sync.Exclusions)
 	}
