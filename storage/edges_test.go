@@ -262,7 +262,9 @@ func testReferrersOfKeysMadeInTheTransaction(t *testing.T, be backend) {
 	r.Refs = []string{a.ID, b.ID, old.ID}
 	p, m := obj("report", 4, t0, t0, 0, "p"), obj("malware", 5, t0, t0, 0, "m")
 	p.Refs, p.Wants = []string{a.ID}, []string{a.ID, m.ID}
-	ids := []string{a.ID, b.ID, r.ID, p.ID, m.ID, old.ID}
+	q := obj("attack-pattern", 6, t0, t0, 0, "q") // written last, sorts first
+	q.Refs = []string{a.ID}
+	ids := []string{a.ID, b.ID, r.ID, p.ID, m.ID, old.ID, q.ID}
 	check := func(tx *Tx, step string) {
 		t.Helper()
 		for _, col := range []string{c, c2} {
@@ -297,11 +299,20 @@ func testReferrersOfKeysMadeInTheTransaction(t *testing.T, be backend) {
 				if !maps.EqualFunc(got, want, slices.Equal) {
 					t.Errorf("%s, collection %s, kind %d: Referrers = %v, the edges table says %v", step, col, kind, got, want)
 				}
+				for _, id := range ids { // one at a time: answered from memory alone
+					one, err := tx.Referrers(col, kind, []string{id})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(one[id], want[id]) {
+						t.Errorf("%s, collection %s, kind %d: Referrers of %s alone = %v, the edges table says %v", step, col, kind, id, one[id], want[id])
+					}
+				}
 			}
 		}
 	}
 	err := s.Update(context.Background(), func(tx *Tx) error {
-		if _, err := tx.Put(c, []Object{r, a, b, p, m}); err != nil {
+		if _, err := tx.Put(c, []Object{r, a, b, p, m, q}); err != nil {
 			return err
 		}
 		if _, err := tx.Put(c2, []Object{r}); err != nil {

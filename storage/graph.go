@@ -115,6 +115,9 @@ func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string
 		}
 	}
 	if len(ask) == 0 {
+		for k := range out {
+			slices.Sort(out[k])
+		}
 		return out, nil
 	}
 	st, err := tx.stmt(`SELECT e.dst, s.stix_id FROM edges e CROSS JOIN objects s
