@@ -82,7 +82,10 @@
 // cancellation (the driver would run each on a goroutine of its own);
 // cancelling still rolls the transaction back. Object.Encode lets the
 // producer encode a version's stored form before it reaches the single
-// writer.
+// writer. On SQLite a statement is parsed and compiled once on the writer
+// connection (Store.keepStmts, after the transaction that first ran it) and
+// reused by every later transaction; multi-row inserts come in seven sizes
+// per table (64 rows, then powers of two) so that the set stays small.
 //
 // # Visibility
 //
@@ -103,10 +106,13 @@
 //
 // Storage knows no STIX: the caller hands each version the ids it references
 // (Object.Refs, and Object.Wants for a container's would-be members) and
-// records which item derives which objects (SetOrigins). They are kept in
-// edges (collection, target, kind, source) for the latest version, with a
-// second index by source, so "who references X" and "what does X
-// reference" are one keyset probe per id in Referrers and Targets. A
+// records which item derives which objects (SetOrigins). They are kept for
+// the latest version in refs (collection, source, kind → the sorted target
+// keys) and edges (collection, target, kind, source), one row per edge, so
+// "what does X reference" and "who references X" are one keyset probe per
+// id in Targets and Referrers (edges.go). "Who references X" for a key the
+// transaction itself created is answered from memory (fresh.go): no row
+// written before can name it. A
 // version's revoked flag and ThreatConnect id are columns; Meta returns a
 // batch's latest-version metadata in one query. Remove deletes the
 // memberships of an id that a reader under a TLP cap can see, nothing when
