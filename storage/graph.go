@@ -253,33 +253,20 @@ func (tx *Tx) oids(ids []string) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The rest have no row (resolve asked): one multi-row insert with
-	// keys from max(oid)+1, as putBatch does, instead of a lookup and an
-	// insert each (an origin may be a relationship stored elsewhere only).
-	var missing []string
+	// The rest have no row (resolve asked): keys given out and inserted as
+	// Put gives them (putBatch.newOID), in one multi-row insert.
+	b := putBatch{tx: tx, oids: out}
 	for _, id := range ids {
 		if _, ok := out[id]; !ok {
-			out[id] = 0
-			missing = append(missing, id)
+			if b.nextOID == 0 {
+				if err := b.loadNextIDs(); err != nil {
+					return nil, err
+				}
+			}
+			tx.cache.learn(id, b.newOID(id))
 		}
 	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	var next int64
-	if err := tx.queryRow("SELECT coalesce(max(oid), 0) + 1 FROM objects").Scan(&next); err != nil {
-		return nil, fmt.Errorf("read next object key: %w", err)
-	}
-	args := make([]any, 0, 2*len(missing))
-	for _, id := range missing {
-		out[id] = next
-		args = append(args, next, objKey(id))
-		tx.learn(id, next)
-		tx.fresh.created(next, id)
-		next++
-	}
-	b := putBatch{tx: tx}
-	if err := b.insert("objects (oid, stix_id)", 2, args); err != nil {
+	if err := b.flush(); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -142,21 +142,6 @@ func (b *batch) ownerIdentity(u unit) (storage.Object, error) {
 	return id, nil
 }
 
-// foreign tells a relationship that names another owner (its creator or
-// an SDO end) than self, the identity of an owner collection's owner. The
-// collection never holds that owner's identity or objects, so the
-// relationship could only ever be stored there blocked: it is not written
-// there, though it still counts among what the item derives (origins), so
-// that removing the association revokes it where it is served.
-func foreign(o stixmap.Object, self string) bool {
-	for _, r := range o.RefOwners {
-		if r != self {
-			return true
-		}
-	}
-	return false
-}
-
 // unit routes one TC item's objects: into its owner's collection and the
 // filter collections that match, withdrawn from the filter collections it
 // no longer matches, and revoked everywhere when it left the sync's scope.
@@ -235,18 +220,13 @@ func (b *batch) unit(u unit, incremental bool) error {
 				continue
 			}
 		}
-		self := ""
-		if t.col == u.ownerCol {
-			id, err := b.ownerIdentity(u)
-			if err != nil {
-				return err
-			}
-			self = id.ID
-		}
 		var kept, derived []string
-		for _, o := range u.objs {
+		for i, o := range u.objs {
 			if t.keep(o) {
-				if self == "" || !foreign(o, self) {
+				// A foreign relationship stays out of the owner's
+				// collection but is still what the item derives (origins),
+				// so that removing the association revokes it where served.
+				if t.col != u.ownerCol || !u.isForeign(i) {
 					kept = append(kept, o.ID)
 				}
 				if !hasPrimary || o.ID != primary.ID {

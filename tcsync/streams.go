@@ -29,6 +29,9 @@ type unit struct {
 	// valid_until version replaces a published one but is never published new.
 	onlyIfStored bool
 	ownerCol     string
+	// foreign marks, per object of objs, a relationship that names another
+	// owner: its owner's collection can never serve it (batch.unit).
+	foreign []bool
 }
 
 // Fields requested for each stream (threatconnect-v3.md §4.2, §4.3).
@@ -231,10 +234,11 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 		units := make([]unit, 0, len(page))
 		for _, v := range page {
 			if u, ok := prepare(v, st, &delta); ok {
+				u.foreign = w.foreignObjects(u)
 				u.stored = make([]storage.Object, len(u.objs))
 				for i, o := range u.objs {
 					u.stored[i] = toStorage(o)
-					if w.mayStore(u, o) { // else Put encodes it if it comes to write it
+					if w.mayStore(u, i) { // else Put encodes it if it comes to write it
 						u.stored[i].Encode()
 					}
 				}
@@ -264,28 +268,57 @@ func syncStream[T any](ctx context.Context, w *Worker, name string, st streamSta
 	return w.closeWindow(ctx, name, st)
 }
 
+// foreignObjects marks the relationships of u that name another owner
+// than u's (stixmap.Object.RefOwners): its owner's collection holds no
+// other owner's identity or objects, so they could only ever be stored
+// there blocked.
+func (w *Worker) foreignObjects(u unit) []bool {
+	var out []bool
+	self := ""
+	for i, o := range u.objs {
+		if len(o.RefOwners) == 0 {
+			continue
+		}
+		if self == "" {
+			var ok bool
+			if self, ok = w.selfRefs[u.owner.Name]; !ok {
+				id, err := w.m.Owner(u.owner)
+				if err != nil {
+					return nil // prerequisites reports it; nothing is left out
+				}
+				self = id.ID
+				w.selfRefs[u.owner.Name] = self
+			}
+		}
+		for _, r := range o.RefOwners {
+			if r != self {
+				if out == nil {
+					out = make([]bool, len(u.objs))
+				}
+				out[i] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// isForeign reports foreignObjects' mark of u.objs[i].
+func (u unit) isForeign(i int) bool { return i < len(u.foreign) && u.foreign[i] }
+
 // mayStore tells, on the fetch side, whether routing (batch.unit) can
-// write o anywhere, so that what only the owner collection would hold and
-// cannot (a foreign relationship there) is not encoded for nothing.
-func (w *Worker) mayStore(u unit, o stixmap.Object) bool {
-	if o.Type != "relationship" || !u.inScope {
+// write u.objs[i] anywhere, so that a foreign relationship outside every
+// filter collection is not encoded for nothing.
+func (w *Worker) mayStore(u unit, i int) bool {
+	if !u.isForeign(i) || !u.inScope {
 		return true
 	}
 	for _, f := range w.filters {
-		if filterMatches(f.cfg.Filter, u.it, o.Type, o.TLP) {
+		if filterMatches(f.cfg.Filter, u.it, u.objs[i].Type, u.objs[i].TLP) {
 			return true
 		}
 	}
-	self, ok := w.selfRefs[u.owner.Name]
-	if !ok {
-		id, err := w.m.Owner(u.owner)
-		if err != nil {
-			return true
-		}
-		self = id.ID
-		w.selfRefs[u.owner.Name] = self
-	}
-	return !foreign(o, self)
+	return false
 }
 
 // revokeUnseen revokes, after a reconciliation read the whole stream, the
