@@ -278,17 +278,22 @@ func (b *putBatch) flush() error {
 }
 
 func (b *putBatch) insert(into string, cols int, args []any) error {
+	if err := insertRows(b.tx, into, onConflict[into], cols, rowsPerInsert, args); err != nil {
+		return fmt.Errorf("insert into %s: %w", strings.Fields(into)[0], err)
+	}
+	return nil
+}
+
+// insertRows writes args, rows of cols values, into "t (cols…)" with
+// multi-row INSERTs followed by suffix: whole statements of maxRows rows,
+// then the rest in powers of two, so that a table has few statement texts
+// and each is prepared once (Store.keepStmts).
+func insertRows(tx *Tx, into, suffix string, cols, maxRows int, args []any) error {
 	for len(args) > 0 {
-		// Whole statements of rowsPerInsert rows, then the rest in powers
-		// of two: seven statement texts per table, each prepared once.
-		n := min(len(args)/cols, rowsPerInsert)
+		n := min(len(args)/cols, maxRows)
 		n = 1 << (bits.Len(uint(n)) - 1)
-		st, err := b.tx.stmt(multiInsert(into, cols, n) + onConflict[into])
-		if err != nil {
+		if err := tx.exec(multiInsert(into, cols, n)+suffix, args[:n*cols]...); err != nil {
 			return err
-		}
-		if _, err := st.ExecContext(b.tx.ctx, args[:n*cols]...); err != nil {
-			return fmt.Errorf("insert into %s: %w", strings.Fields(into)[0], err)
 		}
 		args = args[n*cols:]
 	}

@@ -309,7 +309,7 @@ func copyTablesTx(ctx context.Context, tx *Tx, rtx *sql.Tx, cols map[string][]st
 			n     int64
 		)
 		flush := func() error {
-			if err := insertRows(tx, into, len(c), args); err != nil {
+			if err := insertRows(tx, into, "", len(c), perInsert, args); err != nil {
 				return fmt.Errorf("insert into %s: %w", t, err)
 			}
 			clear(args)
@@ -397,21 +397,6 @@ func asDeclared(v any, kind int) any {
 		}
 	}
 	return v
-}
-
-// insertRows writes the rows in args (cols values each) with multi-row
-// INSERTs whose row counts are powers of two, so that a transaction prepares
-// a handful of statements per table whatever the batch sizes.
-func insertRows(tx *Tx, into string, cols int, args []any) error {
-	for len(args) > 0 {
-		rows := len(args) / cols
-		n := 1 << (bits.Len(uint(rows)) - 1)
-		if err := tx.exec(multiInsert(into, cols, n), args[:n*cols]...); err != nil {
-			return err
-		}
-		args = args[n*cols:]
-	}
-	return nil
 }
 
 func valueSize(v any) int {
