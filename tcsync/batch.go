@@ -37,6 +37,11 @@ type batch struct {
 	// origins lists, per collection and TC item (its primary object), the
 	// objects the item currently derives there.
 	origins map[string]map[string][]string
+	// asserts lists, per TC item in scope (its primary object), the
+	// relationships its mapping makes now, whatever collection holds
+	// them: one that left a collection's origins is revoked only when the
+	// item no longer asserts it at all (settleOrigins).
+	asserts map[string][]string
 	// touched lists, per collection, the ids whose publication must be
 	// decided again (written, routed, or something they reference changed).
 	touched map[string]map[string]bool
@@ -58,7 +63,7 @@ type batch struct {
 func newBatch(w *Worker, tx *storage.Tx, now time.Time, sum *Summary) *batch {
 	return &batch{w: w, tx: tx, now: now, sum: sum, puts: map[string][]storage.Object{},
 		have: map[string]map[string]bool{}, want: map[string]map[string]bool{}, home: map[string]string{},
-		origins: map[string]map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{},
+		origins: map[string]map[string][]string{}, asserts: map[string][]string{}, touched: map[string]map[string]bool{}, revoked: map[string]bool{},
 		fresh: map[string]map[string]bool{}, known: map[string]map[string]storage.Object{},
 		before: map[string]map[string]storage.Meta{}, vis: map[string]map[string]storage.Visibility{},
 		queued: map[string]map[versionKey]bool{},
@@ -202,6 +207,13 @@ func (b *batch) unit(u unit, incremental bool) error {
 	}
 	if hasPrimary {
 		b.home[primary.ID] = u.ownerCol
+		var rels []string
+		for _, o := range u.objs {
+			if o.Type == "relationship" {
+				rels = append(rels, o.ID)
+			}
+		}
+		b.asserts[primary.ID] = rels
 	}
 	for _, t := range targets {
 		if hasPrimary && (u.onlyIfStored || (incremental && t.col != u.ownerCol)) {

@@ -354,7 +354,9 @@ func (b *batch) settleOrigins() error {
 		for _, p := range slices.Sorted(maps.Keys(gone)) {
 			for _, g := range gone[p] {
 				b.touch(col, g)
-				if isRelationshipID(g) {
+				// Out of this collection (a filter it no longer matches,
+				// withdrawn there) is not out of ThreatConnect.
+				if isRelationshipID(g) && !slices.Contains(b.asserts[p], g) {
 					if err := b.revokeEverywhere(g); err != nil {
 						return err
 					}
@@ -363,6 +365,7 @@ func (b *batch) settleOrigins() error {
 		}
 	}
 	b.origins = map[string]map[string][]string{}
+	b.asserts = map[string][]string{}
 	return nil
 }
 

@@ -410,6 +410,51 @@ func TestTightenedItemTightensItsObservableAndRelationshipsEverywhere(t *testing
 	checkGraph(t, f, store, "tightened")
 }
 
+// TestRelationshipLeavingAFilterIsNotRevoked protects §10's split between
+// leaving and revoking: when a group tightens from GREEN to AMBER, the
+// relationship of a GREEN indicator to it leaves the TLP:GREEN filter
+// collection (withdrawn there) while the indicator stays, and its owner's
+// collection serves a new AMBER version of it, not a revocation: the
+// association still exists in ThreatConnect.
+func TestRelationshipLeavingAFilterIsNotRevoked(t *testing.T) {
+	f, store, run, _ := newGraphFixture(t)
+	ind, g := pick(t, f)
+	green := func(in *tcapi.Indicator) { in.SecurityLabels = labels("TLP:GREEN") }
+	if err := f.sim.Modify(ind.ID, green); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sim.ModifyGroup(g.ID, func(gr *tcapi.Group) { gr.SecurityLabels = labels("TLP:GREEN") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sim.Associate(ind.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	if found, revoked := relationshipState(t, f, store, ind, g); !found || revoked {
+		t.Fatalf("GREEN indicator and group: relationship found %v, revoked %v", found, revoked)
+	}
+	objs, _ := f.mapper.Indicator(ind)
+	if len(served(t, store, storage.TLPGreen, objs[0].ID)) == 0 {
+		t.Fatal("the GREEN indicator is not served to a GREEN reader")
+	}
+	// The group tightens; the indicator stays GREEN (and in the filter)
+	// and is read again.
+	if err := f.sim.ModifyGroup(g.ID, func(gr *tcapi.Group) { gr.SecurityLabels = labels("TLP:AMBER") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.Description = "read again" }); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, run)
+	if found, revoked := relationshipState(t, f, store, ind, g); !found || revoked {
+		t.Errorf("after the group tightened to AMBER: relationship found %v, revoked %v in the owner's collection; want a live AMBER version", found, revoked)
+	}
+	if len(served(t, store, storage.TLPGreen, objs[0].ID)) == 0 {
+		t.Error("the GREEN indicator is no longer served to a GREEN reader")
+	}
+	checkGraph(t, f, store, "group tightened to AMBER")
+}
+
 // TestPrivateItemLeavesNoTrace protects issue 9 #4: an indicator made
 // private is revoked where it was published, and from then on nothing
 // derived from it is published: no relationship from its groups' side, no
