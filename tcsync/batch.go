@@ -236,11 +236,14 @@ func (b *batch) unit(u unit, incremental bool) error {
 		for i, o := range u.objs {
 			if t.keep(o) {
 				// A foreign relationship stays out of the owner's
-				// collection but is still what the item derives (origins),
-				// so that removing the association revokes it where served.
-				if t.col != u.ownerCol || !u.isForeign(i) {
-					kept = append(kept, o.ID)
+				// collection, and out of the item's origins there: a
+				// collection's origins list what the item derives in it.
+				// Where it is served (a filter collection) it is among
+				// the origins, so removing the association revokes it.
+				if t.col == u.ownerCol && u.isForeign(i) {
+					continue
 				}
+				kept = append(kept, o.ID)
 				if !hasPrimary || o.ID != primary.ID {
 					derived = append(derived, o.ID)
 				}

@@ -29,8 +29,10 @@ import (
 //     it no longer does (the association was removed). One that names
 //     another owner (its creator or an SDO end: stixmap.Object.RefOwners)
 //     is not written into an owner's collection at all, where it could
-//     only ever be blocked; it lives in the filter collections holding
-//     both ends, and the asserting item's origins still list it.
+//     only ever be blocked, nor into the asserting item's origins there
+//     (a collection's origins list what the item derives in it); it lives
+//     in the filter collections holding both ends, whose origins list it,
+//     so removing the association revokes it where it is served.
 //   - container (report, grouping, …): in its owner's collection, its
 //     object_refs list the members (Object.Wants) published there, not
 //     revoked and marked at most like the container — recomputed, as a new

@@ -858,6 +858,52 @@ func TestCrossOwnerRelationshipIsStoredOnlyWhereItCanBeServed(t *testing.T) {
 		t.Fatalf("the relationship of %s (%s) and %s (%s) is held by %v, want only %s",
 			ind.OwnerName, objs[0].ID, g.OwnerName, gid, got, greenFilter.Alias)
 	}
+	// Only where it is held is it among what the indicator derives.
+	var deriving []string
+	err = store.Update(context.Background(), func(tx *storage.Tx) error {
+		cols, err := store.Collections(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, c := range cols {
+			derived, err := tx.Targets(c.ID, storage.EdgeOrigin, []string{objs[0].ID})
+			if err != nil {
+				return err
+			}
+			if slices.Contains(derived[objs[0].ID], rel) {
+				deriving = append(deriving, c.Alias)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(deriving, []string{greenFilter.Alias}) {
+		t.Errorf("the indicator's origins list the relationship in %v, want only %s", deriving, greenFilter.Alias)
+	}
+	// A store written before foreign relationships left the owner's
+	// origins lists it there too; reading the indicator again (the lists
+	// differ) must not revoke what the filter collection serves.
+	ownerCol := collectionID(t, store, ownerAliasOf(ind.OwnerName))
+	err = store.Update(context.Background(), func(tx *storage.Tx) error {
+		derived, err := tx.Targets(ownerCol, storage.EdgeOrigin, []string{objs[0].ID})
+		if err != nil {
+			return err
+		}
+		_, err = tx.SetOrigins(ownerCol, map[string][]string{objs[0].ID: append(derived[objs[0].ID], rel)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sim.Modify(ind.ID, func(in *tcapi.Indicator) { in.Description = "read again" }); err != nil {
+		t.Fatal(err)
+	}
+	syncAgain(t, f, rec)
+	if it, ok := latest(t, store, green, rel); !ok || strings.Contains(string(it.JSON), `"revoked":true`) {
+		t.Fatalf("an upgraded store's extra origin revoked the relationship the filter collection serves: %s", it.JSON)
+	}
 	if err := f.sim.Disassociate(ind.ID, g.ID); err != nil {
 		t.Fatal(err)
 	}
