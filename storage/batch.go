@@ -207,16 +207,19 @@ func (b *putBatch) edges(src int64, kind int, ids []string) {
 		return
 	}
 	keys := make([]int64, 0, len(ids))
+	indexed := make([]int64, 0, len(ids))
 	for _, r := range ids {
 		dst, ok := b.oids[r]
 		if !ok {
 			dst = b.newOID(r)
 		}
 		keys = append(keys, dst)
+		if reverseIndexed(kind, idType(r)) {
+			indexed = append(indexed, dst)
+		}
 	}
-	keys = sortedKeys(keys)
-	b.refArgs = append(b.refArgs, b.cid, src, kind, packKeys(keys))
-	for _, dst := range keys {
+	b.refArgs = append(b.refArgs, b.cid, src, kind, packKeys(sortedKeys(keys)))
+	for _, dst := range sortedKeys(indexed) {
 		b.edgeArgs = append(b.edgeArgs, b.cid, dst, kind, src)
 		b.tx.fresh.add(b.cid, kind, dst, src)
 	}

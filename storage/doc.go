@@ -104,16 +104,21 @@
 //
 // # The reference graph
 //
-// Storage knows no STIX: the caller hands each version the ids it references
-// (Object.Refs, and Object.Wants for a container's would-be members) and
-// records which item derives which objects (SetOrigins). They are kept for
-// the latest version in refs (collection, source, kind → the sorted target
-// keys) and edges (collection, target, kind, source), one row per edge, so
-// "what does X reference" and "who references X" are one keyset probe per
-// id in Targets and Referrers (edges.go). "Who references X" for a key the
-// transaction itself created is answered from memory (fresh.go): no row
-// written before can name it. A
-// version's revoked flag and ThreatConnect id are columns; Meta returns a
+// Storage reads no STIX content: the caller hands each version the ids it
+// references (Object.Refs, and Object.Wants for a container's would-be
+// members) and records which item derives which objects (SetOrigins). They
+// are kept for the latest version in refs (collection, source, kind → the
+// sorted target keys) and edges (collection, target, kind, source), one row
+// per edge, so "what does X reference" and "who references X" are one
+// keyset probe per id in Targets and Referrers (edges.go). Only the type in
+// an id counts, twice: object keys abbreviate common types (objkey.go), and
+// edges keeps no row for references to identities and marking definitions
+// or for origins of relationships and marking definitions, about half of
+// all edges and never asked about in a sync (reverseIndexed): "who
+// references X" for those reads the kind's lists of the collection. "Who
+// references X" for a key the transaction itself created is answered from
+// memory (fresh.go): no row written before can name it. A version's
+// revoked flag and ThreatConnect id are columns; Meta returns a
 // batch's latest-version metadata in one query. Remove deletes the
 // memberships of an id that a reader under a TLP cap can see, nothing when
 // the id's latest version is above the cap; Tx.PruneVersions applies a

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // The reference graph's two tables (migration 0004).
@@ -18,7 +19,99 @@ import (
 // Every write of a source's edges goes through setEdges (or, for sources
 // new to the collection, putBatch's rows), which keeps the two tables
 // equal: edges has the row (cid, dst, kind, src) exactly when dst is in
-// the dsts of refs row (cid, src, kind).
+// the dsts of refs row (cid, src, kind) and the target is reverse-indexed
+// (reverseIndexed, migration 0005).
+
+// reverseIndexed tells whether edges holds the kind-edges to targets of
+// STIX type typ. refs holds every edge; edges, the index by target, leaves
+// out about half of them, whose target a sync never asks about:
+//
+//   - references to identities and marking definitions (created_by_ref,
+//     object_marking_refs): nearly every object of a collection makes
+//     one, so their list would be the collection itself;
+//   - the origins of relationships and marking definitions: one item
+//     derives each, and only an observable's origins are ever asked for.
+//
+// Referrers of such a target, and dropKey of one, read the kind's refs
+// lists instead (scanReferrers): the same answer, at the cost of a scan of
+// the collection's lists (every collection's, for dropKey).
+func reverseIndexed(kind int, typ string) bool {
+	switch kind {
+	case EdgeRef:
+		return typ != "identity" && typ != "marking-definition"
+	case EdgeOrigin:
+		return typ != "relationship" && typ != "marking-definition"
+	}
+	return true
+}
+
+// idType is the type of a STIX id (what precedes "--").
+func idType(id string) string {
+	t, _, _ := strings.Cut(id, "--")
+	return t
+}
+
+// unindexedKeys is the set of keys of ids (by keys) whose kind-edges have
+// no reverse row, nil when there is none.
+func unindexedKeys(kind int, ids []string, keys map[string]int64) map[int64]bool {
+	var out map[int64]bool
+	for _, id := range ids {
+		if !reverseIndexed(kind, idType(id)) {
+			if out == nil {
+				out = map[int64]bool{}
+			}
+			out[keys[id]] = true
+		}
+	}
+	return out
+}
+
+// scanReferrers answers Referrers for targets without reverse rows: the
+// sources, per target key, of the kind-lists in collection cid (every
+// collection when cid is 0, each source once per collection) that name one
+// of keys.
+func (tx *Tx) scanReferrers(cid int64, kind int, keys []int64) (map[int64][]refSource, error) {
+	out := map[int64][]refSource{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	want := make(map[int64]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	q, args := `SELECT cid, src, dsts FROM refs WHERE cid = ? AND kind = ?`, []any{cid, kind}
+	if cid == 0 {
+		q, args = `SELECT cid, src, dsts FROM refs WHERE kind = ?`, []any{kind}
+	}
+	rows, err := tx.query(q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read references: %w", err)
+	}
+	defer rows.Close()
+	var b []byte
+	for rows.Next() {
+		var r refSource
+		if err := rows.Scan(&r.cid, &r.src, &b); err != nil {
+			return nil, fmt.Errorf("read references: %w", err)
+		}
+		dsts, err := unpackKeys(b)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range dsts {
+			if want[d] {
+				out[d] = append(out[d], r)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read references: %w", err)
+	}
+	return out, nil
+}
+
+// refSource is a source of a refs list: its collection and key.
+type refSource struct{ cid, src int64 }
 
 // packKeys is the dsts column of a sorted, duplicate-free key list.
 func packKeys(keys []int64) []byte {
@@ -80,8 +173,9 @@ func (tx *Tx) targetKeys(cid int64, kind int, srcs []int64) (map[int64][]int64, 
 
 // setEdges makes want[src] the complete set of src's kind-edges in the
 // collection, for each src of want, writing only the difference from what
-// is stored. It returns, per source, the targets it no longer has.
-func (tx *Tx) setEdges(cid int64, kind int, want map[int64][]int64) (gone map[int64][]int64, err error) {
+// is stored; targets in unindexed have no reverse row (reverseIndexed). It
+// returns, per source, the targets it no longer has.
+func (tx *Tx) setEdges(cid int64, kind int, want map[int64][]int64, unindexed map[int64]bool) (gone map[int64][]int64, err error) {
 	srcs := make([]int64, 0, len(want))
 	for s := range want {
 		srcs = append(srcs, s)
@@ -102,6 +196,9 @@ func (tx *Tx) setEdges(cid int64, kind int, want map[int64][]int64) (gone map[in
 		for _, d := range h {
 			if _, found := slices.BinarySearch(w, d); !found {
 				gone[s] = append(gone[s], d)
+				if unindexed[d] {
+					continue
+				}
 				if err := tx.exec(`DELETE FROM edges WHERE cid = ? AND dst = ? AND kind = ? AND src = ?`, cid, d, kind, s); err != nil {
 					return nil, fmt.Errorf("drop edge: %w", err)
 				}
@@ -109,7 +206,7 @@ func (tx *Tx) setEdges(cid int64, kind int, want map[int64][]int64) (gone map[in
 			}
 		}
 		for _, d := range w {
-			if _, found := slices.BinarySearch(h, d); !found {
+			if _, found := slices.BinarySearch(h, d); !found && !unindexed[d] {
 				add = append(add, cid, d, kind, s)
 				tx.fresh.add(cid, kind, d, s)
 			}
@@ -175,8 +272,8 @@ func (tx *Tx) idsOf(keys []int64) (map[int64]string, error) {
 }
 
 // dropKey removes every edge from or to an object key that no longer
-// names an object (Remove purged it), in every collection.
-func (tx *Tx) dropKey(oid int64) error {
+// names an object (Remove purged id), in every collection.
+func (tx *Tx) dropKey(oid int64, id string) error {
 	// Its own references: their reverse rows, then the refs rows.
 	rows, err := tx.query(`SELECT r.cid, r.kind, r.dsts FROM collections c CROSS JOIN refs r
 		WHERE r.cid = c.cid AND r.src = ?`, oid)
@@ -207,7 +304,7 @@ func (tx *Tx) dropKey(oid int64) error {
 		return fmt.Errorf("read references: %w", err)
 	}
 	for _, f := range own {
-		if _, err := tx.setEdges(f.cid, f.kind, map[int64][]int64{oid: nil}); err != nil {
+		if _, err := tx.setEdges(f.cid, f.kind, map[int64][]int64{oid: nil}, nil); err != nil {
 			return err
 		}
 	}
@@ -234,13 +331,25 @@ func (tx *Tx) dropKey(oid int64) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read referrers: %w", err)
 	}
+	for _, kind := range []int{EdgeRef, EdgeOrigin, EdgeWant} {
+		if reverseIndexed(kind, idType(id)) {
+			continue
+		}
+		scanned, err := tx.scanReferrers(0, kind, []int64{oid})
+		if err != nil {
+			return err
+		}
+		for _, r := range scanned[oid] {
+			refs = append(refs, rev{cid: r.cid, src: r.src, kind: kind})
+		}
+	}
 	for _, r := range refs {
 		cur, err := tx.targetKeys(r.cid, r.kind, []int64{r.src})
 		if err != nil {
 			return err
 		}
 		keep := slices.DeleteFunc(cur[r.src], func(k int64) bool { return k == oid })
-		if _, err := tx.setEdges(r.cid, r.kind, map[int64][]int64{r.src: keep}); err != nil {
+		if _, err := tx.setEdges(r.cid, r.kind, map[int64][]int64{r.src: keep}, nil); err != nil {
 			return err
 		}
 	}
@@ -250,6 +359,45 @@ func (tx *Tx) dropKey(oid int64) error {
 		return fmt.Errorf("drop edges: %w", err)
 	}
 	tx.fresh.drop(oid)
+	return nil
+}
+
+// migrate5 is the Go step of migration 0005: it deletes the edges rows
+// whose target reverseIndexed leaves out, a chunk of targets at a time.
+func migrate5(tx *Tx) error {
+	rows, err := tx.query(`SELECT oid, stix_id FROM objects`)
+	if err != nil {
+		return fmt.Errorf("read object keys: %w", err)
+	}
+	kinds := []int{EdgeRef, EdgeOrigin, EdgeWant}
+	drop := make([][]int64, len(kinds))
+	for rows.Next() {
+		var oid int64
+		var key string
+		if err := rows.Scan(&oid, &key); err != nil {
+			rows.Close()
+			return fmt.Errorf("read object keys: %w", err)
+		}
+		typ := idType(stixID(key))
+		for i, kind := range kinds {
+			if !reverseIndexed(kind, typ) {
+				drop[i] = append(drop[i], oid)
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read object keys: %w", err)
+	}
+	const chunk = 5000
+	for i, kind := range kinds {
+		for keys := range slices.Chunk(drop[i], chunk) {
+			if err := tx.exec(`DELETE FROM edges WHERE cid IN (SELECT cid FROM collections) AND kind = ?
+				AND dst IN (SELECT CAST(value AS INTEGER) FROM json_each(?))`, kind, jsonList(keys)); err != nil {
+				return fmt.Errorf("drop reverse rows: %w", err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -11,15 +11,29 @@ import (
 )
 
 // graphTablesAgree fails the test unless edges holds exactly one row per
-// target listed in refs, and refs lists no key twice.
+// reverse-indexed target listed in refs, and refs lists no key twice.
 func graphTablesAgree(t *testing.T, s *Store) {
 	t.Helper()
 	type edge struct {
 		cid, dst, src int64
 		kind          int
 	}
+	types := map[int64]string{}
+	rows, err := s.w.Query("SELECT oid, stix_id FROM objects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var oid int64
+		var key string
+		if err := rows.Scan(&oid, &key); err != nil {
+			t.Fatal(err)
+		}
+		types[oid] = idType(stixID(key))
+	}
+	rows.Close()
 	want := map[edge]bool{}
-	rows, err := s.w.Query("SELECT cid, src, kind, dsts FROM refs")
+	rows, err = s.w.Query("SELECT cid, src, kind, dsts FROM refs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +49,7 @@ func graphTablesAgree(t *testing.T, s *Store) {
 		}
 		for _, k := range keys {
 			e.dst = k
-			want[e] = true
+			want[e] = reverseIndexed(e.kind, types[k])
 		}
 	}
 	rows.Close()
@@ -52,13 +66,16 @@ func graphTablesAgree(t *testing.T, s *Store) {
 		got[e] = true
 	}
 	rows.Close()
-	for e := range want {
-		if !got[e] {
+	for e, indexed := range want {
+		if indexed && !got[e] {
 			t.Errorf("refs lists %+v, edges has no row", e)
+		}
+		if !indexed && got[e] {
+			t.Errorf("edges has %+v, whose target (%s) has no reverse rows", e, types[e.dst])
 		}
 	}
 	for e := range got {
-		if !want[e] {
+		if _, listed := want[e]; !listed {
 			t.Errorf("edges has %+v, refs does not list it", e)
 		}
 	}
@@ -134,6 +151,27 @@ func TestMigration4KeepsTheGraph(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A 0003 store had a reverse row for every edge.
+	rows, err = s.w.Query("SELECT cid, src, kind, dsts FROM refs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all [][4]int64
+	for rows.Next() {
+		var cid, src, kind int64
+		var b []byte
+		rows.Scan(&cid, &src, &kind, &b)
+		dsts, _ := unpackKeys(b)
+		for _, d := range dsts {
+			all = append(all, [4]int64{cid, d, kind, src})
+		}
+	}
+	rows.Close()
+	for _, e := range all {
+		if _, err := s.w.Exec("INSERT OR IGNORE INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?)", e[0], e[1], e[2], e[3]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, st := range []string{"DELETE FROM schema_migrations WHERE version >= 4", "DROP TABLE refs", "CREATE INDEX edges_by_src ON edges (cid, src, kind)",
 		"UPDATE versions SET hash = unhex(hex(hash) || hex(randomblob(16)))"} { // whole SHA-256s
 		if _, err := s.w.Exec(st); err != nil {
@@ -191,12 +229,42 @@ func testRemovePurgesEdgesBothWays(t *testing.T, be backend) {
 	c := ensure(t, s, "c")
 	a, b, r, p, m := graphFixture(t, s, c.ID)
 	graphTablesAgree(t, s)
-	for _, id := range []string{a.ID, r.ID} {
+	for _, id := range []string{r.ID, a.ID} {
 		if err := s.Update(ctx, func(tx *Tx) error {
 			_, err := tx.Remove(c.ID, id, TLPRed)
 			return err
 		}); err != nil {
 			t.Fatal(err)
+		}
+		if id == r.ID {
+			// r, a relationship, has no reverse origin row: its purge
+			// reads a's list to take it out.
+			got := graphAnswers(t, s, c.ID, []string{a.ID})
+			if !slices.Equal(got[EdgeOrigin][0][a.ID], []string{b.ID}) {
+				t.Errorf("a derives %v after r was purged, want only b", got[EdgeOrigin][0][a.ID])
+			}
+			// Its key may be handed out again: the list itself must not
+			// keep naming it.
+			if err := s.Update(ctx, func(tx *Tx) error {
+				keys, err := tx.resolve([]string{a.ID, b.ID})
+				if err != nil {
+					return err
+				}
+				cid, err := s.cid(ctx, tx.tx, c.ID)
+				if err != nil {
+					return err
+				}
+				lists, err := tx.targetKeys(cid, EdgeOrigin, []int64{keys[a.ID]})
+				if err != nil {
+					return err
+				}
+				if !slices.Equal(lists[keys[a.ID]], []int64{keys[b.ID]}) {
+					t.Errorf("a's origin list holds keys %v after r was purged, want only b's (%d)", lists[keys[a.ID]], keys[b.ID])
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	graphTablesAgree(t, s)
@@ -244,10 +312,11 @@ func testCheckFindsABrokenGraph(t *testing.T, be backend) {
 }
 
 // TestReferrersOfKeysMadeInTheTransaction: Referrers answers from memory
-// for keys the transaction created (fresh.go) and from the edges table for
-// the others; after each kind of edge write in one transaction (new
-// sources, changed references, origins, a purge) both answers must be
-// what the edges table says.
+// for keys the transaction created (fresh.go), from the edges table for
+// the others, and from the reference lists for targets without reverse
+// rows (an identity, a relationship's origin); after each kind of edge
+// write in one transaction (new sources, changed references, origins, a
+// purge) every answer must be what the reference lists (refs) say.
 func TestReferrersOfKeysMadeInTheTransaction(t *testing.T) {
 	eachBackend(t, testReferrersOfKeysMadeInTheTransaction)
 }
@@ -258,13 +327,17 @@ func testReferrersOfKeysMadeInTheTransaction(t *testing.T, be backend) {
 	old := obj("malware", 9, t0, t0, 0, "old") // a key from an earlier transaction
 	put(t, s, c, old)
 	a, b := obj("indicator", 1, t0, t0, 0, "a"), obj("ipv4-addr", 2, time.Time{}, time.Time{}, 0, "b")
+	// who is referenced without reverse rows (reverseIndexed): Referrers
+	// reads the lists for it.
+	who := obj("identity", 7, t0, t0, 0, "who")
+	put(t, s, c, who)
 	r := obj("relationship", 3, t0, t0, 0, "r")
-	r.Refs = []string{a.ID, b.ID, old.ID}
+	r.Refs = []string{a.ID, b.ID, old.ID, who.ID}
 	p, m := obj("report", 4, t0, t0, 0, "p"), obj("malware", 5, t0, t0, 0, "m")
-	p.Refs, p.Wants = []string{a.ID}, []string{a.ID, m.ID}
+	p.Refs, p.Wants = []string{a.ID, who.ID}, []string{a.ID, m.ID}
 	q := obj("attack-pattern", 6, t0, t0, 0, "q") // written last, sorts first
 	q.Refs = []string{a.ID}
-	ids := []string{a.ID, b.ID, r.ID, p.ID, m.ID, old.ID, q.ID}
+	ids := []string{a.ID, b.ID, r.ID, p.ID, m.ID, old.ID, q.ID, who.ID}
 	check := func(tx *Tx, step string) {
 		t.Helper()
 		for _, col := range []string{c, c2} {
@@ -277,27 +350,45 @@ func testReferrersOfKeysMadeInTheTransaction(t *testing.T, be backend) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rows, err := tx.query(`SELECT d.stix_id, s.stix_id FROM edges e CROSS JOIN objects d CROSS JOIN objects s
-					WHERE e.cid = ? AND e.kind = ? AND d.oid = e.dst AND s.oid = e.src`, cid, kind)
+				// What the lists say: refs holds every edge, reverse rows
+				// or not.
+				rows, err := tx.query(`SELECT s.stix_id, r.dsts FROM refs r CROSS JOIN objects s
+					WHERE r.cid = ? AND r.kind = ? AND s.oid = r.src`, cid, kind)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := map[string][]string{}
+				lists := map[string][]int64{}
 				for rows.Next() {
-					var d, src string
-					if err := rows.Scan(&d, &src); err != nil {
+					var src string
+					var b []byte
+					if err := rows.Scan(&src, &b); err != nil {
 						t.Fatal(err)
 					}
-					if slices.Contains(ids, stixID(d)) {
-						want[stixID(d)] = append(want[stixID(d)], stixID(src))
+					if lists[stixID(src)], err = unpackKeys(b); err != nil {
+						t.Fatal(err)
 					}
 				}
 				rows.Close()
+				names := map[int64]string{}
+				for _, id := range ids {
+					var oid int64
+					if err := tx.queryRow("SELECT oid FROM objects WHERE stix_id = ?", objKey(id)).Scan(&oid); err == nil {
+						names[oid] = id
+					}
+				}
+				want := map[string][]string{}
+				for src, dsts := range lists {
+					for _, d := range dsts {
+						if id, ok := names[d]; ok {
+							want[id] = append(want[id], src)
+						}
+					}
+				}
 				for k := range want {
 					slices.Sort(want[k])
 				}
 				if !maps.EqualFunc(got, want, slices.Equal) {
-					t.Errorf("%s, collection %s, kind %d: Referrers = %v, the edges table says %v", step, col, kind, got, want)
+					t.Errorf("%s, collection %s, kind %d: Referrers = %v, the reference lists say %v", step, col, kind, got, want)
 				}
 				for _, id := range ids { // one at a time: answered from memory alone
 					one, err := tx.Referrers(col, kind, []string{id})
@@ -305,7 +396,7 @@ func testReferrersOfKeysMadeInTheTransaction(t *testing.T, be backend) {
 						t.Fatal(err)
 					}
 					if !slices.Equal(one[id], want[id]) {
-						t.Errorf("%s, collection %s, kind %d: Referrers of %s alone = %v, the edges table says %v", step, col, kind, id, one[id], want[id])
+						t.Errorf("%s, collection %s, kind %d: Referrers of %s alone = %v, the reference lists say %v", step, col, kind, id, one[id], want[id])
 					}
 				}
 			}
@@ -348,4 +439,70 @@ func testReferrersOfKeysMadeInTheTransaction(t *testing.T, be backend) {
 		t.Fatal(err)
 	}
 	graphTablesAgree(t, s)
+}
+
+// TestMigration5DropsReverseRowsNobodyAsks: a store from before migration
+// 0005 has a reverse row for every edge; after it, edges holds only the
+// reverse-indexed ones and every graph question is answered as before.
+func TestMigration5DropsReverseRowsNobodyAsks(t *testing.T) {
+	eachBackend(t, testMigration5DropsReverseRowsNobodyAsks)
+}
+
+func testMigration5DropsReverseRowsNobodyAsks(t *testing.T, be backend) {
+	ctx := context.Background()
+	s, where := be.open(t)
+	c := ensure(t, s, "c")
+	a, b, r, p, m := graphFixture(t, s, c.ID)
+	who := obj("identity", 7, t0, t0, 0, "who")
+	q := obj("attack-pattern", 6, t0, t0, 0, "q")
+	q.Refs = []string{who.ID, a.ID}
+	put(t, s, c.ID, who, q)
+	ids := []string{a.ID, b.ID, r.ID, p.ID, m.ID, who.ID, q.ID}
+	before := graphAnswers(t, s, c.ID, ids)
+	if len(before[EdgeRef][1][who.ID]) != 1 || len(before[EdgeOrigin][1][r.ID]) != 1 {
+		t.Fatalf("fixture graph: %v", before)
+	}
+	// Back to 0004: a reverse row for every listed target.
+	err := s.Update(ctx, func(tx *Tx) error {
+		rows, err := tx.query("SELECT cid, src, kind, dsts FROM refs")
+		if err != nil {
+			return err
+		}
+		var all [][4]int64
+		for rows.Next() {
+			var cid, src, kind int64
+			var b []byte
+			if err := rows.Scan(&cid, &src, &kind, &b); err != nil {
+				return err
+			}
+			dsts, _ := unpackKeys(b)
+			for _, d := range dsts {
+				all = append(all, [4]int64{cid, d, kind, src})
+			}
+		}
+		rows.Close()
+		for _, e := range all {
+			if err := tx.exec("INSERT INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", e[0], e[1], e[2], e[3]); err != nil {
+				return err
+			}
+		}
+		return tx.exec("DELETE FROM schema_migrations WHERE version >= 5")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.w.QueryRow("SELECT count(*) FROM edges").Scan(&n); err != nil || n < 8 {
+		t.Fatalf("edges rows before the migration: %d, %v", n, err)
+	}
+	s.Close()
+	s2, err := reopen(ctx, where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	graphTablesAgree(t, s2)
+	if after := graphAnswers(t, s2, c.ID, ids); !equalAnswers(before, after) {
+		t.Errorf("graph after migration 0005:\n%v\nbefore:\n%v", after, before)
+	}
 }

@@ -92,7 +92,26 @@ func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string
 	if err != nil || len(list) == 0 {
 		return out, err
 	}
-	fresh, ask := tx.fresh.referrers(cid, kind, list)
+	// Targets without reverse rows are answered from the lists, the
+	// others from memory (keys made in this transaction) or edges.
+	var indexed, scan []int64
+	for _, k := range list {
+		if reverseIndexed(kind, idType(byKey[k])) {
+			indexed = append(indexed, k)
+		} else {
+			scan = append(scan, k)
+		}
+	}
+	fresh, ask := tx.fresh.referrers(cid, kind, indexed)
+	scanned, err := tx.scanReferrers(cid, kind, scan)
+	if err != nil {
+		return nil, err
+	}
+	for k, rs := range scanned {
+		for _, r := range rs {
+			fresh[k] = append(fresh[k], r.src)
+		}
+	}
 	var unnamed []int64
 	for _, srcs := range fresh {
 		for _, s := range srcs {
@@ -225,7 +244,7 @@ func (tx *Tx) SetOrigins(collectionID string, items map[string][]string) (gone m
 		}
 		want[oids[s]] = keys
 	}
-	goneKeys, err := tx.setEdges(cid, EdgeOrigin, want)
+	goneKeys, err := tx.setEdges(cid, EdgeOrigin, want, unindexedKeys(EdgeOrigin, ids, oids))
 	if err != nil {
 		return nil, fmt.Errorf("set origins: %w", err)
 	}

@@ -44,14 +44,16 @@ func (s *Store) invariantProblems(ctx context.Context) ([]string, error) {
 }
 
 // graphProblems checks that every target a refs row lists, in order and
-// once, has its edges row, and that edges has no other rows. refs is read
-// a page at a time (a PostgreSQL connection runs one statement at a time).
+// once, has its edges row when it is reverse-indexed (reverseIndexed), and
+// that edges has no other rows. refs is read a page at a time (a
+// PostgreSQL connection runs one statement at a time).
 func (s *Store) graphProblems(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	var rows int64
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM edges").Scan(&rows); err != nil {
 		return nil, fmt.Errorf("count edges: %w", err)
 	}
-	probe, err := tx.PrepareContext(ctx, s.d.sql("SELECT count(*) FROM edges WHERE cid = ? AND dst = ? AND kind = ? AND src = ?"))
+	probe, err := tx.PrepareContext(ctx, s.d.sql(`SELECT (SELECT count(*) FROM edges WHERE cid = ?1 AND dst = ?2 AND kind = ?3 AND src = ?4),
+		coalesce((SELECT stix_id FROM objects WHERE oid = ?2), '')`))
 	if err != nil {
 		return nil, fmt.Errorf("check edges: %w", err)
 	}
@@ -63,8 +65,8 @@ func (s *Store) graphProblems(ctx context.Context, tx *sql.Tx) ([]string, error)
 		dsts     []byte
 	}
 	var (
-		last                     = ref{cid: -1}
-		listed, missing, damaged int64
+		last                      = ref{cid: -1}
+		present, missing, damaged int64
 	)
 	for {
 		r, err := tx.QueryContext(ctx, page, last.cid, last.src, last.kind)
@@ -95,12 +97,16 @@ func (s *Store) graphProblems(ctx context.Context, tx *sql.Tx) ([]string, error)
 			}
 			for _, k := range keys {
 				var n int64
-				if err := probe.QueryRowContext(ctx, f.cid, k, f.kind, f.src).Scan(&n); err != nil {
+				var key string
+				if err := probe.QueryRowContext(ctx, f.cid, k, f.kind, f.src).Scan(&n, &key); err != nil {
 					return nil, fmt.Errorf("check edges: %w", err)
 				}
-				listed++
-				if n == 0 {
+				switch {
+				case !reverseIndexed(f.kind, idType(stixID(key))):
+				case n == 0:
 					missing++
+				default:
+					present++
 				}
 			}
 		}
@@ -113,7 +119,7 @@ func (s *Store) graphProblems(ctx context.Context, tx *sql.Tx) ([]string, error)
 	if missing > 0 {
 		problems = append(problems, fmt.Sprintf("%d references without their edges row", missing))
 	}
-	if extra := rows - (listed - missing); extra > 0 {
+	if extra := rows - present; extra > 0 {
 		problems = append(problems, fmt.Sprintf("%d edges rows no reference list names", extra))
 	}
 	return problems, nil

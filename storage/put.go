@@ -310,14 +310,21 @@ func (tx *Tx) oid(id string) (oid int64, known bool, err error) {
 // setRefs makes the ids in dsts the complete set of src's kind-edges.
 func (tx *Tx) setRefs(cid, src int64, kind int, dsts []string) error {
 	keys := make([]int64, 0, len(dsts))
+	var unindexed map[int64]bool
 	for _, d := range dsts {
 		dst, _, err := tx.oid(d)
 		if err != nil {
 			return fmt.Errorf("record edge to %s: %w", d, err)
 		}
 		keys = append(keys, dst)
+		if !reverseIndexed(kind, idType(d)) {
+			if unindexed == nil {
+				unindexed = map[int64]bool{}
+			}
+			unindexed[dst] = true
+		}
 	}
-	if _, err := tx.setEdges(cid, kind, map[int64][]int64{src: keys}); err != nil {
+	if _, err := tx.setEdges(cid, kind, map[int64][]int64{src: keys}, unindexed); err != nil {
 		return fmt.Errorf("record edges: %w", err)
 	}
 	return nil
@@ -469,7 +476,7 @@ func (tx *Tx) Remove(collectionID, id string, maxTLP int) (bool, error) {
 			return false, fmt.Errorf("remove %s: purge object: %w", id, err)
 		}
 		// The key may be handed out again: no edge may keep naming it.
-		if err := tx.dropKey(oid); err != nil {
+		if err := tx.dropKey(oid, id); err != nil {
 			return false, fmt.Errorf("remove %s: purge edges: %w", id, err)
 		}
 	} else if err := tx.exec(`DELETE FROM versions WHERE oid = ?1 AND NOT EXISTS (

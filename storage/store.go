@@ -209,6 +209,7 @@ type migration struct {
 // after the migration's SQL in its transaction.
 var migrationSteps = map[int]func(*Tx) error{
 	4: migrate4,
+	5: migrate5,
 }
 
 func loadMigrations() ([]migration, error) {
