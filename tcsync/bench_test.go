@@ -34,9 +34,11 @@ import (
 // runs in a child process, as §8 states its figures: the benchmark process
 // holds only the sync, so its CPU, GC and peak RSS are the bridge's own,
 // and the simulator's CPU is reported apart (sim_cpu_s, over the whole run).
-// It reports indicators/s, database bytes per indicator and peak RSS. Pages are sync.page_size's default, 1,000
-// (TB_BENCH_PAGE changes it); the collections are the default ones (one per
-// owner), and TB_BENCH_FILTER=1 adds the TLP:GREEN filter collection of
+// It reports indicators/s, database bytes per indicator and peak RSS, of
+// the whole run and of the initial sync and the reconciliation alone.
+// Pages are sync.page_size's default, 1,000 (TB_BENCH_PAGE changes it);
+// the collections are the default ones (one per owner), and
+// TB_BENCH_FILTER=1 adds the TLP:GREEN filter collection of
 // config.example.yaml. TB_BENCH_PROFILE_INITIAL=FILE writes a CPU profile of
 // the initial sync alone; TB_BENCH_KEEP=FILE keeps the database.
 //
@@ -80,6 +82,7 @@ func BenchmarkInitialSync(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		resetPeakRSS(b)
 		var ru0 syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		start = time.Now()
@@ -89,6 +92,7 @@ func BenchmarkInitialSync(b *testing.B) {
 		}
 		initial := time.Since(start)
 		pprof.StopCPUProfile()
+		initialRSS := peakRSSMB(b)
 		var ru1 syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		initialCPU := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
@@ -105,12 +109,14 @@ func BenchmarkInitialSync(b *testing.B) {
 		// reconciliation and deletion detection, nothing changed.
 		f.clock.Advance(time.Hour)
 		reqs := f.requests.Load()
+		resetPeakRSS(b)
 		start = time.Now()
 		rec, err := w.Reconcile(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
 		reconcile := time.Since(start)
+		reconcileRSS := peakRSSMB(b)
 		reconcileReqs := f.requests.Load() - reqs
 		// A scope change that selects the same data: every type by name
 		// instead of "All" restarts the streams.
@@ -152,9 +158,35 @@ func BenchmarkInitialSync(b *testing.B) {
 		b.ReportMetric(float64(full.NewVersions), "reread_versions")
 		b.ReportMetric(float64(size)/float64(n), "db_bytes/indicator")
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak_rss_MB")
+		b.ReportMetric(initialRSS, "initial_peak_rss_MB")
+		b.ReportMetric(reconcileRSS, "reconcile_peak_rss_MB")
 		b.ReportMetric(simCPU.Seconds(), "sim_cpu_s")
 		b.Logf("initial: %+v", sum)
 	}
+}
+
+// resetPeakRSS starts a new peak of this process's resident set (Linux:
+// clear_refs 5 resets VmHWM), so that peakRSSMB measures one phase.
+func resetPeakRSS(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("cannot reset the peak RSS (%v): the phase peaks include what came before", err)
+	}
+}
+
+// peakRSSMB is VmHWM, the peak resident set since resetPeakRSS, in MB.
+func peakRSSMB(b *testing.B) float64 {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Logf("no /proc/self/status: %v", err)
+		return 0
+	}
+	for line := range strings.Lines(string(st)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
 }
 
 // processFixture is a fixture whose simulator runs in a child process
