@@ -477,8 +477,10 @@ func (tx *Tx) Backfill(collectionID string, fn func(v Version) (refs []string, r
 }
 
 // Items returns the latest versions in the collection that carry a
-// ThreatConnect id and are not revoked: the items the collection holds.
-func (tx *Tx) Items(collectionID string) ([]Meta, error) {
+// ThreatConnect id and are not revoked (the items the collection holds)
+// for which keep, called on each as it is read, is true: a caller looking
+// for a few of a million items holds only those.
+func (tx *Tx) Items(collectionID string, keep func(Meta) bool) ([]Meta, error) {
 	cid, err := tx.s.cid(tx.ctx, tx.tx, collectionID)
 	if err != nil {
 		return nil, fmt.Errorf("list items: %w", err)
@@ -497,7 +499,9 @@ func (tx *Tx) Items(collectionID string) ([]Meta, error) {
 			return nil, fmt.Errorf("list items: %w", err)
 		}
 		m.ID = stixID(m.ID)
-		out = append(out, m)
+		if keep(m) {
+			out = append(out, m)
+		}
 	}
 	return out, rows.Err()
 }

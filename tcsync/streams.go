@@ -331,18 +331,17 @@ func (w *Worker) revokeUnseen(ctx context.Context, stream string, start time.Tim
 		delta = Summary{Skipped: map[string]int{}}
 		b := newBatch(w, tx, start, &delta)
 		for col := range w.ownerKind {
-			items, err := tx.Items(col)
+			// Only a STIX indicator can be either kind (a Signature group
+			// maps to one); an indicator the indicator stream read is not
+			// a group.
+			unseen, err := tx.Items(col, func(it storage.Meta) bool {
+				return !seen[it.TCID] && (stream != "indicators" || it.Type == "indicator") &&
+					(stream != "groups" || it.Type != "indicator" || !w.seen["indicators"][it.TCID])
+			})
 			if err != nil {
 				return err
 			}
-			for _, it := range items {
-				// Only a STIX indicator can be either kind (a Signature
-				// group maps to one); an indicator the indicator stream
-				// read is not a group.
-				if seen[it.TCID] || stream == "indicators" && it.Type != "indicator" ||
-					stream == "groups" && it.Type == "indicator" && w.seen["indicators"][it.TCID] {
-					continue
-				}
+			for _, it := range unseen {
 				// Groups and indicators have separate id spaces, and a
 				// Signature group maps to a STIX indicator: the stored
 				// ThreatConnect type tells which stream the item is of.
