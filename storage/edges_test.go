@@ -151,27 +151,7 @@ func TestMigration4KeepsTheGraph(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A 0003 store had a reverse row for every edge.
-	rows, err = s.w.Query("SELECT cid, src, kind, dsts FROM refs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var all [][4]int64
-	for rows.Next() {
-		var cid, src, kind int64
-		var b []byte
-		rows.Scan(&cid, &src, &kind, &b)
-		dsts, _ := unpackKeys(b)
-		for _, d := range dsts {
-			all = append(all, [4]int64{cid, d, kind, src})
-		}
-	}
-	rows.Close()
-	for _, e := range all {
-		if _, err := s.w.Exec("INSERT OR IGNORE INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?)", e[0], e[1], e[2], e[3]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addEveryReverseRow(t, s) // as a 0003 store had
 	for _, st := range []string{"DELETE FROM schema_migrations WHERE version >= 4", "DROP TABLE refs", "CREATE INDEX edges_by_src ON edges (cid, src, kind)",
 		"UPDATE versions SET hash = unhex(hex(hash) || hex(randomblob(16)))"} { // whole SHA-256s
 		if _, err := s.w.Exec(st); err != nil {
@@ -463,32 +443,10 @@ func testMigration5DropsReverseRowsNobodyAsks(t *testing.T, be backend) {
 		t.Fatalf("fixture graph: %v", before)
 	}
 	// Back to 0004: a reverse row for every listed target.
-	err := s.Update(ctx, func(tx *Tx) error {
-		rows, err := tx.query("SELECT cid, src, kind, dsts FROM refs")
-		if err != nil {
-			return err
-		}
-		var all [][4]int64
-		for rows.Next() {
-			var cid, src, kind int64
-			var b []byte
-			if err := rows.Scan(&cid, &src, &kind, &b); err != nil {
-				return err
-			}
-			dsts, _ := unpackKeys(b)
-			for _, d := range dsts {
-				all = append(all, [4]int64{cid, d, kind, src})
-			}
-		}
-		rows.Close()
-		for _, e := range all {
-			if err := tx.exec("INSERT INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", e[0], e[1], e[2], e[3]); err != nil {
-				return err
-			}
-		}
+	addEveryReverseRow(t, s)
+	if err := s.Update(ctx, func(tx *Tx) error {
 		return tx.exec("DELETE FROM schema_migrations WHERE version >= 5")
-	})
-	if err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
 	var n int
@@ -504,5 +462,42 @@ func testMigration5DropsReverseRowsNobodyAsks(t *testing.T, be backend) {
 	graphTablesAgree(t, s2)
 	if after := graphAnswers(t, s2, c.ID, ids); !equalAnswers(before, after) {
 		t.Errorf("graph after migration 0005:\n%v\nbefore:\n%v", after, before)
+	}
+}
+
+// addEveryReverseRow writes an edges row for every target refs lists, as
+// stores from before migration 0005 had.
+func addEveryReverseRow(t *testing.T, s *Store) {
+	t.Helper()
+	err := s.Update(context.Background(), func(tx *Tx) error {
+		rows, err := tx.query("SELECT cid, src, kind, dsts FROM refs")
+		if err != nil {
+			return err
+		}
+		var all [][4]int64
+		for rows.Next() {
+			var cid, src, kind int64
+			var b []byte
+			if err := rows.Scan(&cid, &src, &kind, &b); err != nil {
+				return err
+			}
+			dsts, err := unpackKeys(b)
+			if err != nil {
+				return err
+			}
+			for _, d := range dsts {
+				all = append(all, [4]int64{cid, d, kind, src})
+			}
+		}
+		rows.Close()
+		for _, e := range all {
+			if err := tx.exec("INSERT INTO edges (cid, dst, kind, src) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", e[0], e[1], e[2], e[3]); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
