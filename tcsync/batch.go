@@ -124,27 +124,18 @@ func (b *batch) prerequisites(col string, u unit) error {
 		b.queue(col, toStorage(br))
 		b.setWant(col, br.ID, true)
 	}
-	id, err := b.ownerIdentity(u)
-	if err != nil {
-		return err
-	}
-	b.queue(col, id)
-	b.setWant(col, id.ID, true)
-	return nil
-}
-
-// ownerIdentity is the identity of a unit's owner.
-func (b *batch) ownerIdentity(u unit) (storage.Object, error) {
 	id, ok := b.owners[u.owner.Name]
 	if !ok {
 		o, err := b.w.m.Owner(u.owner)
 		if err != nil {
-			return storage.Object{}, fmt.Errorf("map owner %q: %w", u.owner.Name, err)
+			return fmt.Errorf("map owner %q: %w", u.owner.Name, err)
 		}
 		id = toStorage(o)
 		b.owners[u.owner.Name] = id
 	}
-	return id, nil
+	b.queue(col, id)
+	b.setWant(col, id.ID, true)
+	return nil
 }
 
 // unit routes one TC item's objects: into its owner's collection and the

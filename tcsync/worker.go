@@ -90,7 +90,7 @@ type Worker struct {
 	ownerCols map[string]string      // owner name → collection id
 	ownerKind map[string]bool        // collection id → is an owner collection
 	// selfRefs caches each owner's identity id, for the fetch side alone
-	// (mayStore).
+	// (foreignObjects).
 	selfRefs map[string]string
 
 	mu     sync.Mutex
