@@ -51,19 +51,18 @@ func idType(id string) string {
 	return t
 }
 
-// unindexedKeys is the set of keys of ids (by keys) whose kind-edges have
-// no reverse row, nil when there is none.
-func unindexedKeys(kind int, ids []string, keys map[string]int64) map[int64]bool {
-	var out map[int64]bool
-	for _, id := range ids {
-		if !reverseIndexed(kind, idType(id)) {
-			if out == nil {
-				out = map[int64]bool{}
-			}
-			out[keys[id]] = true
-		}
+// markUnindexed adds key, the key of id, to set (made on first use) when
+// kind-edges to id have no reverse row, and returns set: what setEdges
+// takes as unindexed.
+func markUnindexed(set map[int64]bool, kind int, id string, key int64) map[int64]bool {
+	if reverseIndexed(kind, idType(id)) {
+		return set
 	}
-	return out
+	if set == nil {
+		set = map[int64]bool{}
+	}
+	set[key] = true
+	return set
 }
 
 // scanReferrers answers Referrers for targets without reverse rows: the

@@ -133,38 +133,44 @@ func (tx *Tx) Referrers(collectionID string, kind int, ids []string) (map[string
 			out[byKey[k]] = append(out[byKey[k]], n)
 		}
 	}
-	if len(ask) == 0 {
-		for k := range out {
-			slices.Sort(out[k])
-		}
-		return out, nil
+	if err := tx.readReferrers(cid, kind, ask, byKey, out); err != nil {
+		return nil, err
+	}
+	for k := range out {
+		slices.Sort(out[k])
+	}
+	return out, nil
+}
+
+// readReferrers adds to out, for each of keys (named by byKey), the
+// sources of its kind-edges that the edges table holds.
+func (tx *Tx) readReferrers(cid int64, kind int, keys []int64, byKey map[int64]string, out map[string][]string) error {
+	if len(keys) == 0 {
+		return nil
 	}
 	st, err := tx.stmt(`SELECT e.dst, s.stix_id FROM edges e CROSS JOIN objects s
 		WHERE e.cid = ?1 AND e.dst IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)) AND e.kind = ?2 AND s.oid = e.src`)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(ask))
+	rows, err := st.QueryContext(tx.ctx, cid, kind, jsonList(keys))
 	if err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
+		return fmt.Errorf("read edges: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k int64
 		var v string
 		if err := rows.Scan(&k, &v); err != nil {
-			return nil, fmt.Errorf("read edges: %w", err)
+			return fmt.Errorf("read edges: %w", err)
 		}
 		id := byKey[k]
 		out[id] = append(out[id], stixID(v))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
+		return fmt.Errorf("read edges: %w", err)
 	}
-	for k := range out {
-		slices.Sort(out[k])
-	}
-	return out, nil
+	return nil
 }
 
 // Targets returns, for each of ids, the ids its edges of this kind point at
@@ -237,14 +243,16 @@ func (tx *Tx) SetOrigins(collectionID string, items map[string][]string) (gone m
 		return nil, fmt.Errorf("set origins: %w", err)
 	}
 	want := make(map[int64][]int64, len(items))
+	var unindexed map[int64]bool
 	for s, ds := range items {
 		keys := make([]int64, 0, len(ds))
 		for _, d := range ds {
 			keys = append(keys, oids[d])
+			unindexed = markUnindexed(unindexed, EdgeOrigin, d, oids[d])
 		}
 		want[oids[s]] = keys
 	}
-	goneKeys, err := tx.setEdges(cid, EdgeOrigin, want, unindexedKeys(EdgeOrigin, ids, oids))
+	goneKeys, err := tx.setEdges(cid, EdgeOrigin, want, unindexed)
 	if err != nil {
 		return nil, fmt.Errorf("set origins: %w", err)
 	}

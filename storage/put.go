@@ -317,12 +317,7 @@ func (tx *Tx) setRefs(cid, src int64, kind int, dsts []string) error {
 			return fmt.Errorf("record edge to %s: %w", d, err)
 		}
 		keys = append(keys, dst)
-		if !reverseIndexed(kind, idType(d)) {
-			if unindexed == nil {
-				unindexed = map[int64]bool{}
-			}
-			unindexed[dst] = true
-		}
+		unindexed = markUnindexed(unindexed, kind, d, dst)
 	}
 	if _, err := tx.setEdges(cid, kind, map[int64][]int64{src: keys}, unindexed); err != nil {
 		return fmt.Errorf("record edges: %w", err)
