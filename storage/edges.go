@@ -95,7 +95,7 @@ func (tx *Tx) scanReferrers(cid int64, kind int, keys []int64) (map[int64][]refS
 		}
 		dsts, err := unpackKeys(b)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read references of key %d: %w", r.src, err)
 		}
 		for _, d := range dsts {
 			if want[d] {

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -267,6 +268,10 @@ func testCheckFindsABrokenGraph(t *testing.T, be backend) {
 		{"edge row gone", "DELETE FROM edges WHERE kind = 0 AND dst = (SELECT min(dst) FROM edges WHERE kind = 0)", "references without their edges row"},
 		{"stray edge row", "INSERT INTO edges (cid, dst, kind, src) VALUES (1, 999999, 0, 999998)", "edges rows no reference list names"},
 		{"damaged list", "UPDATE refs SET dsts = ? WHERE kind = 0", "damaged reference lists"},
+		// a's origin list names r, a relationship: no reverse row is kept.
+		{"reverse row kept against the rule", `INSERT INTO edges (cid, dst, kind, src) VALUES (1,
+			(SELECT oid FROM objects WHERE substr(stix_id, 24) = 'B'), 1, (SELECT oid FROM objects WHERE substr(stix_id, 24) = 'A'))`,
+			"1 edges rows for targets kept without reverse rows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := be.open(t)
@@ -500,4 +505,52 @@ func addEveryReverseRow(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A damaged reference list met while answering Referrers for a target
+// without reverse rows is an error that names it, and the transaction
+// writes nothing.
+func TestReferrersOfADamagedListSaysWhich(t *testing.T) {
+	s, _ := openTest(t)
+	c := ensure(t, s, "c")
+	_, _, r, _, _ := graphFixture(t, s, c.ID)
+	if _, err := s.w.Exec("UPDATE refs SET dsts = ? WHERE kind = 1", []byte{0xff}); err != nil {
+		t.Fatal(err)
+	}
+	before := takeEdges(t, s)
+	err := s.Update(context.Background(), func(tx *Tx) error {
+		if _, err := tx.SetVisibilities(c.ID, map[string]Visibility{r.ID: Withdrawn}); err != nil {
+			return err
+		}
+		_, err := tx.Referrers(c.ID, EdgeOrigin, []string{r.ID})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "damaged reference list") || !strings.Contains(err.Error(), "read references of key") {
+		t.Fatalf("Referrers over a damaged list: %v, want an error naming the damaged list's key", err)
+	}
+	if after := takeEdges(t, s); after != before {
+		t.Errorf("a failed transaction changed the graph tables: %q, was %q", after, before)
+	}
+}
+
+// takeEdges is the content of edges and refs, as text.
+func takeEdges(t *testing.T, s *Store) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{"SELECT cid, dst, kind, src FROM edges ORDER BY 1, 2, 3, 4", "SELECT cid, src, kind, hex(dsts) FROM refs ORDER BY 1, 2, 3"} {
+		rows, err := s.w.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var a, c, d int64
+			var e any
+			if err := rows.Scan(&a, &c, &d, &e); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%d %d %d %v\n", a, c, d, e)
+		}
+		rows.Close()
+	}
+	return b.String()
 }

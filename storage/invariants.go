@@ -65,8 +65,8 @@ func (s *Store) graphProblems(ctx context.Context, tx *sql.Tx) ([]string, error)
 		dsts     []byte
 	}
 	var (
-		last                      = ref{cid: -1}
-		present, missing, damaged int64
+		last                              = ref{cid: -1}
+		present, missing, damaged, unkept int64
 	)
 	for {
 		r, err := tx.QueryContext(ctx, page, last.cid, last.src, last.kind)
@@ -103,6 +103,7 @@ func (s *Store) graphProblems(ctx context.Context, tx *sql.Tx) ([]string, error)
 				}
 				switch {
 				case !reverseIndexed(f.kind, idType(stixID(key))):
+					unkept += n
 				case n == 0:
 					missing++
 				default:
@@ -119,7 +120,10 @@ func (s *Store) graphProblems(ctx context.Context, tx *sql.Tx) ([]string, error)
 	if missing > 0 {
 		problems = append(problems, fmt.Sprintf("%d references without their edges row", missing))
 	}
-	if extra := rows - present; extra > 0 {
+	if unkept > 0 {
+		problems = append(problems, fmt.Sprintf("%d edges rows for targets kept without reverse rows (identities, markings, origins of relationships)", unkept))
+	}
+	if extra := rows - present - unkept; extra > 0 {
 		problems = append(problems, fmt.Sprintf("%d edges rows no reference list names", extra))
 	}
 	return problems, nil
