@@ -912,4 +912,5 @@ func TestCrossOwnerRelationshipIsStoredOnlyWhereItCanBeServed(t *testing.T) {
 	if !ok || !strings.Contains(string(it.JSON), `"revoked":true`) {
 		t.Errorf("after the association was removed, the filter collection serves %s", it.JSON)
 	}
+	checkGraph(t, f, store, "cross-owner association removed")
 }
