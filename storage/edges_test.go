@@ -20,21 +20,11 @@ func graphTablesAgree(t *testing.T, s *Store) {
 		kind          int
 	}
 	types := map[int64]string{}
-	rows, err := s.w.Query("SELECT oid, stix_id FROM objects")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var oid int64
-		var key string
-		if err := rows.Scan(&oid, &key); err != nil {
-			t.Fatal(err)
-		}
+	for oid, key := range objectKeys(t, s) {
 		types[oid] = idType(stixID(key))
 	}
-	rows.Close()
 	want := map[edge]bool{}
-	rows, err = s.w.Query("SELECT cid, src, kind, dsts FROM refs")
+	rows, err := s.w.Query("SELECT cid, src, kind, dsts FROM refs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,19 +125,7 @@ func TestMigration4KeepsTheGraph(t *testing.T) {
 		t.Fatalf("fixture graph: %v", before)
 	}
 	// Back to the 0003 layout.
-	keys := map[int64]string{}
-	rows, err := s.w.Query("SELECT oid, stix_id FROM objects")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var oid int64
-		var k string
-		rows.Scan(&oid, &k)
-		keys[oid] = k
-	}
-	rows.Close()
-	for oid, k := range keys {
+	for oid, k := range objectKeys(t, s) {
 		if _, err := s.w.Exec("UPDATE objects SET stix_id = ? WHERE oid = ?", stixID(k), oid); err != nil {
 			t.Fatal(err)
 		}
@@ -553,4 +531,27 @@ func takeEdges(t *testing.T, s *Store) string {
 		rows.Close()
 	}
 	return b.String()
+}
+
+// objectKeys is the objects table: each key's stix_id column.
+func objectKeys(t *testing.T, s *Store) map[int64]string {
+	t.Helper()
+	rows, err := s.w.Query("SELECT oid, stix_id FROM objects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var oid int64
+		var key string
+		if err := rows.Scan(&oid, &key); err != nil {
+			t.Fatal(err)
+		}
+		out[oid] = key
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
